@@ -1,0 +1,1 @@
+"""MedSpace benchmarks: `make bench` runs every module named in `bench.__main__.SUITES`."""
