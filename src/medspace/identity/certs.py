@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from medspace.identity._time import as_utc, utc_now
-from medspace.identity.errors import CertError
+from medspace.identity.errors import CertError, InvalidUserError
 from medspace.identity.keys import write_secret_file
 from medspace.identity.roles import check_node_name
 
@@ -175,7 +175,10 @@ def _new_ca(now: datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey
 
 
 def _node_names(nodes: Sequence[str]) -> list[str]:
-    names = [check_node_name(n) for n in nodes]
+    try:
+        names = [check_node_name(n) for n in nodes]
+    except InvalidUserError as exc:
+        raise CertError(str(exc)) from None
     if len(set(names)) != len(names):
         raise CertError("a node is listed twice; give each node once")
     return names
@@ -248,7 +251,7 @@ def issue_node_cert(
 
     Raises `CertError` if the CA is missing or unsafe, or the node already has one.
     """
-    check_node_name(node)
+    _node_names([node])
     directory = Path(directory)
     ca_cert, ca_key = _load_ca(directory)
     return _issue_node(directory, ca_cert, ca_key, node, as_utc(now or utc_now(), "now"), days)
