@@ -1,0 +1,65 @@
+"""The ledger's tables (SQLAlchemy Core; SQLite and PostgreSQL). Only this package reads them.
+
+`ledger_entries` holds, per leaf, the signed entry body (the leaf data), its RFC 9162 leaf
+hash and the interior nodes this leaf completes (level 1 first, 32 bytes each): node
+(level L, index k) lives in the row of leaf ((k + 1) << L) - 1. The `type`, `actor`,
+`node`, `project` and `time` columns copy fields of the body for lookups; `audit_verify`
+checks them against the body.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+head = Table(
+    "ledger_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("origin", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("nodes", LargeBinary, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("node", String(128)),
+    Column("project", String(128)),
+    Column("time", String(40), nullable=False),
+    Index("ix_ledger_entries_project", "project", "idx"),
+    Index("ix_ledger_entries_type", "type", "idx"),
+)
+
+checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+cosignatures = Table(
+    "ledger_cosignatures",
+    metadata,
+    Column("size", BigInteger, ForeignKey("ledger_checkpoints.size"), primary_key=True),
+    Column("witness", String(255), primary_key=True),
+    Column("line", Text, nullable=False),
+)
