@@ -271,25 +271,16 @@ def _scan_entries(
         result = conn.execution_options(yield_per=_CHUNK).execute(query)
         for partition in result.partitions():
             chunk: list[Row] = []
-            for (
-                idx,
-                body,
-                stored_leaf,
-                stored_nodes,
-                type_,
-                actor,
-                node,
-                project,
-                time_,
-            ) in partition:
+            for idx, raw, stored_leaf, stored_nodes, *columns in partition:
                 if idx != expected:
                     if idx > expected:
-                        findings.add(
-                            f"entry {expected}", f"missing (the next stored entry is {idx})"
-                        )
+                        findings.add(f"entry {expected}", f"missing (next stored: {idx})")
                     expected = idx
                 expected += 1
-                body = bytes(body)
+                body = _blob(raw)
+                if body is None:
+                    findings.add(f"entry {idx}", "stored body is not binary data")
+                    body = str(raw).encode("utf-8", "replace")
                 leaf = sha(b"\x00" + body).digest()
                 if leaf != stored_leaf:
                     findings.add(f"entry {idx}", "leaf hash does not match its content")
@@ -298,7 +289,7 @@ def _scan_entries(
                     findings.add(f"entry {idx}", "stored tree nodes do not match the entries")
                 if frontier.size in wanted:
                     roots[frontier.size] = frontier.root()
-                chunk.append((idx, body, type_, actor, node, project, time_))
+                chunk.append((idx, body, *columns))  # type: ignore[arg-type]
             keyring = _keys_for(chunk, keys, resolved)
             if pool is None:
                 problems, n = check_bodies(chunk, keyring, signatures_from)
@@ -317,6 +308,15 @@ def _scan_entries(
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     return roots, frontier.size, checked
+
+
+def _blob(value: object) -> bytes | None:
+    """Column data as bytes; None when a tampered row holds another type."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    return None
 
 
 def _keys_for(
