@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -18,6 +18,7 @@ from medspace.policy import (
     MemoryRecorder,
     PolicyDenied,
     PolicyEngine,
+    ProjectError,
     ProjectState,
     Purpose,
     RecordError,
@@ -195,3 +196,24 @@ def test_allow_all_engine_is_loud_and_still_recorded(
     assert decision.code == "data.export/unsafe"
     assert "UnsafeAllowAllForTests allowed data.export" in caplog.text
     assert recorder.records[-1].allow
+
+
+def test_records_are_stamped_in_utc(recorder: MemoryRecorder, active: ProjectState) -> None:
+    beijing = timezone(timedelta(hours=8))
+    context = Context(now=datetime(2025, 3, 1, 17, 0, tzinfo=beijing), recorder=recorder)
+    decide(ALICE, "project.show", active, context)
+    assert Entry(**recorder.records[-1].ledger_fields()).time == "2025-03-01T09:00:00.000000Z"
+
+
+def test_malformed_task_payload_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ProjectError, match="node: Value error, invalid node name") as caught:
+        TaskRequest.parse(
+            {
+                "project_id": "t2d-outcomes",
+                "node": "H1 Zhang San",
+                "computation": "count",
+                "variables": ["age"],
+                "contract_hash": "0" * 64,
+            }
+        )
+    assert "Zhang" not in str(caught.value)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from medspace.identity import User
+from medspace.identity import IdentityError, User, check_node_name
 from medspace.ledger.canonical import canonical_bytes
 from medspace.policy._validation import parse
 from medspace.policy.consent import Consent
@@ -65,6 +65,14 @@ class TaskRequest(BaseModel):
     variables: tuple[Variable, ...] = Field(min_length=1, max_length=1000)
     contract_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     epsilon: Decimal | None = Field(default=None, gt=0, le=100, decimal_places=6)
+
+    @field_validator("node")
+    @classmethod
+    def _node_name(cls, node: str) -> str:
+        try:
+            return check_node_name(node)
+        except IdentityError as exc:
+            raise ValueError(str(exc)) from None
 
     @classmethod
     def parse(cls, data: Any) -> TaskRequest:
@@ -122,7 +130,7 @@ class DecisionRecord:
         return {
             "type": _ENTRY_TYPES.get(self.action, "policy"),
             "actor": self.actor,
-            "time": self.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "time": self.at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "node": self.node,
             "project": self.project,
             "artefacts": {name: f"sha256:{digest}" for name, digest in self.artefacts},
