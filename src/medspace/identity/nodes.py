@@ -134,29 +134,24 @@ class NodeRegistry:
             public_key if isinstance(public_key, Ed25519PublicKey) else parse_public_key(public_key)
         )
         moment = as_utc(now or utc_now(), "now").replace(microsecond=0)
-        with self._engine.begin() as conn:
-            taken = conn.execute(
-                sa.select(nodes_table.c.name).where(
-                    (nodes_table.c.name == node)
-                    | (nodes_table.c.public_key == public_key_text(key))
-                )
-            ).first()
-            if taken is not None:
-                if taken.name == node:
-                    raise NodeKeyError(
-                        f"node {node!r} is already registered; remove it first to replace its key"
+        text = public_key_text(key)
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    nodes_table.insert().values(
+                        name=node, public_key=text, registered_at=int(moment.timestamp())
                     )
+                )
+        except sa.exc.IntegrityError:
+            # The primary key and the unique key column decide, also under concurrency.
+            if any(n.name == node for n in self.nodes()):
                 raise NodeKeyError(
-                    "this public key is already registered to another node; "
-                    "generate a separate key for each node"
-                )
-            conn.execute(
-                nodes_table.insert().values(
-                    name=node,
-                    public_key=public_key_text(key),
-                    registered_at=int(moment.timestamp()),
-                )
-            )
+                    f"node {node!r} is already registered; remove it first to replace its key"
+                ) from None
+            raise NodeKeyError(
+                "this public key is already registered to another node; "
+                "generate a separate key for each node"
+            ) from None
         return RegisteredNode(node, public_key_text(key), fingerprint(key), moment)
 
     def public_key(self, node: str) -> Ed25519PublicKey:
