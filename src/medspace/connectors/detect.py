@@ -5,10 +5,12 @@ Sniffing (after a UTF-8 BOM and whitespace; gzip is opened transparently):
   document starting `{"resourceType": "Bundle"` -> `fhir-bundle`;
 - a first line that is a complete JSON object -> `fhir-ndjson`;
 - another JSON object spread over lines (a pretty-printed Bundle or resource) -> `fhir-bundle`;
-- `MSH` (or a batch header FHS/BHS) -> `hl7v2`;
+- `MSH` (or a batch header FHS/BHS), or another HL7 segment (`PID|...`) -> `hl7v2`;
 - a `.yaml`/`.yml` mapping file, or a folder holding `mapping.yaml` -> `csv-mapping`.
 A folder without a mapping is read entry by entry in sorted order (sub-folders too);
-hidden entries are passed over. Empty files yield nothing.
+hidden entries are passed over. Empty files yield nothing. When the content is not
+recognised, the extension decides (`.ndjson`/`.jsonl`, `.json`, `.hl7`): the connector then
+rejects the malformed content unit by unit, which keeps it in quarantine.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ _BOM = b"\xef\xbb\xbf"
 _BUNDLE_START = re.compile(rb'\{\s*"resourceType"\s*:\s*"Bundle"')
 _FIRST_LINE_LIMIT = 16 * 1024 * 1024
 _YAML = (".yaml", ".yml")
+_SEGMENT_START = re.compile(rb"[A-Z][A-Z0-9]{2}[|^~\\&#]")
+_BY_SUFFIX = {
+    ".ndjson": "fhir-ndjson",
+    ".jsonl": "fhir-ndjson",
+    ".json": "fhir-bundle",
+    ".hl7": "hl7v2",
+}
 
 
 def _first_line(path: Path) -> bytes:
@@ -63,7 +72,7 @@ def detect_format(path: Path) -> str:
     if path.suffix.lower() in _YAML:
         return "csv-mapping"
     line = _first_line(path)
-    if line.startswith((b"MSH", b"FHS", b"BHS")):
+    if line.startswith((b"MSH", b"FHS", b"BHS")) or _SEGMENT_START.match(line):
         return "hl7v2"
     if line.startswith(b"{"):
         if _BUNDLE_START.match(line):
@@ -77,6 +86,9 @@ def detect_format(path: Path) -> str:
                 return "fhir-bundle"
             return "fhir-ndjson"
         return "fhir-bundle"
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    if suffixes and suffixes[-1] in _BY_SUFFIX:
+        return _BY_SUFFIX[suffixes[-1]]
     if not line:
         raise ConnectorError(f"{path}: is empty, so its format cannot be told; pass fmt=")
     if line.startswith(b"["):

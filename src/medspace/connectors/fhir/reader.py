@@ -132,7 +132,7 @@ def parse_json(data: bytes, what: str = "line") -> object:
         return json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise UnitRejected(
-            f"{what} is not valid JSON ({exc.msg} at column {exc.colno}); is it truncated?"
+            f"{what} is not valid JSON ({exc.msg}, column {exc.colno}); is it truncated?"
         ) from None
     except _NonStandardNumber:
         raise UnitRejected(f"{what} is not valid JSON (NaN/Infinity are not numbers)") from None
