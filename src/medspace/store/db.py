@@ -91,7 +91,9 @@ class BulkUpsert:
     """
 
     def __init__(self, engine: Engine, table: Table, columns: Sequence[str]) -> None:
-        compiled = upsert(engine, table, columns).compile(dialect=engine.dialect)
+        compiled = upsert(engine, table, columns).compile(
+            dialect=engine.dialect, for_executemany=True
+        )
         self._sql = str(compiled)
         self._sqlite = engine.dialect.name == "sqlite"
         names = list(compiled.positiontup or []) if self._sqlite else list(columns)
@@ -131,7 +133,9 @@ def describe_db_error(exc: SQLAlchemyError) -> str:
     name = type(orig).__name__
     if isinstance(orig, sqlite3.Error):
         return f"{name}: {orig}"
-    diag = getattr(orig, "diag", None)
-    primary = getattr(diag, "message_primary", None)
     state = getattr(orig, "sqlstate", None)
+    if state is None:  # raised by the driver itself (connection, protocol): no row values
+        first = str(orig).splitlines()[0] if str(orig) else ""
+        return f"{name}: {first}" if first else name
+    primary = getattr(getattr(orig, "diag", None), "message_primary", None)
     return f"{name} [{state}]: {primary}" if primary else f"{name} [{state}]"

@@ -165,7 +165,7 @@ class IngestRun:
                 self._seen.add((kind, record.source_id))
         self._done = totals
         if self._progress is not None:
-            self._progress(totals.received)
+            self._progress(batch.counts.received)
 
     def finish(self) -> IngestReport:
         """Mark the run completed and report it."""
@@ -178,6 +178,7 @@ class IngestRun:
         done = self._done
         return IngestReport(
             run_id=self.run_id,
+            source=self._source,
             received=done.received,
             stored=done.stored,
             skipped=done.skipped,

@@ -67,7 +67,7 @@ class DataKeys:
     key whose wrapped copy is not in the database.
     """
 
-    def __init__(self, kek: Kek, cache_size: int = 100_000) -> None:
+    def __init__(self, kek: Kek, cache_size: int = 20_000) -> None:
         self._cache: OrderedDict[str, AESGCM] = OrderedDict()
         self._cache_size = cache_size
         self.use_kek(kek)

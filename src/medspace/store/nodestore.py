@@ -117,8 +117,9 @@ class NodeStore:
     ) -> IngestReport:
         """Store connector outcomes: upsert Parsed records, count Skipped, quarantine Rejected.
 
-        Writes in transactions of `batch_size` units; `progress` gets the number of units
-        received so far after each commit. If the database fails, the batch in flight is
+        Writes in transactions of `batch_size` units; after each commit `progress(n)` is
+        called with the number of units that batch handled (an increment, e.g. Rich's
+        `Progress.advance`). If the database fails, the batch in flight is
         rolled back, earlier batches stay, the run is marked failed and `StoreWriteError`
         says why. If `outcomes` raises, the units read before are stored and the error
         propagates. Raises `UsageError` for an object that is not a connector outcome.

@@ -20,6 +20,7 @@ class IngestReport:
     """
 
     run_id: str
+    source: str
     received: int
     stored: int
     skipped: int

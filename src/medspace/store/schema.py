@@ -40,14 +40,12 @@ _Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def _base(name: str, *columns: Column) -> Table:
-    # implicit_returning off: bulk upserts never need the new ids back.
     return Table(
         name,
         metadata,
         Column("id", _Id, primary_key=True, autoincrement=True),
         Column("source_id", Text, nullable=False, unique=True),
         *columns,
-        implicit_returning=False,
     )
 
 
