@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from medspace.ledger.canonical import MAX_SAFE_INTEGER, canonical_bytes, parse_canonical
+from medspace.ledger.canonical import (
+    MAX_SAFE_INTEGER,
+    _slow_bytes,
+    canonical_bytes,
+    parse_canonical,
+)
 from medspace.ledger.errors import CanonicalError
 
 
@@ -97,6 +102,13 @@ _json = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=20,
 )
+
+
+@given(_json)
+def test_fast_path_and_reference_serialiser_agree(value: object) -> None:
+    # canonical_bytes uses the C encoder when no key is outside the BMP; the explicit
+    # UTF-16-ordering writer is the reference.
+    assert canonical_bytes(value) == _slow_bytes(value)
 
 
 @given(_json)

@@ -173,6 +173,7 @@ class Entry:
     project: str | None = None
     artefacts: Mapping[str, str] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
+    _canonical: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -206,6 +207,7 @@ class Entry:
         object.__setattr__(self, "artefacts", MappingProxyType(dict(self.artefacts)))
         details = {k: list(v) if isinstance(v, tuple) else v for k, v in self.details.items()}
         object.__setattr__(self, "details", MappingProxyType(details))
+        object.__setattr__(self, "_canonical", canonical_bytes(self.to_json()))
 
     def to_json(self) -> dict[str, Any]:
         """The entry as a JSON object; every field present (absent ones as null / {})."""
@@ -237,7 +239,7 @@ class Entry:
 
     def canonical(self) -> bytes:
         """RFC 8785 bytes of `to_json()`: what the actor signs (after `SIGNING_CONTEXT`)."""
-        return canonical_bytes(self.to_json())
+        return self._canonical
 
 
 @dataclass(frozen=True)
@@ -266,12 +268,18 @@ class SignedEntry:
     @cached_property
     def body(self) -> bytes:
         """Canonical JSON {"entry", "key", "sig"}; at most MAX_ENTRY_BYTES (checked)."""
-        data = canonical_bytes(
-            {
-                "entry": self.entry.to_json(),
-                "key": self.key_id,
-                "sig": base64.b64encode(self.signature).decode("ascii"),
-            }
+        # Canonical by construction: keys in order entry < key < sig, and the key id and
+        # base64 signature are ASCII that needs no escaping.
+        data = b"".join(
+            (
+                b'{"entry":',
+                self.entry.canonical(),
+                b',"key":"',
+                self.key_id.encode("ascii"),
+                b'","sig":"',
+                base64.b64encode(self.signature),
+                b'"}',
+            )
         )
         if len(data) > MAX_ENTRY_BYTES:
             raise EntryError(
@@ -307,14 +315,26 @@ def entry_key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(public_key.public_bytes_raw()).hexdigest()
 
 
+class EntrySigner:
+    """Signs entries with one actor's Ed25519 key (its key id is computed once)."""
+
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self._key = private_key
+        self.key_id = entry_key_id(private_key.public_key())
+
+    def sign(self, entry: Entry) -> SignedEntry:
+        """Sign `entry`. Raises `EntryError` if the result exceeds the size limit."""
+        message = SIGNING_CONTEXT + entry.canonical()
+        if len(message) > MAX_ENTRY_BYTES:
+            raise EntryError(
+                f"entry is {len(message)} bytes, over the ledger limit of {MAX_ENTRY_BYTES}; "
+                "record large content as an artefact digest"
+            )
+        signed = SignedEntry(entry, self.key_id, self._key.sign(message))
+        _ = signed.body  # enforce the limit on the full leaf data now, not at append time
+        return signed
+
+
 def sign_entry(entry: Entry, private_key: Ed25519PrivateKey) -> SignedEntry:
-    """Sign `entry` as its actor. Raises `EntryError` if the result exceeds the size limit."""
-    message = SIGNING_CONTEXT + entry.canonical()
-    if len(message) > MAX_ENTRY_BYTES:
-        raise EntryError(
-            f"entry is {len(message)} bytes, over the ledger limit of {MAX_ENTRY_BYTES}; "
-            "record large content as an artefact digest"
-        )
-    signed = SignedEntry(entry, entry_key_id(private_key.public_key()), private_key.sign(message))
-    _ = signed.body  # enforce the limit on the full leaf data now, not at append time
-    return signed
+    """Sign `entry` as its actor (see `EntrySigner` to sign many)."""
+    return EntrySigner(private_key).sign(entry)

@@ -37,7 +37,7 @@ from medspace.ledger.merkle import HASH_SIZE, Node, consistency_proof, inclusion
 from medspace.ledger.note import Note, NoteSignature, NoteSigner
 from medspace.ledger.witness import Quorum
 
-_BATCH_ROWS = 5000
+_BATCH_ROWS = 10_000
 _sha256 = hashlib.sha256
 
 
@@ -139,31 +139,41 @@ class Log:
         return self._store(entries)
 
     def _store(self, entries: Sequence[SignedEntry]) -> list[int]:
-        if not entries:
+        items = []
+        for signed in entries:
+            entry = signed.entry
+            items.append(
+                (signed.body, entry.type.value, entry.actor, entry.node, entry.project, entry.time)
+            )
+        return self._store_items(items)
+
+    def _store_items(
+        self, items: Sequence[tuple[bytes, str, str, str | None, str | None, str]]
+    ) -> list[int]:
+        """Store (body, type, actor, node, project, time) rows whose signatures were checked."""
+        if not items:
             return []
-        bodies = [signed.body for signed in entries]
         t = tables.entries
         with self._engine.begin() as conn:
             # Writing the head first takes the write lock before anything is read.
-            conn.execute(update(tables.head).values(size=tables.head.c.size + len(entries)))
+            conn.execute(update(tables.head).values(size=tables.head.c.size + len(items)))
             new_size = int(conn.execute(select(tables.head.c.size)).scalar_one())
-            old_size = new_size - len(entries)
+            old_size = new_size - len(items)
             frontier = self._frontier(conn, old_size)
             rows = []
-            for offset, (signed, body) in enumerate(zip(entries, bodies, strict=True)):
+            for idx, (body, type_, actor, node, project, time_) in enumerate(items, old_size):
                 leaf = _sha256(b"\x00" + body).digest()
-                entry = signed.entry
                 rows.append(
                     {
-                        "idx": old_size + offset,
+                        "idx": idx,
                         "leaf_hash": leaf,
                         "nodes": b"".join(frontier.append(leaf)),
                         "body": body,
-                        "type": entry.type.value,
-                        "actor": entry.actor,
-                        "node": entry.node,
-                        "project": entry.project,
-                        "time": entry.time,
+                        "type": type_,
+                        "actor": actor,
+                        "node": node,
+                        "project": project,
+                        "time": time_,
                     }
                 )
                 if len(rows) == _BATCH_ROWS:

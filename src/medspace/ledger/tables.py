@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Dialect,
     ForeignKey,
     Index,
     Integer,
@@ -23,6 +24,17 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+
+class _Blob(LargeBinary):
+    """Binary column whose values go to the driver as they are (both SQLite and psycopg
+    take `bytes`); skipping SQLAlchemy's per-value wrapping speeds up bulk appends."""
+
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
 
 head = Table(
     "ledger_head",
@@ -36,9 +48,9 @@ entries = Table(
     "ledger_entries",
     metadata,
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
-    Column("leaf_hash", LargeBinary(32), nullable=False),
-    Column("nodes", LargeBinary, nullable=False),
-    Column("body", LargeBinary, nullable=False),
+    Column("leaf_hash", _Blob(32), nullable=False),
+    Column("nodes", _Blob, nullable=False),
+    Column("body", _Blob, nullable=False),
     Column("type", String(32), nullable=False),
     Column("actor", String(128), nullable=False),
     Column("node", String(128)),

@@ -289,7 +289,7 @@ def _scan_entries(
                     findings.add(f"entry {idx}", "stored tree nodes do not match the entries")
                 if frontier.size in wanted:
                     roots[frontier.size] = frontier.root()
-                chunk.append((idx, body, *columns))  # type: ignore[arg-type]
+                chunk.append((idx, body, *columns))
             keyring = _keys_for(chunk, keys, resolved)
             if pool is None:
                 problems, n = check_bodies(chunk, keyring, signatures_from)
