@@ -45,12 +45,12 @@ def _first_line(path: Path) -> bytes:
     with open_binary(path) as f:
         try:
             line = f.readline(_FIRST_LINE_LIMIT)
+            if line.startswith(_BOM):
+                line = line[len(_BOM) :]
             while line and not line.strip(_LEADING):  # leading blank lines
                 line = f.readline(_FIRST_LINE_LIMIT)
         except (OSError, EOFError):
             raise ConnectorError(f"{path}: cannot be read (damaged gzip?)") from None
-    if line.startswith(_BOM):
-        line = line[len(_BOM) :]
     return line.strip(_LEADING)
 
 
@@ -86,16 +86,16 @@ def detect_format(path: Path) -> str:
                 return "fhir-bundle"
             return "fhir-ndjson"
         return "fhir-bundle"
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    if suffixes and suffixes[-1] in _BY_SUFFIX:
-        return _BY_SUFFIX[suffixes[-1]]
-    if not line:
-        raise ConnectorError(f"{path}: is empty, so its format cannot be told; pass fmt=")
     if line.startswith(b"["):
         raise ConnectorError(
             f"{path}: a JSON array is neither FHIR NDJSON nor a Bundle; export one resource "
             "per line or a Bundle"
         )
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    if suffixes and suffixes[-1] in _BY_SUFFIX:
+        return _BY_SUFFIX[suffixes[-1]]
+    if not line:
+        raise ConnectorError(f"{path}: is empty, so its format cannot be told; pass fmt=")
     if path.suffix.lower() == ".csv":
         raise ConnectorError(
             f"{path}: a CSV file needs its mapping; pass the folder holding mapping.yaml "

@@ -52,7 +52,8 @@ def iter_rows(f: BinaryIO, encoding: str, delimiter: str) -> Iterator[RawRow]:
         if tail:
             yield tail
 
-    reader = csv.reader(lines(), delimiter=delimiter)
+    # strict: an unterminated quote must not swallow the following rows into one field.
+    reader = csv.reader(lines(), delimiter=delimiter, strict=True)
     number = 0
     while True:
         try:
