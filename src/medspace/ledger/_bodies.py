@@ -1,7 +1,14 @@
-"""Checks on stored entry bodies that need no tree state: shape, lookup columns, signature.
+"""Checks on stored entry bodies that need no tree state: lookup columns and signatures.
 
-Kept apart (and free of database handles) so `audit_verify` can run it in worker
-processes. Reports problems as (index, text); raises nothing on bad data.
+Kept apart (and free of database handles) so `audit_verify` can run signature checks in
+worker processes. Reports problems as (index, text); raises nothing on bad data.
+
+Both checks rely on the body layout that appends produce: canonical JSON
+{"entry":{...},"key":"<64 hex>","sig":"<base64 of 64 bytes>"} whose entry object always has
+its seven members in sorted order, actor first and node, project, time, type last. So the
+lookup columns can be compared with the body's leading and trailing bytes without parsing
+it (a body that does not have this layout was not written by an append, which the leaf
+hash and signature checks report).
 """
 
 from __future__ import annotations
@@ -9,21 +16,21 @@ from __future__ import annotations
 import base64
 import json
 import re
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from medspace.ledger.entry import SIGNING_CONTEXT
 
-# A body is canonical JSON {"entry":{...},"key":"<64 hex>","sig":"<base64 of 64 bytes>"}; the
-# sorted keys put the signed entry bytes first and a fixed-length tail after them.
 _BODY = re.compile(
     rb'\{"entry":(\{.*\}),"key":"([0-9a-f]{64})","sig":"([A-Za-z0-9+/]{86}==)"\}', re.S
 )
 _TAIL = 8 + 64 + 9 + 88 + 2
+_string = json.encoder.encode_basestring
 
-Row = tuple[int, bytes, str, str, "str | None", "str | None", str]
-"""(index, body, type, actor, node, project, time) as stored."""
+SignatureRow = tuple[int, bytes, str]
+"""(index, body, actor column) of an entry whose signature is to be checked."""
 
 _public_keys: dict[bytes, Ed25519PublicKey] = {}
 
@@ -35,46 +42,46 @@ def key_id_of(body: bytes) -> str | None:
     return body[-_TAIL + 8 : -_TAIL + 72].decode("ascii", "replace")
 
 
-def check_bodies(
-    rows: list[Row], keys: dict[str, tuple[str, bytes]], signatures_from: int
-) -> tuple[list[tuple[int, str]], int]:
-    """Check each row's body; signatures only for indices >= `signatures_from`.
+def columns_match(body: bytes, type_: Any, actor: Any, node: Any, project: Any, time_: Any) -> bool:
+    """Whether the stored lookup columns are exactly the body's type, actor, node, project
+    and time."""
+    try:
+        head = '{"entry":{"actor":' + _string(actor) + ',"artefacts":'
+        tail = (
+            ',"node":'
+            + ("null" if node is None else _string(node))
+            + ',"project":'
+            + ("null" if project is None else _string(project))
+            + ',"time":'
+            + _string(time_)
+            + ',"type":'
+            + _string(type_)
+            + "},"
+        )
+    except TypeError:  # a tampered column of another type
+        return False
+    end = len(body) - _TAIL + 1
+    return body.startswith(head.encode()) and body.endswith(tail.encode(), 0, end)
 
-    `keys` maps key id -> (principal, raw public key). Returns (problems, signatures checked).
-    """
+
+def check_signatures(
+    rows: list[SignatureRow], keys: dict[str, tuple[str, bytes]]
+) -> tuple[list[tuple[int, str]], int]:
+    """Verify each row's signature with `keys` (key id -> (principal, raw public key)) and
+    that the signer is the entry's actor. Returns (problems, signatures checked)."""
     problems: list[tuple[int, str]] = []
-    checked = 0
-    for idx, body, type_, actor, node, project, time_ in rows:
+    for idx, body, actor in rows:
         match = _BODY.fullmatch(body)
         if match is None:
             problems.append((idx, "body is not a signed ledger entry"))
             continue
         entry_bytes, key_id, signature = match.groups()
-        try:
-            entry = json.loads(entry_bytes)
-            columns = (
-                entry["type"],
-                entry["actor"],
-                entry["node"],
-                entry["project"],
-                entry["time"],
-            )
-        except (ValueError, KeyError, TypeError):
-            problems.append((idx, "entry content is not a ledger entry"))
-            continue
-        if columns != (type_, actor, node, project, time_):
-            problems.append(
-                (idx, "lookup columns (type, actor, node, project, time) do not match its content")
-            )
-        if idx < signatures_from:
-            continue
-        checked += 1
         known = keys.get(key_id.decode("ascii"))
         if known is None:
             problems.append((idx, f"signed by unknown key {key_id[:16].decode('ascii')}…"))
             continue
         principal, raw = known
-        if principal != entry["actor"]:
+        if principal != actor:
             problems.append((idx, "signed by a key of another principal than its actor"))
             continue
         public = _public_keys.get(raw)
@@ -84,4 +91,4 @@ def check_bodies(
             public.verify(base64.b64decode(signature), SIGNING_CONTEXT + entry_bytes)
         except InvalidSignature:
             problems.append((idx, "signature does not verify"))
-    return problems, checked
+    return problems, len(rows)

@@ -25,7 +25,7 @@ from itertools import pairwise
 from sqlalchemy import Connection, Engine, exc, select
 
 from medspace.ledger import tables
-from medspace.ledger._bodies import Row, check_bodies, key_id_of
+from medspace.ledger._bodies import SignatureRow, check_signatures, columns_match, key_id_of
 from medspace.ledger.checkpoint import SignedCheckpoint
 from medspace.ledger.compact import Frontier
 from medspace.ledger.errors import CheckpointError, LedgerError
@@ -36,6 +36,7 @@ from medspace.ledger.note import Note, NoteSignature, NoteVerifier
 from medspace.ledger.witness import Quorum
 
 _CHUNK = 10_000
+_COLUMNS_DIFFER = "lookup columns (type, actor, node, project, time) do not match its content"
 _sha256 = hashlib.sha256
 
 
@@ -235,20 +236,18 @@ def _scan_entries(
     workers: int,
     progress: Callable[[int, int], None] | None,
 ) -> tuple[dict[int, bytes], int, int]:
-    """Stream the entries in index order: hash, rebuild the tree, compare stored hashes;
-    hand bodies to `check_bodies` (inline or in worker processes)."""
+    """Stream the entries in index order: hash, rebuild the tree, compare stored hashes and
+    lookup columns; check signatures (inline, or in worker processes when `workers` > 1)."""
     roots: dict[int, bytes] = {0: EMPTY_ROOT} if 0 in wanted else {}
     resolved: dict[str, tuple[str, bytes] | None] = {}
     frontier = Frontier()
-    pool = None
-    if workers > 1:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool: ProcessPoolExecutor | None = None
     pending: deque[Future[tuple[list[tuple[int, str]], int]]] = deque()
     checked = 0
 
-    def collect(future: Future[tuple[list[tuple[int, str]], int]]) -> None:
+    def report(outcome: tuple[list[tuple[int, str]], int]) -> None:
         nonlocal checked
-        problems, n = future.result()
+        problems, n = outcome
         checked += n
         for idx, problem in problems:
             findings.add(f"entry {idx}", problem)
@@ -267,43 +266,61 @@ def _scan_entries(
     ).order_by(t.c.idx)
     expected = 0
     sha = _sha256
+    append = frontier.append
     try:
         result = conn.execution_options(yield_per=_CHUNK).execute(query)
         for partition in result.partitions():
-            chunk: list[Row] = []
-            for idx, raw, stored_leaf, stored_nodes, *columns in partition:
+            signing: list[SignatureRow] = []
+            for (
+                idx,
+                raw,
+                stored_leaf,
+                stored_nodes,
+                type_,
+                actor,
+                node,
+                project,
+                time_,
+            ) in partition:
                 if idx != expected:
                     if idx > expected:
                         findings.add(f"entry {expected}", f"missing (next stored: {idx})")
                     expected = idx
                 expected += 1
-                body = _blob(raw)
+                body = raw if type(raw) is bytes else _blob(raw)
                 if body is None:
                     findings.add(f"entry {idx}", "stored body is not binary data")
                     body = str(raw).encode("utf-8", "replace")
                 leaf = sha(b"\x00" + body).digest()
                 if leaf != stored_leaf:
                     findings.add(f"entry {idx}", "leaf hash does not match its content")
-                nodes = frontier.append(leaf)
-                if b"".join(nodes) != stored_nodes:
+                nodes = append(leaf)
+                if (nodes[0] if len(nodes) == 1 else b"".join(nodes)) != stored_nodes:
                     findings.add(f"entry {idx}", "stored tree nodes do not match the entries")
                 if frontier.size in wanted:
                     roots[frontier.size] = frontier.root()
-                chunk.append((idx, body, *columns))
-            keyring = _keys_for(chunk, keys, resolved)
-            if pool is None:
-                problems, n = check_bodies(chunk, keyring, signatures_from)
-                checked += n
-                for idx, problem in problems:
-                    findings.add(f"entry {idx}", problem)
-            else:
-                pending.append(pool.submit(check_bodies, chunk, keyring, signatures_from))
-                while len(pending) > 2 * workers:
-                    collect(pending.popleft())
+                if not columns_match(body, type_, actor, node, project, time_):
+                    findings.add(
+                        f"entry {idx}",
+                        _COLUMNS_DIFFER,
+                    )
+                if idx >= signatures_from:
+                    signing.append((idx, body, actor))
+            if signing:
+                keyring = _keys_for(signing, keys, resolved)
+                if workers <= 1:
+                    report(check_signatures(signing, keyring))
+                else:
+                    if pool is None:
+                        context = multiprocessing.get_context("spawn")
+                        pool = ProcessPoolExecutor(workers, mp_context=context)
+                    pending.append(pool.submit(check_signatures, signing, keyring))
+                    while len(pending) > 2 * workers:
+                        report(pending.popleft().result())
             if progress is not None:
                 progress(frontier.size, total)
         while pending:
-            collect(pending.popleft())
+            report(pending.popleft().result())
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -320,10 +337,10 @@ def _blob(value: object) -> bytes | None:
 
 
 def _keys_for(
-    chunk: list[Row], keys: KeyResolver, resolved: dict[str, tuple[str, bytes] | None]
+    rows: list[SignatureRow], keys: KeyResolver, resolved: dict[str, tuple[str, bytes] | None]
 ) -> dict[str, tuple[str, bytes]]:
     found: dict[str, tuple[str, bytes]] = {}
-    for row in chunk:
+    for row in rows:
         key_id = key_id_of(row[1])
         if key_id is None or key_id in found:
             continue
