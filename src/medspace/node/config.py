@@ -7,7 +7,7 @@ the store records which KEK id wraps its data keys.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ class NodeConfig:
 
     directory: Path
     name: str
-    db_url: str
+    db_url: str = field(repr=False)  # may hold a database password
     created: datetime
     pseudonym_key_id: str
     identity_key_id: str

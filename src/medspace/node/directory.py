@@ -91,6 +91,8 @@ def init_node(directory: Path, name: str, db_url: str | None = None) -> NodeConf
     os.chmod(directory, 0o700)
     url = db_url or f"sqlite:///{directory / 'store.db'}"
     written: list[Path] = []
+    if db_url is None and not (directory / "store.db").exists():
+        written += [directory / f"store.db{suffix}" for suffix in ("", "-wal", "-shm")]
     try:
         kek = Kek.generate()
         keys.write_kek(directory / keys.KEK_FILE, kek)

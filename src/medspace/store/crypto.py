@@ -16,7 +16,6 @@ from __future__ import annotations
 import hmac
 import os
 from dataclasses import dataclass, field
-from hashlib import sha256
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -122,4 +121,5 @@ def verify_kek(kek: Kek, check_value: bytes) -> None:
 
 def pseudonym(pseudonym_key: bytes, source_id: str) -> str:
     """Keyed pseudonym of a patient: hex HMAC-SHA256(key, "patient:" + source_id)."""
-    return hmac.digest(pseudonym_key, b"patient:" + source_id.encode(), sha256).hex()
+    message = b"patient:" + source_id.encode("utf-8", "surrogatepass")
+    return hmac.digest(pseudonym_key, message, "sha256").hex()

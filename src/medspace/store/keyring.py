@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
@@ -64,10 +65,12 @@ class DataKeys:
 
     New keys become visible to later lookups only through `remember`, called after the
     transaction that inserted them commits, so a rolled-back batch never leaves a cached
-    key whose wrapped copy is not in the database.
+    key whose wrapped copy is not in the database. The cache is guarded by a lock, so
+    readers in several threads may share one store.
     """
 
     def __init__(self, kek: Kek, cache_size: int = 20_000) -> None:
+        self._lock = threading.Lock()
         self._cache: OrderedDict[str, AESGCM] = OrderedDict()
         self._cache_size = cache_size
         self.use_kek(kek)
@@ -95,13 +98,14 @@ class DataKeys:
         """Ciphers for the owners that already have a data key (others are left out)."""
         found: dict[str, AESGCM] = {}
         missing: list[str] = []
-        for owner in owners:
-            cipher = self._cache.get(owner)
-            if cipher is None:
-                missing.append(owner)
-            else:
-                self._cache.move_to_end(owner)
-                found[owner] = cipher
+        with self._lock:
+            for owner in owners:
+                cipher = self._cache.get(owner)
+                if cipher is None:
+                    missing.append(owner)
+                else:
+                    self._cache.move_to_end(owner)
+                    found[owner] = cipher
         for start in range(0, len(missing), _CHUNK):
             chunk = missing[start : start + _CHUNK]
             query = select(data_key.c.source_id, data_key.c.kek_id, data_key.c.wrapped).where(
@@ -138,10 +142,12 @@ class DataKeys:
 
     def forget_all(self) -> None:
         """Drop every cached key (e.g. before crypto-shredding)."""
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()
 
     def _put(self, owner: str, cipher: AESGCM) -> None:
-        self._cache[owner] = cipher
-        self._cache.move_to_end(owner)
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[owner] = cipher
+            self._cache.move_to_end(owner)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)

@@ -177,6 +177,8 @@ CLEAR_COLUMNS: dict[type, Callable[[Any], Row]] = {
 
 _IDENTITY_FIELDS = tuple(f.name for f in fields(Identity) if f.name != "address")
 _ADDRESS_FIELDS = tuple(f.name for f in fields(Address))
+# Built once: json.dumps with options builds a new encoder on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def identity_to_json(identity: Identity) -> bytes:
@@ -186,12 +188,12 @@ def identity_to_json(identity: Identity) -> bytes:
     doc["address"] = (
         None if address is None else {name: getattr(address, name) for name in _ADDRESS_FIELDS}
     )
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(doc).encode("utf-8", "surrogatepass")
 
 
 def identity_from_json(data: bytes) -> Identity:
     """Inverse of `identity_to_json`."""
-    doc = json.loads(data)
+    doc = json.loads(data.decode("utf-8", "surrogatepass"))
     address = doc.pop("address", None)
     return Identity(**doc, address=None if address is None else Address(**address))
 
