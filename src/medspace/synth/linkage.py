@@ -1,0 +1,161 @@
+"""Which patients are the same person at several hospitals, and how their records differ.
+
+A share of each hospital's patients (default 15 %) is a *shared person* known at two
+(80 %) or three (20 %, when there are three hospitals) hospitals. Partners are chosen
+among hospitals of the person's own locale first and only when none is left from other
+locales. A share of shared persons (30 %) has realistic noise at one hospital that is not
+their first: a typo in the name, a missing ID or phone, or a new address.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from random import Random
+from typing import Any
+
+from medspace.synth.hospital import Hospital
+from medspace.synth.people import Person, Pools, name_typo, new_address
+from medspace.synth.randomness import rng_for
+
+NOISE_SHARE = 0.3
+NOISE_KINDS = ("name_typo", "missing_id", "missing_phone", "new_address")
+P_THREE_HOSPITALS = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class SharedPerson:
+    """One person known at several hospitals: (hospital number, 0-based local index) pairs,
+    the first being their home; noise goes to appearance `noise_at` (an index into
+    `appearances`) when `noise` is set."""
+
+    key: str  # S000001
+    locale: str
+    appearances: tuple[tuple[int, int], ...]
+    noise_at: int | None
+    noise: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkagePlan:
+    """All shared persons of a run and, per hospital, which local slots they fill."""
+
+    persons: tuple[SharedPerson, ...]
+    slots: dict[int, dict[int, tuple[int, int]]]  # hospital number -> local index -> (person, n)
+
+    def slot(self, hospital: int, index: int) -> tuple[int, int] | None:
+        """(index into `persons`, appearance number) of the shared person in this slot."""
+        return self.slots.get(hospital, {}).get(index)
+
+
+def shared_per_hospital(hospitals: int, patients: int, shared_share: float) -> int:
+    """How many of each hospital's patients are shared persons."""
+    if hospitals < 2:
+        return 0
+    return min(patients, round(shared_share * patients))
+
+
+def plan_linkage(
+    seed: int, hospitals: tuple[Hospital, ...], patients: int, shared_share: float
+) -> LinkagePlan:
+    """Decide, from the seed alone, who is shared, where, and with what noise."""
+    rng = rng_for(seed, "linkage")
+    remaining = {
+        h.number: shared_per_hospital(len(hospitals), patients, shared_share) for h in hospitals
+    }
+    locale = {h.number: h.locale for h in hospitals}
+    groups: list[tuple[str, list[int]]] = []
+    while True:
+        open_ = [n for n, left in remaining.items() if left > 0]
+        if len(open_) < 2:
+            break
+        order = sorted(open_, key=lambda n: (-remaining[n], rng.random()))
+        home = order[0]
+        partners = [n for n in order[1:] if locale[n] == locale[home]]
+        partners += [n for n in order[1:] if locale[n] != locale[home]]
+        size = 3 if len(partners) >= 2 and rng.random() < P_THREE_HOSPITALS else 2
+        members = [home, *partners[: size - 1]]
+        for n in members:
+            remaining[n] -= 1
+        groups.append((locale[home], members))
+    # Place each hospital's appearances on random local slots.
+    wanted: dict[int, int] = {h.number: 0 for h in hospitals}
+    for _, members in groups:
+        for n in members:
+            wanted[n] += 1
+    free = {n: iter(rng.sample(range(patients), count)) for n, count in wanted.items()}
+    persons: list[SharedPerson] = []
+    slots: dict[int, dict[int, tuple[int, int]]] = {h.number: {} for h in hospitals}
+    for number, (person_locale, members) in enumerate(groups):
+        appearances = tuple((n, next(free[n])) for n in members)
+        noisy = rng.random() < NOISE_SHARE
+        persons.append(
+            SharedPerson(
+                key=f"S{number + 1:06d}",
+                locale=person_locale,
+                appearances=appearances,
+                noise_at=rng.randrange(1, len(appearances)) if noisy else None,
+                noise=rng.choice(NOISE_KINDS) if noisy else None,
+            )
+        )
+        for position, (n, local) in enumerate(appearances):
+            slots[n][local] = (number, position)
+    return LinkagePlan(tuple(persons), slots)
+
+
+def apply_noise(rng: Random, person: Person, kind: str, pool: Pools) -> tuple[Person, str, str]:
+    """Apply one kind of noise; returns (person, kind actually applied, field changed).
+
+    A missing ID or phone that is already missing becomes a name typo instead, so the
+    recorded noise always changed something.
+    """
+    identity = person.identity
+    if kind == "missing_id" and identity.national_id:
+        changed = dataclasses.replace(identity, national_id=None)
+        return dataclasses.replace(person, identity=changed), kind, "national_id"
+    if kind == "missing_phone" and identity.phone:
+        changed = dataclasses.replace(identity, phone=None)
+        return dataclasses.replace(person, identity=changed), kind, "phone"
+    if kind == "new_address":
+        return new_address(rng, person, pool), kind, "address"
+    typo, field = name_typo(rng, person)
+    return typo, "name_typo", field
+
+
+def linkage_truth(
+    plan: LinkagePlan,
+    hospitals: tuple[Hospital, ...],
+    applied: dict[int, tuple[str, str]],
+    shared_share: float,
+) -> dict[str, Any]:
+    """The linkage ground truth: which hospital-local patient ids are one person."""
+    by_number = {h.number: h for h in hospitals}
+    persons = []
+    for index, person in enumerate(plan.persons):
+        records = [
+            {"hospital": by_number[n].id, "patient_id": by_number[n].patient_id(local)}
+            for n, local in person.appearances
+        ]
+        noise = None
+        if person.noise_at is not None and index in applied:
+            kind, field = applied[index]
+            noise = {**records[person.noise_at], "kind": kind, "field": field}
+        persons.append(
+            {"person": person.key, "locale": person.locale, "records": records, "noise": noise}
+        )
+    cross = sum(1 for p in plan.persons if len({by_number[n].locale for n, _ in p.appearances}) > 1)
+    return {
+        "description": (
+            "Each person lists the hospital-local patient ids that are the same real person. "
+            "Patients not listed are known at one hospital only. Noise, when present, was "
+            "applied to the identity recorded at that one hospital; the person's other "
+            "records carry their true identity."
+        ),
+        "shared_share": shared_share,
+        "noise_share": NOISE_SHARE,
+        "noise_kinds": list(NOISE_KINDS),
+        "three_hospital_share": P_THREE_HOSPITALS,
+        "persons_total": len(plan.persons),
+        "cross_locale_persons": cross,
+        "persons": persons,
+    }
