@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import suppress
 from datetime import UTC
 from types import TracebackType
@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from medspace.connectors.base import Outcome
 from medspace.model import Identity
-from medspace.store import crypto, rows
+from medspace.store import cohort, crypto, rows
 from medspace.store.crypto import Kek
 from medspace.store.db import describe_db_error, make_engine, safe_url
 from medspace.store.errors import RecordNotFoundError, StoreError, StoreWriteError
@@ -264,6 +264,29 @@ class NodeStore:
             quarantined=sum(r.quarantined for r in runs),
             skipped_by_type=dict(sorted(by_type.items())),
         )
+
+    def count_patients(
+        self,
+        *,
+        condition_prefixes: Sequence[str] = (),
+        code_system: str | None = None,
+        exclude_pseudonyms: Collection[str] = (),
+    ) -> int:
+        """How many patients have a condition code starting with one of
+        `condition_prefixes` (optionally in `code_system`); all patients when none is given.
+        Counted in SQL; only the number is returned. Raises `StoreError`."""
+        try:
+            with self._engine.connect() as conn:
+                return cohort.count_patients(
+                    conn,
+                    condition_prefixes=condition_prefixes,
+                    code_system=code_system,
+                    exclude_pseudonyms=exclude_pseudonyms,
+                )
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot count patients ({describe_db_error(exc)}): check the node's database"
+            ) from None
 
     # -- keys ---------------------------------------------------------------------------
 

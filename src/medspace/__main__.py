@@ -1,0 +1,5 @@
+"""`python -m medspace`: the `medspace` command."""
+
+from medspace.cli import main
+
+main()

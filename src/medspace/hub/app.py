@@ -1,0 +1,288 @@
+"""The hub's HTTP API (FastAPI; OpenAPI at /docs) and the node channel at /channel.
+
+Every route but `POST /auth/login` needs a bearer token from a login; every route checks
+the caller's role through `decide()` (each decision is ledgered). Errors come back as
+`{"error": <type>, "message": <what to do>}` with the error's HTTP status; messages never
+carry patient data.
+"""
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request, WebSocket
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from medspace.errors import MedSpaceError
+from medspace.hub.channel import ChannelHub
+from medspace.hub.checkpoints import Checkpointer
+from medspace.hub.core import HubCore
+from medspace.hub.tasks import run_count
+from medspace.identity import AuthError, Role, User
+from medspace.ledger import EntryNotFound, ProofError, prove
+from medspace.policy import ProjectState
+
+ProjectIdParam = Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9-]{2,63}$")]
+MAX_INDEX = 2**53 - 1
+
+
+class Login(BaseModel):
+    """Credentials for `POST /auth/login`."""
+
+    name: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class NewUser(BaseModel):
+    """A user an admin creates."""
+
+    name: str = Field(min_length=1, max_length=128)
+    role: Role
+    node: str | None = Field(default=None, max_length=63)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class NewNode(BaseModel):
+    """A node an admin registers with its Ed25519 public key (base64)."""
+
+    name: str = Field(min_length=1, max_length=63)
+    public_key: str = Field(min_length=1, max_length=200)
+
+
+class Reason(BaseModel):
+    """A steward's or owner's stated reason; `node` defaults to the steward's own."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+    node: str | None = Field(default=None, max_length=63)
+
+
+def _state_json(state: ProjectState, core: HubCore) -> dict[str, Any]:
+    data = state.model_dump(mode="json")
+    data["status"] = state.status(core.clock()).value
+    return data
+
+
+def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
+    """The hub app for the hub in `directory` (opened at startup)."""
+    core = HubCore(directory)
+    channel = ChannelHub(core)
+    checkpointer = Checkpointer(core, channel, checkpoint_interval)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop_task = asyncio.create_task(checkpointer.run())
+        try:
+            yield
+        finally:
+            loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_task
+            core.close()
+
+    app = FastAPI(
+        title="MedSpace hub",
+        description="Projects, approvals, tasks and the tamper-evident ledger.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.core = core
+    app.state.channel = channel
+    app.state.checkpointer = checkpointer
+    bearer = HTTPBearer(auto_error=False)
+
+    @app.exception_handler(MedSpaceError)
+    async def _medspace_error(request: Request, error: MedSpaceError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, AuthError) else None
+        return JSONResponse(
+            {"error": type(error).__name__, "message": str(error)},
+            status_code=error.http_status,
+            headers=headers,
+        )
+
+    def token_of(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> str:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise AuthError("this route needs a bearer token; run `medspace login` first")
+        return credentials.credentials
+
+    Token = Annotated[str, Depends(token_of)]
+
+    def current_user(token: Token) -> User:
+        return core.users.resolve(token)
+
+    CurrentUser = Annotated[User, Depends(current_user)]
+
+    @app.post("/auth/login", tags=["auth"])
+    def login(body: Login) -> dict[str, str]:
+        """Exchange a name and password for an expiring bearer token."""
+        return {"token": core.users.login(body.name, body.password), "token_type": "bearer"}
+
+    @app.post("/auth/logout", tags=["auth"])
+    def logout(user: CurrentUser, token: Token) -> dict[str, str]:
+        """Revoke this token's session."""
+        core.users.logout(token)
+        return {"status": "logged out"}
+
+    @app.get("/me", tags=["auth"])
+    def me(user: CurrentUser) -> dict[str, Any]:
+        """Who the token belongs to."""
+        return {"name": user.name, "role": user.role.value, "node": user.node}
+
+    @app.get("/users", tags=["admin"])
+    def users(user: CurrentUser) -> list[dict[str, Any]]:
+        """Every user (admins)."""
+        return [
+            {"name": u.name, "role": u.role.value, "node": u.node} for u in core.list_users(user)
+        ]
+
+    @app.post("/users", tags=["admin"], status_code=201)
+    def add_user(user: CurrentUser, body: NewUser) -> dict[str, Any]:
+        """Create a user (admins)."""
+        added = core.add_user(User(body.name, body.role, body.node), body.password, by=user)
+        return {"name": added.name, "role": added.role.value, "node": added.node}
+
+    @app.get("/nodes", tags=["nodes"])
+    def nodes(user: CurrentUser) -> list[dict[str, Any]]:
+        """Registered nodes and whether each is connected now."""
+        online = set(channel.connected())
+        return [
+            {"name": n.name, "fingerprint": n.fingerprint, "connected": n.name in online}
+            for n in core.list_nodes(user)
+        ]
+
+    @app.post("/nodes", tags=["nodes"], status_code=201)
+    def add_node(user: CurrentUser, body: NewNode) -> dict[str, Any]:
+        """Register a node's public key (admins)."""
+        node = core.register_node(body.name, body.public_key, by=user)
+        return {"name": node.name, "fingerprint": node.fingerprint}
+
+    @app.post("/projects", tags=["projects"], status_code=201)
+    def create_project(user: CurrentUser, body: dict[str, Any]) -> dict[str, Any]:
+        """File a project (researchers)."""
+        return _state_json(core.create_project(user, body), core)
+
+    @app.get("/projects", tags=["projects"])
+    def list_projects(user: CurrentUser) -> list[dict[str, Any]]:
+        """The projects the caller may see."""
+        return [_state_json(s, core) for s in core.list_projects(user)]
+
+    @app.get("/projects/{project_id}", tags=["projects"])
+    def show_project(user: CurrentUser, project_id: ProjectIdParam) -> dict[str, Any]:
+        """One project with every node's verdict."""
+        return _state_json(core.show_project(user, project_id), core)
+
+    @app.post("/projects/{project_id}/approve", tags=["projects"])
+    def approve(user: CurrentUser, project_id: ProjectIdParam, body: Reason) -> dict[str, Any]:
+        """A steward approves for their node; the contract hash is ledgered."""
+        return _state_json(core.approve(user, project_id, body.node, body.reason), core)
+
+    @app.post("/projects/{project_id}/deny", tags=["projects"])
+    def deny(user: CurrentUser, project_id: ProjectIdParam, body: Reason) -> dict[str, Any]:
+        """A steward denies for their node, with a reason."""
+        return _state_json(core.deny(user, project_id, body.node, body.reason), core)
+
+    @app.post("/projects/{project_id}/revoke", tags=["projects"])
+    def revoke(user: CurrentUser, project_id: ProjectIdParam, body: Reason) -> dict[str, Any]:
+        """The owner or an admin revokes; a steward withdraws their node."""
+        return _state_json(core.revoke(user, project_id, body.reason), core)
+
+    @app.post("/projects/{project_id}/count", tags=["tasks"])
+    async def count(user: CurrentUser, token: Token, project_id: ProjectIdParam) -> dict[str, Any]:
+        """Count the project's cohort on every approving node (min cell size applied)."""
+        return await run_count(core, channel, user, token, project_id)
+
+    @app.get("/ledger/entries", tags=["ledger"])
+    def entries(
+        user: CurrentUser,
+        start: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        project: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        """Signed entries (base64 leaf data) in log order; stewards see their node's."""
+        scope = core.ledger_scope(user)
+        rows = core.log.entries(project=project, node=scope, start=start, limit=limit)
+        return {
+            "size": core.log.size(),
+            "entries": [
+                {"index": r.index, "body": base64.b64encode(r.signed.body).decode()} for r in rows
+            ],
+        }
+
+    @app.get("/ledger/checkpoints", tags=["ledger"])
+    def checkpoints(
+        user: CurrentUser,
+        after: Annotated[int, Query(ge=0, le=MAX_INDEX)] = 0,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> dict[str, Any]:
+        """Signed checkpoints with their cosignatures, by size."""
+        core.ledger_scope(user)
+        sizes = [s for s in core.log.checkpoint_sizes() if s > after][:limit]
+        return {"checkpoints": [core.log.checkpoint_at(s).to_text() for s in sizes]}
+
+    @app.get("/ledger/keys", tags=["ledger"])
+    def keys(user: CurrentUser) -> dict[str, Any]:
+        """The log key, the witnesses and quorum, and every entry-signing key."""
+        core.ledger_scope(user)
+        quorum = core.quorum()
+        return {
+            "origin": core.config.origin,
+            "log_key": core.log_signer.verifier.vkey,
+            "witnesses": [w.vkey for w in core.witnesses()],
+            "threshold": None if quorum is None else quorum.threshold,
+            "signers": core.signers.all(),
+        }
+
+    @app.get("/ledger/proof/consistency", tags=["ledger"])
+    def consistency(
+        user: CurrentUser,
+        old: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+        new: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+    ) -> dict[str, Any]:
+        """RFC 9162 consistency proof between two tree sizes."""
+        core.ledger_scope(user)
+        if old > new:
+            raise ProofError("old must not be larger than new")
+        proof = core.log.consistency_proof(old, new)
+        return {"old": old, "new": new, "proof": [base64.b64encode(p).decode() for p in proof]}
+
+    @app.get("/ledger/proof/inclusion", tags=["ledger"])
+    def inclusion(
+        user: CurrentUser,
+        index: Annotated[int, Query(ge=0, le=MAX_INDEX)],
+        size: Annotated[int, Query(ge=1, le=MAX_INDEX)],
+    ) -> dict[str, Any]:
+        """RFC 9162 inclusion proof of entry `index` in the tree of `size` entries."""
+        core.ledger_scope(user)
+        if index >= size:
+            raise ProofError("index must be smaller than size")
+        proof = core.log.inclusion_proof(index, size)
+        return {
+            "index": index,
+            "size": size,
+            "proof": [base64.b64encode(p).decode() for p in proof],
+        }
+
+    @app.get("/ledger/prove/{index}", tags=["ledger"])
+    def prove_entry(
+        user: CurrentUser, index: Annotated[int, PathParam(ge=0, le=MAX_INDEX)]
+    ) -> dict[str, Any]:
+        """An entry with its inclusion proof under the newest final checkpoint covering it."""
+        core.ledger_scope(user)
+        quorum = core.quorum()
+        if quorum is None:
+            raise EntryNotFound("no witness is registered yet, so no checkpoint can be final")
+        return prove(core.log, index, quorum).to_json()
+
+    @app.websocket("/channel")
+    async def node_channel(websocket: WebSocket) -> None:
+        """The node channel (nodes dial out to it; see `medspace.hub.protocol`)."""
+        await channel.serve(websocket)
+
+    return app

@@ -1,0 +1,208 @@
+"""The hub's end of the node channel: authenticated sessions and request/reply over them.
+
+A node dials the hub (hospital firewalls allow no inbound connections), answers a
+challenge with its registered key, then receives requests (tasks, checkpoints to cosign,
+pings) and sends replies. Every request has a deadline; a node that is not connected, or
+that drops its connection while a request is open, is reported *missing* at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+from medspace.errors import MedSpaceError
+from medspace.hub.core import HubCore
+from medspace.hub.errors import ChannelError
+from medspace.hub.protocol import (
+    CLOSE_AUTH,
+    CLOSE_PROTOCOL,
+    CLOSE_REPLACED,
+    HUB_TO_NODE,
+    NODE_TO_HUB,
+    Opener,
+    Sealer,
+    b64,
+    parse_frame,
+    session_id,
+    unb64,
+)
+from medspace.identity import AuthError, public_key_text, verify_challenge_response
+from medspace.policy import NodePolicy, ProjectError
+
+log = logging.getLogger(__name__)
+
+HANDSHAKE_TIMEOUT = 30.0
+
+
+class NodeMissing(ChannelError):
+    """The node is not connected, dropped its connection or did not answer in time."""
+
+
+class NodeSession:
+    """One authenticated connection of one node."""
+
+    def __init__(self, node: str, websocket: WebSocket, sealer: Sealer, opener: Opener) -> None:
+        self.node = node
+        self._ws = websocket
+        self._sealer = sealer
+        self._opener = opener
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._send_lock = asyncio.Lock()
+        self.closed = asyncio.Event()
+
+    async def send(self, body: dict[str, Any]) -> None:
+        """Seal and send one message (sealing and sending keep their order)."""
+        async with self._send_lock:
+            await self._ws.send_text(self._sealer.seal(body))
+
+    async def request(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send a request and wait for its reply; raises `NodeMissing` on disconnect or
+        deadline."""
+        if self.closed.is_set():
+            raise NodeMissing(f"node {self.node} is not connected")
+        request_id = secrets.token_hex(8)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await self.send({**body, "id": request_id})
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise NodeMissing(
+                f"node {self.node} did not answer within {timeout:g} s; it is reported missing"
+            ) from None
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            raise NodeMissing(f"node {self.node} disconnected; it is reported missing") from None
+        finally:
+            self._pending.pop(request_id, None)
+
+    def deliver(self, body: dict[str, Any]) -> None:
+        """Hand a reply to the request waiting for it (unknown replies are dropped)."""
+        future = self._pending.get(str(body.get("reply_to")))
+        if future is not None and not future.done():
+            future.set_result(body)
+
+    def fail_all(self) -> None:
+        """Fail every open request: the node is gone."""
+        self.closed.set()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(
+                    NodeMissing(f"node {self.node} disconnected; it is reported missing")
+                )
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the connection (errors while closing are ignored)."""
+        with contextlib.suppress(RuntimeError, OSError):
+            await self._ws.close(code=code, reason=reason[:120])
+
+
+class ChannelHub:
+    """All node sessions of a hub."""
+
+    def __init__(self, core: HubCore) -> None:
+        self._core = core
+        self.sessions: dict[str, NodeSession] = {}
+        self.on_connect: list[Callable[[str], Awaitable[None]]] = []
+        self._jobs: set[asyncio.Task[None]] = set()
+
+    def connected(self) -> list[str]:
+        """Names of the nodes connected now, sorted."""
+        return sorted(n for n, s in self.sessions.items() if not s.closed.is_set())
+
+    async def request(self, node: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send `body` to `node` and return its reply; raises `NodeMissing`."""
+        session = self.sessions.get(node)
+        if session is None:
+            raise NodeMissing(f"node {node} is not connected; it is reported missing")
+        return await session.request(body, timeout)
+
+    async def serve(self, websocket: WebSocket) -> None:
+        """Run one node connection: handshake, then read replies until it closes."""
+        await websocket.accept()
+        try:
+            session = await asyncio.wait_for(self._handshake(websocket), HANDSHAKE_TIMEOUT)
+        except (AuthError, ChannelError, ProjectError) as error:
+            log.info("node channel refused: %s", error)
+            await _close(websocket, CLOSE_AUTH, str(error))
+            return
+        except (TimeoutError, WebSocketDisconnect):
+            await _close(websocket, CLOSE_PROTOCOL, "handshake not completed")
+            return
+        previous = self.sessions.get(session.node)
+        self.sessions[session.node] = session
+        if previous is not None:
+            previous.fail_all()
+            await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
+        for callback in self.on_connect:
+            job = asyncio.create_task(callback(session.node))
+            self._jobs.add(job)
+            job.add_done_callback(self._jobs.discard)
+        try:
+            while True:
+                text = await websocket.receive_text()
+                body = session._opener.open(text)
+                if body.get("type") == "reply":
+                    session.deliver(body)
+                elif body.get("type") == "policy":
+                    await self._store_policy(session.node, body)
+                else:
+                    raise ChannelError("unknown message type from node")
+        except ChannelError as error:
+            log.warning("node %s channel closed: %s", session.node, error)
+            session.fail_all()
+            await session.close(CLOSE_PROTOCOL, str(error))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            session.fail_all()
+        finally:
+            session.fail_all()
+            if self.sessions.get(session.node) is session:
+                del self.sessions[session.node]
+
+    async def _handshake(self, websocket: WebSocket) -> NodeSession:
+        core = self._core
+        challenge = await asyncio.to_thread(core.registry.new_challenge)
+        await websocket.send_json(
+            {
+                "type": "challenge",
+                "challenge": b64(challenge),
+                "origin": core.config.origin,
+                "hub_key": public_key_text(core.hub_key.public_key()),
+                "log_key": core.log_signer.verifier.vkey,
+            }
+        )
+        hello = parse_frame(await websocket.receive_text())
+        node = hello.get("node")
+        if hello.get("type") != "hello" or not isinstance(node, str):
+            raise ChannelError("expected a hello naming the node")
+        signature = unb64(hello.get("signature"), "challenge signature")
+        await asyncio.to_thread(
+            verify_challenge_response, core.registry, node, challenge, signature
+        )
+        node_key = await asyncio.to_thread(core.registry.public_key, node)
+        session = session_id(challenge)
+        sealer = Sealer(core.hub_key, session, HUB_TO_NODE)
+        opener = Opener(node_key, session, NODE_TO_HUB)
+        result = NodeSession(node, websocket, sealer, opener)
+        await result.send({"type": "welcome", "node": node})
+        return result
+
+    async def _store_policy(self, node: str, body: dict[str, Any]) -> None:
+        try:
+            policy = NodePolicy.parse(body.get("policy"))
+        except ProjectError as error:
+            raise ChannelError(f"node announced an invalid standing policy: {error}") from None
+        if policy.node != node:
+            raise ChannelError("a node may announce only its own standing policy")
+        await asyncio.to_thread(self._core.set_node_policy, policy)
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(RuntimeError, OSError, MedSpaceError):
+        await websocket.close(code=code, reason=reason[:120])

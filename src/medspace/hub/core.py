@@ -1,0 +1,276 @@
+"""The hub's state and its synchronous operations: users, nodes, projects, the ledger.
+
+Every operation on behalf of a user goes through `decide()` (the hub's `PolicyEngine`),
+and every decision is signed and appended to the ledger before it takes effect. The
+web app (`app.py`) calls these methods from worker threads; the channel (`channel.py`)
+carries tasks to nodes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from medspace.hub import tables
+from medspace.hub.config import HubConfig, read_hub
+from medspace.hub.db import make_hub_engine
+from medspace.hub.rules import hub_engine
+from medspace.hub.signers import HUB_PRINCIPAL, SignerDirectory, UserSigners
+from medspace.identity import NodeRegistry, RegisteredNode, User, UserDirectory, parse_public_key
+from medspace.ledger import (
+    CosignatureVerifier,
+    Entry,
+    EntryError,
+    EntrySigner,
+    Log,
+    LogStateError,
+    NoteSigner,
+    Quorum,
+    SignedEntry,
+)
+from medspace.policy import (
+    Context,
+    Decision,
+    DecisionRecord,
+    NodePolicy,
+    Project,
+    ProjectBook,
+    ProjectError,
+    ProjectState,
+)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+class LedgerRecorder:
+    """Signs each policy decision as its actor and appends it (a `DecisionRecorder`)."""
+
+    def __init__(self, hub: HubCore) -> None:
+        self._hub = hub
+
+    def record(self, record: DecisionRecord) -> None:
+        """Sign and append `record`; raises if it cannot be stored."""
+        fields = record.ledger_fields()
+        if fields["actor"] == "anonymous":
+            fields["actor"] = HUB_PRINCIPAL
+            signer = self._hub.hub_signer
+        else:
+            signer = self._hub.user_signers.signer(fields["actor"])
+        self._hub.append([signer.sign(Entry(**fields))])
+
+
+class HubCore:
+    """One hub: its database, directories, project book, ledger and policy."""
+
+    def __init__(self, directory: Path, *, clock: Clock = utc_now) -> None:
+        config, keys = read_hub(directory)
+        self.config: HubConfig = config
+        self.clock = clock
+        self.hub_key = keys.hub
+        self.engine = make_hub_engine(config.db_url)
+        tables.metadata.create_all(self.engine)
+        self.users = UserDirectory(self.engine, keys.hub)
+        self.registry = NodeRegistry(self.engine, origin=config.origin)
+        self.book = ProjectBook(self.engine)
+        self.signers = SignerDirectory(self.engine)
+        self.signers.add(HUB_PRINCIPAL, "hub", keys.hub.public_key())
+        for node in self.registry.nodes():
+            self.signers.add(node.name, "node", parse_public_key(node.public_key))
+        self.hub_signer = EntrySigner(keys.hub)
+        self.user_signers = UserSigners(keys.user_secret, self.signers)
+        self.log_signer = NoteSigner(config.origin, keys.log)
+        try:
+            self.log = Log(self.engine, self.signers)
+        except LogStateError:
+            self.log = Log.create(self.engine, config.origin, self.signers)
+        self._set_meta("log_vkey", self.log_signer.verifier.vkey)
+        self._set_meta("quorum", "" if config.quorum is None else str(config.quorum))
+        self.policy = hub_engine()
+        self.recorder = LedgerRecorder(self)
+        self._append_lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _set_meta(self, name: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(tables.meta.delete().where(tables.meta.c.name == name))
+            conn.execute(tables.meta.insert().values(name=name, value=value))
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+    def append(self, entries: Sequence[SignedEntry]) -> list[int]:
+        """Append signed entries to the ledger (signatures are checked)."""
+        with self._append_lock:
+            return self.log.append(entries)
+
+    def context(self, **kwargs: Any) -> Context:
+        """A policy context at the hub's now that records to the ledger."""
+        return Context(now=self.clock(), recorder=self.recorder, **kwargs)
+
+    def decide(self, actor: User, action: str, resource: object, **context: Any) -> Decision:
+        """Decide (and ledger) with the hub's policy; raises `PolicyDenied` when denied."""
+        return self.policy.decide(actor, action, resource, self.context(**context)).require()
+
+    # -- users and nodes -------------------------------------------------------------------
+
+    def add_user(self, user: User, password: str, *, by: User | None = None) -> User:
+        """Create a user (an admin via the API, or the operator via the CLI when `by` is
+        None); the user's custodial ledger key is registered at once."""
+        if by is not None:
+            self.decide(by, "user.add", None)
+        added = self.users.add_user(user, password)
+        self.user_signers.signer(user.name)
+        return added
+
+    def list_users(self, by: User) -> list[User]:
+        """Every user (admins only)."""
+        self.decide(by, "user.list", None)
+        return self.users.users()
+
+    def register_node(
+        self, name: str, public_key: Ed25519PublicKey | str, *, by: User | None = None
+    ) -> RegisteredNode:
+        """Register a node's Ed25519 key (admins only, or the operator via the CLI)."""
+        if by is not None:
+            self.decide(by, "node.register", None)
+        registered = self.registry.register(name, public_key)
+        self.signers.add(name, "node", parse_public_key(registered.public_key))
+        return registered
+
+    def list_nodes(self, by: User) -> list[RegisteredNode]:
+        """Every registered node."""
+        self.decide(by, "node.list", None)
+        return self.registry.nodes()
+
+    def witnesses(self) -> list[CosignatureVerifier]:
+        """Every registered node's witness key (its identity key, named by the node)."""
+        return [
+            CosignatureVerifier(n.name, parse_public_key(n.public_key))
+            for n in self.registry.nodes()
+        ]
+
+    def quorum(self) -> Quorum | None:
+        """The quorum that makes a checkpoint final (None while no node is registered)."""
+        witnesses = self.witnesses()
+        if not witnesses:
+            return None
+        threshold = self.config.quorum
+        if threshold is not None:
+            threshold = min(threshold, len(witnesses))
+        return Quorum(witnesses, threshold)
+
+    def set_node_policy(self, policy: NodePolicy) -> None:
+        """Store the standing policy a node announced on its channel."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                tables.node_policies.delete().where(tables.node_policies.c.node == policy.node)
+            )
+            conn.execute(
+                tables.node_policies.insert().values(
+                    node=policy.node, policy=policy.model_dump_json()
+                )
+            )
+
+    def node_policy(self, node: str) -> NodePolicy | None:
+        """The standing policy `node` last announced, if any."""
+        with self.engine.connect() as conn:
+            text = conn.execute(
+                sa.select(tables.node_policies.c.policy).where(tables.node_policies.c.node == node)
+            ).scalar_one_or_none()
+        return None if text is None else NodePolicy.model_validate_json(text)
+
+    # -- projects --------------------------------------------------------------------------
+
+    def create_project(self, by: User, terms: dict[str, Any]) -> ProjectState:
+        """File a project (researchers, in their own name)."""
+        if not isinstance(terms, dict):
+            raise ProjectError("project terms must be a JSON object")
+        terms = {"owner": by.name, **terms}
+        project = Project.parse(terms)
+        self.decide(by, "project.create", project)
+        now = self.clock()
+        return self.book.file(ProjectState.request(project, now), now=now)
+
+    def show_project(self, by: User, project_id: str) -> ProjectState:
+        """A project's state, for its parties, auditors and admins."""
+        state = self.book.get(project_id)
+        self.decide(by, "project.show", state)
+        return state
+
+    def list_projects(self, by: User) -> list[ProjectState]:
+        """The projects `by` may see (each look is a decision, so it is ledgered)."""
+        seen = []
+        for project_id in self.book.ids():
+            state = self.book.get(project_id)
+            decision = self.policy.decide(by, "project.show", state, self.context())
+            if decision.allow:
+                seen.append(state)
+        return seen
+
+    def approve(self, by: User, project_id: str, node: str | None, reason: str) -> ProjectState:
+        """`node`'s steward approves (node defaults to the steward's own)."""
+        node = node or by.node or ""
+        state = self.book.get(project_id)
+        self.decide(
+            by,
+            "project.approve",
+            state,
+            node=node,
+            node_policy=self.node_policy(node),
+            reason=reason,
+        )
+        return self.book.update(
+            project_id, lambda s: s.approve(by, node, reason, self.clock()), now=self.clock()
+        )
+
+    def deny(self, by: User, project_id: str, node: str | None, reason: str) -> ProjectState:
+        """`node`'s steward denies, with a reason."""
+        node = node or by.node or ""
+        state = self.book.get(project_id)
+        self.decide(by, "project.deny", state, node=node, reason=reason)
+        return self.book.update(
+            project_id, lambda s: s.deny(by, node, reason, self.clock()), now=self.clock()
+        )
+
+    def revoke(self, by: User, project_id: str, reason: str) -> ProjectState:
+        """Revoke the project (owner, admin) or withdraw a steward's node from it."""
+        state = self.book.get(project_id)
+        self.decide(by, "project.revoke", state, reason=reason)
+        now = self.clock()
+        if by.node is not None:
+            node = by.node
+            return self.book.update(
+                project_id, lambda s: s.withdraw(by, node, reason, now), now=now
+            )
+        return self.book.update(project_id, lambda s: s.revoke(by, reason, now), now=now)
+
+    # -- ledger ----------------------------------------------------------------------------
+
+    def ledger_scope(self, by: User) -> str | None:
+        """None for the whole ledger, or the node a steward may read; raises `PolicyDenied`."""
+        decision = self.decide(by, "ledger.read", None)
+        scope = decision.obligation("scope") or ""
+        return None if scope == "all" else scope.removeprefix("node:")
+
+    def append_node_entries(self, node: str, bodies: Sequence[bytes]) -> list[int]:
+        """Append entries a node signed; each must name that node as its actor."""
+        entries = []
+        for body in bodies:
+            signed = SignedEntry.from_bytes(body)
+            if signed.entry.actor != node:
+                raise EntryError("a node may only submit entries it acted in itself")
+            entries.append(signed)
+        return self.append(entries)

@@ -1,0 +1,230 @@
+"""`medspace node serve`: the node's outbound, persistent, authenticated channel to the hub.
+
+The node dials the hub (it accepts no inbound connections), answers the hub's challenge
+with its Ed25519 identity key, pins the hub's keys on first contact, announces its
+standing policy, then serves requests (tasks, checkpoints to cosign, pings) until the
+connection ends, and reconnects with exponential backoff (0.5 s doubling to 30 s, with
+jitter). See `medspace.hub.protocol` for the wire format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from medspace.errors import MedSpaceError
+from medspace.hub.errors import ChannelError
+from medspace.hub.protocol import (
+    HUB_TO_NODE,
+    MAX_FRAME,
+    NODE_TO_HUB,
+    Opener,
+    Sealer,
+    b64,
+    parse_frame,
+    session_id,
+    unb64,
+)
+from medspace.identity import AuthError, parse_public_key, sign_challenge
+from medspace.node.directory import open_node
+from medspace.node.standing import HubPin, read_pin, write_pin
+from medspace.node.worker import NodeWorker
+
+log = logging.getLogger(__name__)
+
+MIN_BACKOFF = 0.5
+MAX_BACKOFF = 30.0
+
+
+def channel_url(hub_url: str) -> str:
+    """The WebSocket URL of a hub's node channel (http -> ws, https -> wss)."""
+    base = hub_url.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://") :] + "/channel"
+    if base.startswith("http://"):
+        return "ws://" + base[len("http://") :] + "/channel"
+    raise ChannelError("the hub URL must start with http:// or https://")
+
+
+def _check_pin(directory: Path, frame: dict[str, Any]) -> HubPin:
+    shown = HubPin(str(frame.get("origin")), str(frame.get("hub_key")), str(frame.get("log_key")))
+    pinned = read_pin(directory)
+    if pinned is None:
+        parse_public_key(shown.hub_key)  # refuse junk before pinning it
+        write_pin(directory, shown)
+        return shown
+    if pinned != shown:
+        raise ChannelError(
+            "the hub shows other keys than the ones this node pinned on first contact; "
+            "refusing it (if the hub was re-created on purpose, remove hub-pin.json)"
+        )
+    return pinned
+
+
+class NodeService:
+    """A node's channel client. `run()` keeps a session up until `stop()` is called."""
+
+    def __init__(
+        self,
+        directory: Path,
+        hub_url: str,
+        *,
+        ca_file: Path | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self.directory = Path(directory).absolute()
+        self.url = channel_url(hub_url)
+        self._ssl: ssl.SSLContext | None = None
+        if self.url.startswith("wss://"):
+            self._ssl = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        self._node = open_node(self.directory)
+        self._worker: NodeWorker | None = None
+        self._stop = asyncio.Event()
+        self._on_event = on_event or (lambda _event: None)
+        self.sessions = 0
+
+    def stop(self) -> None:
+        """Ask `run()` to end after the current session."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Connect, serve, reconnect with backoff until stopped."""
+        delay = MIN_BACKOFF
+        try:
+            while not self._stop.is_set():
+                try:
+                    async with connect(
+                        self.url,
+                        ssl=self._ssl,
+                        max_size=MAX_FRAME,
+                        open_timeout=10,
+                        ping_interval=20,
+                        ping_timeout=20,
+                    ) as websocket:
+                        served = await self._session(websocket)
+                        if served:
+                            delay = MIN_BACKOFF
+                except (OSError, TimeoutError, websockets.exceptions.WebSocketException) as error:
+                    self._on_event(f"hub unreachable ({type(error).__name__}); retrying")
+                except (ChannelError, AuthError) as error:
+                    self._on_event(f"channel refused: {error}")
+                    log.warning("channel refused: %s", error)
+                if self._stop.is_set():
+                    break
+                pause = delay * (0.5 + random.random() / 2)
+                delay = min(delay * 2, MAX_BACKOFF)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), pause)
+        finally:
+            if self._worker is not None:
+                self._worker.close()
+            self._node.close()
+
+    async def _session(self, websocket: ClientConnection) -> bool:
+        frame = parse_frame(await websocket.recv())
+        if frame.get("type") != "challenge":
+            raise ChannelError("the hub did not open with a challenge")
+        pin = await asyncio.to_thread(_check_pin, self.directory, frame)
+        if self._worker is None:
+            self._worker = await asyncio.to_thread(NodeWorker, self._node, pin)
+        worker = self._worker
+        challenge = unb64(frame.get("challenge"), "challenge")
+        signature = sign_challenge(worker.identity_key, challenge)
+        await websocket.send(
+            json.dumps({"type": "hello", "node": worker.name, "signature": b64(signature)})
+        )
+        session = session_id(challenge)
+        opener = Opener(parse_public_key(pin.hub_key), session, HUB_TO_NODE)
+        sealer = Sealer(worker.identity_key, session, NODE_TO_HUB)
+        try:
+            welcome = opener.open(await websocket.recv())
+        except websockets.exceptions.ConnectionClosed as closed:
+            raise ChannelError(
+                f"the hub refused this node: {closed.rcvd.reason if closed.rcvd else 'closed'}"
+            ) from None
+        if welcome.get("type") != "welcome":
+            raise ChannelError("the hub did not welcome this node")
+        send_lock = asyncio.Lock()
+
+        async def send(body: dict[str, Any]) -> None:
+            async with send_lock:
+                await websocket.send(sealer.seal(body))
+
+        await send({"type": "policy", "policy": worker.policy.model_dump(mode="json")})
+        self.sessions += 1
+        self._on_event("connected")
+        running: set[asyncio.Task[None]] = set()
+        stopper = asyncio.create_task(self._stop.wait())
+        try:
+            while True:
+                receive = asyncio.create_task(websocket.recv())
+                done, _ = await asyncio.wait(
+                    {receive, stopper}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if stopper in done:
+                    receive.cancel()
+                    await websocket.close()
+                    return True
+                try:
+                    text = receive.result()
+                except websockets.exceptions.ConnectionClosed:
+                    self._on_event("disconnected")
+                    return True
+                body = opener.open(text)
+                job = asyncio.create_task(self._handle(worker, body, send))
+                running.add(job)
+                job.add_done_callback(running.discard)
+        finally:
+            stopper.cancel()
+            for job in running:
+                job.cancel()
+
+    async def _handle(
+        self, worker: NodeWorker, body: dict[str, Any], send: Callable[[dict[str, Any]], Any]
+    ) -> None:
+        kind = body.get("type")
+        request_id = str(body.get("id", ""))
+        try:
+            if kind == "ping":
+                reply: dict[str, Any] = {"type": "reply", "status": "ok"}
+            elif kind == "task":
+                reply = await asyncio.to_thread(worker.handle_task, body)
+                self._on_event(f"task {reply.get('status')}")
+            elif kind == "cosign":
+                reply = await asyncio.to_thread(worker.handle_cosign, body)
+            else:
+                reply = {"type": "reply", "status": "error", "reason": "unknown request type"}
+        except MedSpaceError as error:
+            reply = {"type": "reply", "status": "error", "reason": str(error)[:300]}
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            await send({**reply, "reply_to": request_id})
+
+
+def serve(
+    directory: Path,
+    hub_url: str,
+    *,
+    ca_file: Path | None = None,
+    on_event: Callable[[str], None] | None = None,
+) -> None:
+    """Run the node service in the foreground until interrupted (Ctrl-C / SIGTERM)."""
+    import signal
+
+    async def main() -> None:
+        service = NodeService(directory, hub_url, ca_file=ca_file, on_event=on_event)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, service.stop)
+        await service.run()
+
+    asyncio.run(main())

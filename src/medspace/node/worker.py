@@ -1,0 +1,217 @@
+"""What a node does with the hub's requests: re-check and run tasks, cosign checkpoints.
+
+The node never trusts the hub's say-so. For a task it checks the researcher's token with
+the hub's pinned token key, keeps its own copy of each project's terms (a hub that later
+shows other terms is refused), re-decides `task.run` against its own standing policy and
+the contract hash it computes itself, applies the minimum cell size, and signs its own
+ledger entries. For a checkpoint its witness checks the log signature and the consistency
+proof from the last checkpoint it cosigned.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from medspace.errors import MedSpaceError
+from medspace.identity import AuthError, parse_public_key, verify_token
+from medspace.ledger import (
+    CheckpointError,
+    Cosigner,
+    Entry,
+    EntrySigner,
+    ForkDetected,
+    NoteVerifier,
+    RollbackRefused,
+    SignedCheckpoint,
+    Witness,
+    WitnessStateMismatch,
+    canonical_bytes,
+    utc_timestamp,
+)
+from medspace.node.cohort import parse_cohort
+from medspace.node.directory import Node
+from medspace.node.standing import HubPin, load_node_policy
+from medspace.policy import (
+    Context,
+    DecisionRecord,
+    MemoryRecorder,
+    ProjectBook,
+    ProjectError,
+    ProjectState,
+    TaskRequest,
+    UnknownProjectError,
+    decide,
+)
+
+WITNESS_FILE = "witness.json"
+NETWORK_DB = "network.db"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class NodeWorker:
+    """One node's request handlers (thread-safe; the service calls them in threads)."""
+
+    def __init__(self, node: Node, pin: HubPin) -> None:
+        self.node = node
+        self.name = node.name
+        self.pin = pin
+        self.identity_key: Ed25519PrivateKey = node.identity_private_key()
+        self.policy = load_node_policy(node.directory, node.name)
+        self._signer = EntrySigner(self.identity_key)
+        self._hub_token_key = parse_public_key(pin.hub_key)
+        self._engine = sa.create_engine(f"sqlite:///{Path(node.directory) / NETWORK_DB}")
+        self._book = ProjectBook(self._engine)
+        self.witness = Witness(
+            Cosigner(node.name, self.identity_key),
+            [NoteVerifier.from_vkey(pin.log_key)],
+            Path(node.directory) / WITNESS_FILE,
+        )
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Release the node's local databases."""
+        self._engine.dispose()
+
+    # -- tasks ----------------------------------------------------------------------------
+
+    def handle_task(self, body: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+        """Check and run one task; returns the reply (status ok, refused or error) with
+        the node's signed ledger entries."""
+        now = now or datetime.now(UTC)
+        task_id = body.get("task_id")
+        task_id = task_id if isinstance(task_id, str) and _UUID.fullmatch(task_id) else None
+        try:
+            user = verify_token(self._hub_token_key, str(body.get("token", "")), now=now).user
+            task = TaskRequest.parse(body.get("task"))
+            received = ProjectState.parse(body.get("project"))
+            state = self._own_copy(received, now)
+        except (AuthError, ProjectError) as error:
+            return self._refusal(task_id, None, "refused", str(error), "task.run/unverified")
+        recorder = MemoryRecorder()
+        decision = decide(
+            user,
+            "task.run",
+            state,
+            Context(now=now, recorder=recorder, task=task, node_policy=self.policy),
+        )
+        entries = [self._entry(r) for r in recorder.records]
+        if not decision.allow:
+            return {
+                "type": "reply",
+                "status": "refused",
+                "reason": decision.reason,
+                "entries": entries,
+            }
+        k = int(decision.obligation("min-cell-size") or "0")
+        try:
+            cohort = parse_cohort(state.project.cohort)
+            count = self.node.store.count_patients(
+                condition_prefixes=cohort.prefixes, code_system=cohort.code_system
+            )
+        except MedSpaceError as error:
+            return {
+                "type": "reply",
+                "status": "error",
+                "reason": str(error),
+                "entries": entries,
+            }
+        suppressed = count < k
+        shown = None if suppressed else count
+        result = {"project": task.project_id, "node": self.name, "count": shown, "k": k}
+        digest = hashlib.sha256(canonical_bytes(result)).hexdigest()
+        details: dict[str, Any] = {
+            "statistic": "count",
+            "status": "completed",
+            "suppressed_cells": 1 if suppressed else 0,
+        }
+        if task_id is not None:
+            details["task"] = task_id
+        result_entry = Entry(
+            type="result",
+            actor=self.name,
+            time=utc_timestamp(now),
+            node=self.name,
+            project=task.project_id,
+            artefacts={"result": f"sha256:{digest}", "agreement": f"sha256:{task.contract_hash}"},
+            details=details,
+        )
+        entries.append(self._encode(result_entry))
+        return {
+            "type": "reply",
+            "status": "ok",
+            "count": shown,
+            "min_cell_size": k,
+            "entries": entries,
+        }
+
+    def _own_copy(self, received: ProjectState, now: datetime) -> ProjectState:
+        """The node's copy of the project: the terms first seen are kept; verdicts and
+        revocations follow the hub. Raises `ProjectError` if the hub shows other terms."""
+        with self._lock:
+            try:
+                self._book.get(received.project.id)
+            except UnknownProjectError:
+                return self._book.file(received, now=now)
+            return self._book.update(received.project.id, lambda _old: received, now=now)
+
+    def _entry(self, record: DecisionRecord) -> str:
+        fields = record.ledger_fields()
+        fields["actor"] = self.name
+        fields["node"] = self.name
+        details = dict(fields["details"])
+        details["role"] = "node"
+        fields["details"] = details
+        return self._encode(Entry(**fields))
+
+    def _encode(self, entry: Entry) -> str:
+        return base64.b64encode(self._signer.sign(entry).body).decode("ascii")
+
+    def _refusal(
+        self, task_id: str | None, project: str | None, status: str, reason: str, code: str
+    ) -> dict[str, Any]:
+        details: dict[str, Any] = {"decision": "deny", "reason": code, "role": "node"}
+        if task_id is not None:
+            details["task"] = task_id
+        entry = Entry(
+            type="compute", actor=self.name, time=utc_timestamp(), node=self.name, details=details
+        )
+        return {
+            "type": "reply",
+            "status": status,
+            "reason": reason,
+            "entries": [self._encode(entry)],
+        }
+
+    # -- witness --------------------------------------------------------------------------
+
+    def handle_cosign(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Cosign a checkpoint if it extends what this witness cosigned before."""
+        try:
+            signed = SignedCheckpoint.from_text(str(body.get("checkpoint", "")))
+            old_size = body.get("old_size")
+            proof_text = body.get("proof")
+            if type(old_size) is not int or not isinstance(proof_text, list):
+                raise CheckpointError("cosign request needs old_size and a proof list")
+            proof = [base64.b64decode(p, validate=True) for p in proof_text]
+            cosignature = self.witness.cosign(signed, old_size, proof)
+        except WitnessStateMismatch as mismatch:
+            return {
+                "type": "reply",
+                "status": "state-mismatch",
+                "witness_size": mismatch.witness_size,
+            }
+        except (ForkDetected, RollbackRefused) as fork:
+            return {"type": "reply", "status": "fork", "reason": str(fork)}
+        except (CheckpointError, binascii.Error, TypeError, ValueError) as error:
+            return {"type": "reply", "status": "error", "reason": str(error)[:300]}
+        return {"type": "reply", "status": "ok", "cosignature": cosignature.line()}
