@@ -90,7 +90,7 @@ def tiny_batches(node_dir: Path, node: Node) -> Iterator[Node]:
 
 
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
