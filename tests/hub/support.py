@@ -121,8 +121,8 @@ def project_terms(project_id: str, nodes: list[str], **changes: Any) -> dict[str
 class HubThread:
     """A hub app served by uvicorn in a background thread on a free loopback port."""
 
-    def __init__(self, directory: Path, **app_options: Any) -> None:
-        self.port = free_port()
+    def __init__(self, directory: Path, port: int | None = None, **app_options: Any) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = create_app(directory, **app_options)
         config = uvicorn.Config(

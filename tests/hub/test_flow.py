@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.hub.support import network, project_terms, wait_until
 
 from medspace.hub import HubRequestError
-from tests.hub.support import network, project_terms, wait_until
 
 
 def test_count_runs_only_on_approving_nodes_with_small_cells_suppressed(tmp_path: Path) -> None:

@@ -1,0 +1,263 @@
+"""Bad input and faults: tokens, roles, channel replays, tampered contracts, unknown node
+keys, nodes that vanish mid-task and a hub restart. Deadlines everywhere, no timing asserts."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from medspace.hub import HubClient, HubRequestError
+from medspace.hub.protocol import CLOSE_AUTH, CLOSE_PROTOCOL, NODE_TO_HUB, Sealer, session_id
+from medspace.identity import Role, User, issue_token, sign_challenge
+from medspace.node import open_node
+from medspace.node.standing import HubPin, load_node_policy
+from medspace.node.worker import NodeWorker
+from medspace.policy import Project, ProjectState, TaskRequest, contract_hash
+from tests.hub.support import (
+    PASSWORD,
+    HubThread,
+    make_hub,
+    make_node,
+    network,
+    project_terms,
+    wait_until,
+)
+
+
+def _ws_url(hub: HubThread) -> str:
+    return hub.url.replace("http://", "ws://") + "/channel"
+
+
+@contextmanager
+def _handshake(hub: HubThread, name: str, key: Ed25519PrivateKey):  # type: ignore[no-untyped-def]
+    with connect(_ws_url(hub), open_timeout=30) as ws:
+        yield ws, _hello(ws, name, key)
+
+
+def _hello(ws, name: str, key: Ed25519PrivateKey) -> bytes:  # type: ignore[no-untyped-def]
+    challenge_frame = json.loads(ws.recv(timeout=30))
+    challenge = base64.b64decode(challenge_frame["challenge"])
+    signature = sign_challenge(key, challenge)
+    ws.send(
+        json.dumps(
+            {"type": "hello", "node": name, "signature": base64.b64encode(signature).decode()}
+        )
+    )
+    return challenge
+
+
+def _close_code(ws) -> int | None:  # type: ignore[no-untyped-def]
+    try:
+        while True:
+            ws.recv(timeout=30)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "not-a-token",  # malformed
+        "ms1.e30.AAAA",  # well-shaped but forged
+    ],
+)
+def test_unknown_and_forged_tokens_are_refused(tmp_path: Path, token: str) -> None:
+    with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _):
+        with HubClient(hub.url, token) as client, pytest.raises(HubRequestError) as refused:
+            client.get("/projects")
+        assert refused.value.http_status == 401
+
+
+def test_expired_token_is_refused(tmp_path: Path) -> None:
+    with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _):
+        core = hub.app.state.core
+        past = datetime.now(UTC) - timedelta(days=2)
+        token = core.users.login("alice", PASSWORD, now=past)
+        with HubClient(hub.url, token) as client, pytest.raises(HubRequestError, match="expired"):
+            client.get("/projects")
+
+
+def test_routes_without_a_token_answer_401(tmp_path: Path) -> None:
+    with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _):
+        with HubClient(hub.url) as client:
+            for path in ("/projects", "/ledger/entries", "/nodes", "/users", "/me"):
+                with pytest.raises(HubRequestError) as refused:
+                    client.get(path)
+                assert refused.value.http_status == 401, path
+
+
+def test_wrong_role_is_refused_and_ledgered(tmp_path: Path) -> None:
+    with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _):
+        core = hub.app.state.core
+        before = core.log.size()
+        with pytest.raises(HubRequestError, match="researcher") as refused:
+            hub.client("steward-h1").post("/projects", project_terms("wrong-role", ["h1"]))
+        assert refused.value.http_status == 403
+        with pytest.raises(HubRequestError, match="only admins"):
+            hub.client("alice").get("/users")
+        denials = [
+            e
+            for e in core.log.entries(start=before)
+            if e.signed.entry.details.get("decision") == "deny"
+        ]
+        assert len(denials) == 2
+
+
+def test_replayed_channel_message_ends_the_session(tmp_path: Path) -> None:
+    with network(tmp_path, {"h1": (3, 1)}) as (hub, nodes, dirs):
+        nodes["h1"].stop()
+        wait_until(lambda: not hub.connected(), "h1 to disconnect")
+        with open_node(dirs["h1"]) as node:
+            key = node.identity_private_key()
+        with _handshake(hub, "h1", key) as (ws, challenge):
+            ws.recv(timeout=30)  # welcome
+            sealer = Sealer(key, session_id(challenge), NODE_TO_HUB)
+            frame = sealer.seal({"type": "policy", "policy": {"node": "h1"}})
+            ws.send(frame)
+            ws.send(frame)  # the same envelope again: a replay
+            with suppress(ConnectionClosed):
+                ws.send(frame)
+            assert _close_code(ws) == CLOSE_PROTOCOL
+
+
+def test_reordered_channel_message_ends_the_session(tmp_path: Path) -> None:
+    with network(tmp_path, {"h1": (3, 1)}) as (hub, nodes, dirs):
+        nodes["h1"].stop()
+        wait_until(lambda: not hub.connected(), "h1 to disconnect")
+        with open_node(dirs["h1"]) as node:
+            key = node.identity_private_key()
+        with _handshake(hub, "h1", key) as (ws, challenge):
+            ws.recv(timeout=30)
+            sealer = Sealer(key, session_id(challenge), NODE_TO_HUB)
+            first = sealer.seal({"type": "policy", "policy": {"node": "h1"}})
+            second = sealer.seal({"type": "policy", "policy": {"node": "h1"}})
+            del first
+            ws.send(second)  # number 1 before number 0
+            assert _close_code(ws) == CLOSE_PROTOCOL
+
+
+def test_unregistered_node_key_is_refused(tmp_path: Path) -> None:
+    with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _):
+        with _handshake(hub, "h1", Ed25519PrivateKey.generate()) as (ws, _challenge):
+            assert _close_code(ws) == CLOSE_AUTH
+        with _handshake(hub, "h9", Ed25519PrivateKey.generate()) as (ws, _challenge):
+            assert _close_code(ws) == CLOSE_AUTH
+
+
+def test_node_that_disconnects_mid_task_is_reported_missing(tmp_path: Path) -> None:
+    with network(tmp_path, {"h1": (6, 4), "h2": (6, 4)}) as (hub, nodes, dirs):
+        alice = hub.client("alice")
+        alice.post("/projects", project_terms("vanish", ["h1", "h2"]))
+        for n in ("h1", "h2"):
+            hub.client(f"steward-{n}").post("/projects/vanish/approve", {"reason": "fine"})
+        nodes["h2"].stop()
+        wait_until(lambda: hub.connected() == ["h1"], "h2 to disconnect")
+        with open_node(dirs["h2"]) as node:
+            key = node.identity_private_key()
+        with _handshake(hub, "h2", key) as (ws, _challenge):
+            ws.recv(timeout=30)  # welcome
+
+            def vanish_on_task() -> None:
+                while True:
+                    frame = json.loads(ws.recv(timeout=60))
+                    if frame["b"].get("type") == "task":
+                        ws.close()
+                        return
+
+            quitter = threading.Thread(target=vanish_on_task, daemon=True)
+            quitter.start()
+            wait_until(lambda: "h2" in hub.connected(), "the fake h2 to connect")
+            answer = alice.post("/projects/vanish/count")
+            quitter.join(timeout=60)
+            rows = {r["node"]: r for r in answer["results"]}
+            assert rows["h1"]["status"] == "ok"
+            assert rows["h2"]["status"] == "missing"
+            assert answer["partial"] is True
+
+
+def test_hub_restart_nodes_reconnect_and_no_entry_is_lost(tmp_path: Path) -> None:
+    dirs = {n: make_node(tmp_path / n, n, 6, 4) for n in ("h1", "h2")}
+    make_hub(tmp_path / "hub", dirs)
+    hub = HubThread(tmp_path / "hub").start()
+    from tests.hub.support import NodeThread
+
+    threads = [NodeThread(d, hub.url).start() for d in dirs.values()]
+    try:
+        wait_until(lambda: len(hub.connected()) == 2, "both nodes to connect")
+        hub.client("alice").post("/projects", project_terms("restart", ["h1", "h2"]))
+        for n in ("h1", "h2"):
+            hub.client(f"steward-{n}").post("/projects/restart/approve", {"reason": "fine"})
+        size_before = hub.app.state.core.log.size()
+        hub.stop()
+        hub = HubThread(tmp_path / "hub", port=hub.port).start()
+        wait_until(lambda: len(hub.connected()) == 2, "both nodes to reconnect")
+        assert hub.app.state.core.log.size() >= size_before
+        answer = hub.client("alice").post("/projects/restart/count")
+        assert [r["count"] for r in answer["results"]] == [None, None]  # 4 < floor 5
+        assert all(r["status"] == "ok" for r in answer["results"])
+    finally:
+        for thread in threads:
+            thread.stop()
+        hub.stop()
+
+
+def test_node_refuses_a_task_with_a_tampered_contract_hash(tmp_path: Path) -> None:
+    node_dir = make_node(tmp_path / "h1", "h1", 6, 4)
+    hub_key = Ed25519PrivateKey.generate()
+    log_key = Ed25519PrivateKey.generate()
+    from medspace.ledger import NoteSigner
+    from medspace.identity import public_key_text
+
+    pin = HubPin(
+        "test-hub", public_key_text(hub_key), NoteSigner("test-hub", log_key).verifier.vkey
+    )
+    now = datetime.now(UTC)
+    project = Project.parse({"owner": "alice", **project_terms("tamper", ["h1"])})
+    steward = User("steward-h1", Role.STEWARD, "h1")
+    state = ProjectState.request(project, now).approve(steward, "h1", "ok", now)
+    token = issue_token(hub_key, User("alice", Role.RESEARCHER), timedelta(hours=1), now=now)
+    good = contract_hash(project, "h1")
+    tampered = ("0" if good[0] != "0" else "1") + good[1:]
+    with open_node(node_dir) as node:
+        worker = NodeWorker(node, pin)
+        try:
+            assert load_node_policy(node_dir, "h1").min_cell_floor == 5
+            for digest, status in ((tampered, "refused"), (good, "ok")):
+                task = TaskRequest(
+                    project_id="tamper",
+                    node="h1",
+                    computation="count",
+                    variables=("condition.code",),
+                    contract_hash=digest,
+                )
+                reply = worker.handle_task(
+                    {
+                        "task": task.model_dump(mode="json"),
+                        "project": state.model_dump(mode="json"),
+                        "token": token,
+                    },
+                    now=now,
+                )
+                assert reply["status"] == status, reply.get("reason")
+            assert (
+                "contract hash"
+                in worker.handle_task(
+                    {
+                        "task": {**task.model_dump(mode="json"), "contract_hash": tampered},
+                        "project": state.model_dump(mode="json"),
+                        "token": token,
+                    },
+                    now=now,
+                )["reason"]
+            )
+        finally:
+            worker.close()
