@@ -139,15 +139,32 @@ def parse_template(template: str) -> list[_Token]:
     return tokens
 
 
-_PARSED: dict[str, tuple[tuple[frozenset[str], list[_Token]], ...]] = {
-    "zh": tuple((kinds, parse_template(text)) for kinds, text in ZH_TEMPLATES),
-    "en": tuple((kinds, parse_template(text)) for kinds, text in EN_TEMPLATES),
-}
+def slot_names(tokens: list[_Token]) -> frozenset[str]:
+    """The slots a parsed template uses, optional groups included."""
+    names: set[str] = set()
+    for kind, value in tokens:
+        if kind == "slot":
+            names.add(str(value))
+        elif kind == "group" and isinstance(value, list):
+            names |= slot_names(value)
+    return frozenset(names)
+
+
+def _parsed(
+    templates: tuple[tuple[frozenset[str], str], ...],
+) -> tuple[tuple[frozenset[str], list[_Token], frozenset[str]], ...]:
+    return tuple(
+        (kinds, tokens, slot_names(tokens))
+        for kinds, tokens in ((kinds, parse_template(text)) for kinds, text in templates)
+    )
+
+
+_PARSED = {"zh": _parsed(ZH_TEMPLATES), "en": _parsed(EN_TEMPLATES)}
 
 
 def templates_for(language: str, kind: str) -> int:
     """How many templates can write a note of `kind` in `language`."""
-    return sum(1 for kinds, _ in _PARSED[language] if kind in kinds)
+    return sum(1 for kinds, _, _ in _PARSED[language] if kind in kinds)
 
 
 # --- formatting ------------------------------------------------------------------------
@@ -204,11 +221,13 @@ def _join(items: tuple[str, ...], language: str) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _values(rng: Random, facts: NoteFacts) -> dict[str, str | None]:
+def _values(rng: Random, facts: NoteFacts, needed: frozenset[str]) -> dict[str, str | None]:
     zh = facts.language == "zh"
 
-    def day(value: date | None) -> str | None:
-        return None if value is None else format_date(rng, value, facts.language)
+    def day(slot: str, value: date | None) -> str | None:
+        if value is None or slot not in needed:
+            return None
+        return format_date(rng, value, facts.language)
 
     male = facts.sex == "male"
     if zh:
@@ -235,16 +254,20 @@ def _values(rng: Random, facts: NoteFacts) -> dict[str, str | None]:
         "doctor2": facts.doctor2,
         "rid": facts.national_id,
         "mrn": facts.mrn,
-        "phone": None if facts.phone is None else format_phone(rng, facts.phone, facts.language),
+        "phone": (
+            format_phone(rng, facts.phone, facts.language)
+            if facts.phone is not None and "phone" in needed
+            else None
+        ),
         "address": None if facts.address is None else format_address(facts.address, facts.language),
         "hospital": facts.hospital,
         "other_hospital": facts.other_hospital,
         "email": facts.email,
-        "birth": day(facts.birth_date),
-        "visit": day(facts.visit_date),
-        "end": day(facts.end_date),
-        "followup": day(facts.followup_date),
-        "start": day(facts.start_date),
+        "birth": day("birth", facts.birth_date),
+        "visit": day("visit", facts.visit_date),
+        "end": day("end", facts.end_date),
+        "followup": day("followup", facts.followup_date),
+        "start": day("start", facts.start_date),
         "age": str(facts.age),
         "sex": sex,
         "sex_short": "M" if male else "F",
@@ -271,9 +294,11 @@ def render_note(rng: Random, facts: NoteFacts) -> tuple[str, tuple[Span, ...]]:
     """
     if facts.kind not in NOTE_KINDS or facts.language not in _PARSED:
         raise ValueError("unknown note language or kind")
-    choices = [tokens for kinds, tokens in _PARSED[facts.language] if facts.kind in kinds]
-    tokens = rng.choice(choices)
-    values = _values(rng, facts)
+    choices = [
+        (tokens, names) for kinds, tokens, names in _PARSED[facts.language] if facts.kind in kinds
+    ]
+    tokens, needed = rng.choice(choices)
+    values = _values(rng, facts, needed)
     age_type = "AGE" if facts.age > _OLDEST_UNPROTECTED_AGE else None
     pieces: list[str] = []
     spans: list[Span] = []

@@ -191,14 +191,6 @@ def _when(value: datetime | date | None) -> str:
     return value.isoformat()
 
 
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
 def encoding_for(locale: str) -> str:
     """The export's text encoding: GB18030 for Chinese hospitals, UTF-8 otherwise."""
     return "gb18030" if locale == ZH else "utf-8"
@@ -223,10 +215,26 @@ def mapping_document(locale: str) -> dict[str, Any]:
     }
 
 
+def _float(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
 def _rows(chart: Chart) -> dict[str, list[list[str]]]:
     patient, identity = chart.patient, chart.patient.identity
     address = identity.address
     pid = patient.source_id
+    place = (
+        [
+            address.state or "",
+            address.city or "",
+            address.district or "",
+            address.line or "",
+            address.postal_code or "",
+            address.country or "",
+        ]
+        if address is not None
+        else [""] * 6
+    )
     return {
         "patients.csv": [
             [
@@ -240,12 +248,7 @@ def _rows(chart: Chart) -> dict[str, list[list[str]]]:
                 identity.national_id or "",
                 identity.phone or "",
                 identity.email or "",
-                _text(address.state if address else None),
-                _text(address.city if address else None),
-                _text(address.district if address else None),
-                _text(address.line if address else None),
-                _text(address.postal_code if address else None),
-                _text(address.country if address else None),
+                *place,
             ]
         ],
         "encounters.csv": [
@@ -256,9 +259,9 @@ def _rows(chart: Chart) -> dict[str, list[list[str]]]:
             [
                 c.source_id,
                 pid,
-                _text(c.encounter_id),
+                c.encounter_id or "",
                 c.code.code,
-                _text(c.code.display),
+                c.code.display or "",
                 _when(c.onset),
                 _when(c.recorded),
                 _CONDITION_STATUS[c.clinical_status or "active"],
@@ -269,10 +272,10 @@ def _rows(chart: Chart) -> dict[str, list[list[str]]]:
             [
                 d.source_id,
                 pid,
-                _text(d.encounter_id),
+                d.encounter_id or "",
                 d.code.code,
-                _text(d.code.display),
-                _text(d.dose),
+                d.code.display or "",
+                d.dose or "",
                 _when(d.start),
                 _when(d.end),
                 _ORDER_STATUS[d.status or "active"],
@@ -283,13 +286,13 @@ def _rows(chart: Chart) -> dict[str, list[list[str]]]:
             [
                 m.source_id,
                 pid,
-                _text(m.encounter_id),
+                m.encounter_id or "",
                 m.code.code,
-                _text(m.code.display),
-                _text(m.value),
-                _text(m.unit),
-                _text(m.ref_low),
-                _text(m.ref_high),
+                m.code.display or "",
+                _float(m.value),
+                m.unit or "",
+                _float(m.ref_low),
+                _float(m.ref_high),
                 _when(m.time),
             ]
             for m in chart.measurements
@@ -298,11 +301,11 @@ def _rows(chart: Chart) -> dict[str, list[list[str]]]:
             [
                 o.source_id,
                 pid,
-                _text(o.encounter_id),
+                o.encounter_id or "",
                 o.code.code,
-                _text(o.code.display),
+                o.code.display or "",
                 o.value_code.code if o.value_code else "",
-                _text(o.value_code.display if o.value_code else None),
+                (o.value_code.display or "") if o.value_code else "",
                 _when(o.time),
             ]
             for o in chart.observations
@@ -311,9 +314,9 @@ def _rows(chart: Chart) -> dict[str, list[list[str]]]:
             [
                 p.source_id,
                 pid,
-                _text(p.encounter_id),
+                p.encounter_id or "",
                 p.code.code,
-                _text(p.code.display),
+                p.code.display or "",
                 _when(p.time),
             ]
             for p in chart.procedures
@@ -323,8 +326,8 @@ def _rows(chart: Chart) -> dict[str, list[list[str]]]:
                 a.source_id,
                 pid,
                 a.code.code,
-                _text(a.code.display),
-                _text(a.reaction),
+                a.code.display or "",
+                a.reaction or "",
                 _CRITICALITY[a.criticality or "low"],
                 _when(a.recorded),
             ]
@@ -334,11 +337,11 @@ def _rows(chart: Chart) -> dict[str, list[list[str]]]:
             [
                 g.note.source_id,
                 pid,
-                _text(g.note.encounter_id),
+                g.note.encounter_id or "",
                 g.note.kind.code if g.note.kind else "",
-                _text(g.note.kind.display if g.note.kind else None),
+                (g.note.kind.display or "") if g.note.kind else "",
                 _when(g.note.time),
-                _text(g.note.language),
+                g.note.language or "",
                 g.note.text,
             ]
             for g in chart.notes

@@ -10,6 +10,7 @@ stays one value.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 
@@ -39,8 +40,13 @@ _ESCAPES = (
 )
 
 
+_NEEDS_ESCAPE = re.compile("[" + re.escape("".join(raw for raw, _ in _ESCAPES)) + "]")
+
+
 def escape(value: str) -> str:
     """Escape HL7 v2 delimiters in a value (v2.5 §2.7): the escape character first."""
+    if _NEEDS_ESCAPE.search(value) is None:
+        return value
     for raw, escaped in _ESCAPES:
         if raw in value:
             value = value.replace(raw, escaped)
@@ -69,8 +75,11 @@ def timestamp(value: datetime | date | None) -> str:
 
 
 def _segment(name: str, fields: dict[int, str]) -> str:
-    last = max(fields)
-    return name + "|" + "|".join(fields.get(i, "") for i in range(1, last + 1)) + "\r"
+    values = [""] * (max(fields) + 1)
+    values[0] = name
+    for position, value in fields.items():
+        values[position] = value
+    return "|".join(values) + "\r"
 
 
 def _ce(code: str, text: str | None, system: str) -> str:
