@@ -86,7 +86,13 @@ class ChartBuilder:
     """Accumulates one chart's records; one instance per chart."""
 
     def __init__(
-        self, rng: Random, hospital: Hospital, index: int, person: Person, profile: Profile
+        self,
+        rng: Random,
+        hospital: Hospital,
+        index: int,
+        person: Person,
+        profile: Profile,
+        other_hospital: str,
     ) -> None:
         self.rng = rng
         self.hospital = hospital
@@ -102,9 +108,10 @@ class ChartBuilder:
         self.procedures: list[Procedure] = []
         self.notes: list[GoldNote] = []
         self.afp_baseline: float | None = None
-        self.other_hospital = ""
+        self.other_hospital = other_hospital  # the hospital a referral letter may name
 
     def condition(self, key: str, visit: Visit, onset: date, status: str) -> None:
+        """Record condition `key` (a catalog key) diagnosed at `visit`."""
         self.conditions.append(
             Condition(
                 source_id=f"{self.pid}-C{len(self.conditions) + 1}",
@@ -118,6 +125,7 @@ class ChartBuilder:
         )
 
     def drug(self, key: str, visit: Visit, days: int | None) -> None:
+        """Order drug `key` at `visit` for `days` days (None: ongoing)."""
         item = DRUGS[key]
         end = None if days is None else visit.start + timedelta(days=days)
         self.drugs.append(
@@ -135,6 +143,8 @@ class ChartBuilder:
         )
 
     def labs(self, visit: Visit, keys: tuple[str, ...], *, follow_up: bool = False) -> list[str]:
+        """Record one lab order of `keys` at `visit`; return the results as a note writes
+        them ("AFP 812.5 ng/mL")."""
         order = f"{self.pid}-L{visit.number}"
         taken = visit.during(minutes=30)
         lines = []
@@ -168,6 +178,7 @@ class ChartBuilder:
         return lines
 
     def procedure(self, key: str, visit: Visit) -> None:
+        """Record procedure `key` performed at `visit`."""
         self.procedures.append(
             Procedure(
                 source_id=f"{self.pid}-X{len(self.procedures) + 1}",
@@ -189,6 +200,7 @@ class ChartBuilder:
         start_date: date | None = None,
         response: str | None = None,
     ) -> None:
+        """Write a note of `kind` for `visit` about the given diagnoses, drugs and labs."""
         rng = self.rng
         identity = self.person.identity
         doctor, doctor2 = rng.sample(self.hospital.doctors, 2)

@@ -194,8 +194,7 @@ def build_chart(
     `person` is the identity as this hospital recorded it (linkage noise applied);
     `other_hospital` is the name a referral letter may mention.
     """
-    b = ChartBuilder(rng, hospital, index, person, profile)
-    b.other_hospital = other_hospital
+    b = ChartBuilder(rng, hospital, index, person, profile, other_hospital)
     visits = plan_visits(rng, b.pid, profile, hospital.zone)
     for visit in visits:
         _VISITS[visit.reason](b, visit, visits)

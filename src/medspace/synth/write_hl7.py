@@ -86,7 +86,7 @@ def _ce(code: str, text: str | None, system: str) -> str:
     return f"{escape(code)}^{escape(text or '')}^{system}"
 
 
-def _msh(chart: Chart, when: datetime | None, kind: str, control: str) -> str:
+def _msh(chart: Chart, when: datetime | date | None, kind: str, control: str) -> str:
     hospital = chart.hospital
     return (
         f"MSH|^~\\&|MEDSPACE-SYNTH|{hospital.prefix}|MEDSPACE|MEDSPACE|{timestamp(when)}||"
@@ -238,7 +238,7 @@ def oru_r01(
         return None
     when = (labs[0].time if labs else coded[0].time) or encounter.start
     segments = [
-        _msh(chart, when, "ORU^R01^ORU_R01", f"O{encounter.source_id}"),  # type: ignore[arg-type]
+        _msh(chart, when, "ORU^R01^ORU_R01", f"O{encounter.source_id}"),
         pid or _pid(chart),
         _pv1(chart, encounter, department),
     ]
