@@ -22,3 +22,12 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared sample data not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small fixed-seed synthetic export (2 hospitals, mixed zh/en) with gold spans."""
+    synth = pytest.importorskip("medspace.synth", reason="medspace.synth makes the gold notes")
+    out = tmp_path_factory.mktemp("synthetic")
+    synth.generate(out, hospitals=2, patients=120, seed=20240305, locale="mixed")
+    return out

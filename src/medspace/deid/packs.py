@@ -156,6 +156,8 @@ _KNOWN_KEYS = {
     "identity", "table", "restricted_zip3", "identifiers",
 }  # fmt: skip
 
+# libyaml's safe loader when present (10x faster), else the pure-Python one.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PACKS: dict[str, RulePack] = {}
 _BUILTINS_LOADED = False
 
@@ -180,7 +182,7 @@ def _load_builtins() -> None:
     folder = resources.files("medspace.deid").joinpath("packs")
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
-            data = yaml.safe_load(entry.read_text(encoding="utf-8"))
+            data = yaml.load(entry.read_text(encoding="utf-8"), Loader=_LOADER)
             pack = RulePack.from_mapping(data, origin=entry.name)
             _PACKS.setdefault(pack.name, pack)
     _BUILTINS_LOADED = True

@@ -126,9 +126,23 @@ class Scrubber:
                 spans.extend(self._ner.find(folded, language))
         return resolve([s for s in spans if 0 <= s.start < s.end <= len(text)])
 
-    def scrub(self, text: str, *, lang: str = "auto", patient_id: str | None = None) -> ScrubResult:
-        """Replace every PHI span. `patient_id` scopes surrogates and the date shift."""
+    def scrub(
+        self,
+        text: str,
+        *,
+        lang: str = "auto",
+        patient_id: str | None = None,
+        known: Sequence[tuple[str, str]] = (),
+    ) -> ScrubResult:
+        """Replace every PHI span. `patient_id` scopes surrogates and the date shift.
+
+        `known` lists (value, type) pairs already known to identify this patient (from the
+        structured record: names, MRN, phone); every occurrence is replaced as well, which
+        catches what no pattern would (unusual names, local number formats).
+        """
         spans = self.find(text, lang=lang)
+        if known:
+            spans = resolve(spans + known_spans(text, known))
         out: list[str] = []
         pos = 0
         kept: list[Span] = []
@@ -186,6 +200,39 @@ class Scrubber:
         if digits and int(digits[:3]) < top:
             return None
         return f"{top}+"
+
+
+def known_spans(text: str, known: Sequence[tuple[str, str]]) -> list[Span]:
+    """Spans of every occurrence of known identifying values (case-insensitive for Latin
+    letters; a Latin value must not run on into other letters)."""
+    values = {v.strip(): t for v, t in known if v and len(v.strip()) >= 2}
+    if not values:
+        return []
+    by_length = sorted(values, key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape(v) for v in by_length), re.IGNORECASE)
+    lowered = {v.lower(): t for v, t in values.items()}
+    out: list[Span] = []
+    for m in pattern.finditer(fold(text)):
+        s, e = m.span()
+        value = m.group(0)
+        if (
+            value[:1].isascii()
+            and value[:1].isalpha()
+            and s > 0
+            and text[s - 1].isascii()
+            and text[s - 1].isalpha()
+        ):
+            continue
+        if (
+            value[-1:].isascii()
+            and value[-1:].isalpha()
+            and e < len(text)
+            and text[e].isascii()
+            and text[e].isalpha()
+        ):
+            continue
+        out.append(Span(s, e, lowered.get(value.lower(), "ID"), 1.0, "known"))
+    return out
 
 
 @lru_cache(maxsize=32)
