@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -167,11 +168,20 @@ def _resolve_workers(workers: int | None, hospitals: int, patients: int) -> int:
     return max(1, min(os.cpu_count() or 1, _MAX_WORKERS))
 
 
+def _process_context() -> multiprocessing.context.BaseContext:
+    # Forking is safe only while this process runs one thread (a thread holding a lock at
+    # fork time would leave the lock held in the child); with more threads (a progress bar,
+    # a server), spawn starts clean workers, which needs the usual `__main__` guard.
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def _write_parallel(
     work: Path, run: Run, patients: int, workers: int, progress: Progress | None
 ) -> dict[int, Tally]:
     roots = {h.number: _setup_hospital(work, run, h.number) for h in run.hospitals}
-    context = multiprocessing.get_context("spawn")  # no fork: the caller may run threads
+    context = _process_context()
     pool = ProcessPoolExecutor(
         workers, mp_context=context, initializer=init_worker, initargs=(run,)
     )
@@ -271,7 +281,8 @@ def generate(
     `workers` is. `locale` is zh_CN, en_US or mixed (h1 zh_CN, h2 en_US, ...);
     `shared_share` of each hospital's patients are known at 2+ hospitals; `progress(n)` is
     called with the number of patients written since its previous call; `workers` is the
-    number of processes (default: one per CPU, up to 8, for runs of 4,000+ patients).
+    number of processes (default: one per CPU, up to 8, for runs of 4,000+ patients;
+    a caller that runs threads must guard its `__main__`, as for any spawned process).
     Raises `SynthError` for bad arguments or a non-empty `out`; on any failure nothing is
     left under `out`.
     """

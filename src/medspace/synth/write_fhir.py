@@ -154,6 +154,17 @@ def patient_resource(chart: Chart) -> dict[str, Any]:
     return resource
 
 
+@lru_cache(maxsize=256)
+def _reference_range(low: float | None, high: float | None, unit: str) -> list[dict[str, Any]]:
+    # Cached and shared between resources: callers never modify it.
+    limits = {}
+    if low is not None:
+        limits["low"] = _quantity(low, unit)
+    if high is not None:
+        limits["high"] = _quantity(high, unit)
+    return [limits]
+
+
 def _lab(m: Measurement) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Observation",
@@ -167,13 +178,8 @@ def _lab(m: Measurement) -> dict[str, Any]:
     }
     if m.value is not None and m.unit:
         resource["valueQuantity"] = _quantity(m.value, m.unit)
-    limits = {}
-    if m.ref_low is not None and m.unit:
-        limits["low"] = _quantity(m.ref_low, m.unit)
-    if m.ref_high is not None and m.unit:
-        limits["high"] = _quantity(m.ref_high, m.unit)
-    if limits:
-        resource["referenceRange"] = [limits]
+    if m.unit and (m.ref_low is not None or m.ref_high is not None):
+        resource["referenceRange"] = _reference_range(m.ref_low, m.ref_high, m.unit)
     return resource
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from medspace.model import Encounter, Measurement, Observation, Patient
@@ -82,6 +83,7 @@ def _segment(name: str, fields: dict[int, str]) -> str:
     return "|".join(values) + "\r"
 
 
+@lru_cache(maxsize=1024)
 def _ce(code: str, text: str | None, system: str) -> str:
     return f"{escape(code)}^{escape(text or '')}^{system}"
 
@@ -195,19 +197,12 @@ def _flag(m: Measurement) -> str:
     return "N"
 
 
-def _obx_numeric(number: int, m: Measurement) -> str:
-    fields = {
-        1: str(number),
-        2: "NM",
-        3: _ce(m.code.code, m.code.display, CODING_SYSTEMS[m.code.system]),
-        5: repr(m.value),
-        6: f"{escape(m.unit or '')}^^UCUM",
-        7: _range(m),
-        8: _flag(m),
-        11: "F",
-        14: timestamp(m.time),
-    }
-    return _segment("OBX", fields)
+def _obx_numeric(number: int, m: Measurement, when: str) -> str:
+    # OBX-1 set id, -2 type, -3 code, -5 value, -6 unit, -7 range, -8 flag, -11 status,
+    # -14 time: written out directly, this runs for every lab result.
+    code = _ce(m.code.code, m.code.display, CODING_SYSTEMS[m.code.system])
+    unit = escape(m.unit or "")
+    return f"OBX|{number}|NM|{code}||{m.value!r}|{unit}^^UCUM|{_range(m)}|{_flag(m)}|||F|||{when}\r"
 
 
 def _obx_coded(number: int, o: Observation) -> str:
@@ -253,7 +248,12 @@ def oru_r01(
             25: "F",
         }
         segments.append(_segment("OBR", fields))
-        segments.extend(_obx_numeric(n, m) for n, m in enumerate(labs, start=1))
+        times: dict[object, str] = {}  # one chart, one zone: equal times format equally
+        for n, m in enumerate(labs, start=1):
+            stamp = times.get(m.time)
+            if stamp is None:
+                stamp = times[m.time] = timestamp(m.time)
+            segments.append(_obx_numeric(n, m, stamp))
     for observation in coded:
         order_number += 1
         code = observation.code
