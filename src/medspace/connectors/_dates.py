@@ -28,7 +28,7 @@ _HL7_DTM = re.compile(
 _NOT_A_DATE = "not a valid date"
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def parse_fhir_date(text: str) -> tuple[date, bool]:
     """Parse a FHIR `date` (YYYY, YYYY-MM, YYYY-MM-DD)."""
     m = _FHIR_DATE.fullmatch(text)
@@ -38,7 +38,7 @@ def parse_fhir_date(text: str) -> tuple[date, bool]:
     return date(int(year), int(month or 1), int(day or 1)), day is None
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def parse_fhir_datetime(text: str) -> tuple[datetime | date, bool]:
     """Parse a FHIR `dateTime` or `instant`: a date (possibly partial) or a full timestamp."""
     if len(text) <= 10:
@@ -48,7 +48,7 @@ def parse_fhir_datetime(text: str) -> tuple[datetime | date, bool]:
     return datetime.fromisoformat(text), False
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def parse_hl7_datetime(text: str) -> tuple[datetime | date, bool]:
     """Parse an HL7 v2 DTM/TS/DT: a date when no hour is given, else a datetime (aware when
     an offset is given)."""

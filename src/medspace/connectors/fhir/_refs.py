@@ -35,7 +35,11 @@ def split_reference(ref: str) -> tuple[str, str] | None:
 class References:
     """Resolves references for one input file (an NDJSON file or one Bundle)."""
 
-    __slots__ = ("final", "in_bundle", "medications", "targets")
+    __slots__ = ("_seen", "final", "in_bundle", "medications", "targets")
+
+    #: Resolved literal references kept for reuse (exports repeat the same patient and
+    #: encounter references); cleared when full so memory stays bounded.
+    CACHE_SIZE = 1024
 
     def __init__(self, in_bundle: bool) -> None:
         self.in_bundle = in_bundle
@@ -43,6 +47,7 @@ class References:
         self.final = not in_bundle
         self.targets: dict[str, tuple[str, str]] = {}
         self.medications: dict[str, Code] = {}
+        self._seen: dict[str, tuple[str, str]] = {}
 
     def register(self, full_url: str, rtype: str, rid: str) -> None:
         """Record a Bundle entry that references may point at."""
@@ -87,6 +92,20 @@ class References:
                     f"{path}.reference: required (logical references are not mapped)"
                 )
             return None
+        target = self._seen.get(ref)
+        if target is None:
+            target = self._target(ref, path, expected)
+            if len(self._seen) >= self.CACHE_SIZE:
+                self._seen.clear()
+            self._seen[ref] = target
+        if target[0] != expected:
+            if required:
+                raise UnitRejected(f"{path}.reference: must point to a {expected}")
+            return None
+        return target[1]
+
+    def _target(self, ref: str, path: str, expected: str) -> tuple[str, str]:
+        """(type, valid id) a literal or Bundle-local reference points at."""
         if ref.startswith("#"):
             raise UnitRejected(f"{path}.reference: contained resources cannot be a {expected}")
         if "?" in ref:
@@ -98,12 +117,7 @@ class References:
             target = split_reference(ref)
             if target is None:
                 raise UnitRejected(f"{path}.reference: not of the form Type/id")
-        rtype, rid = target
-        if rtype != expected:
-            if required:
-                raise UnitRejected(f"{path}.reference: must point to a {expected}")
-            return None
-        return check_id(rid, f"{path}.reference id")
+        return target[0], check_id(target[1], f"{path}.reference id")
 
     def medication(self, ref_obj: object, resource: Json, path: str, flags: list[str]) -> Code:
         """The code of the Medication a `medicationReference` points at: contained (#id) or

@@ -7,6 +7,7 @@ quoted in reasons. The helpers are plain functions over dicts: this is the hot p
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date, datetime
 from typing import Any
@@ -64,7 +65,13 @@ def get_number(obj: Json, key: str, path: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UnitRejected(f"{path}.{key}: must be a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise UnitRejected(f"{path}.{key}: must be a finite number")
+    return number
 
 
 def get_date(obj: Json, key: str, path: str, flags: list[str]) -> date | None:

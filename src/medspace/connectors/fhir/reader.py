@@ -61,6 +61,7 @@ _BOM = b"\xef\xbb\xbf"
 RAW_LIMIT = 16 * 1024 * 1024
 #: Errors ijson (yajl2_c) raises on broken input; its messages quote input and are not kept.
 _JSON_STREAM_ERRORS = (ijson.JSONError, ValueError, UnicodeDecodeError)
+_BACKENDS = (ijson, ijson.get_backend("python"))
 
 
 class _NonStandardNumber(ValueError):
@@ -264,10 +265,16 @@ class FhirBundleConnector:
     def _top_level_type(path: Path) -> str | None:
         """The top-level resourceType; stops reading as soon as it is seen (it is usually
         the first key)."""
-        with open_binary(path) as f:
-            for prefix, event, value in ijson.parse(f):
-                if prefix == "resourceType" and event == "string":
-                    return str(value)
+        for backend in _BACKENDS:
+            try:
+                with open_binary(path) as f:
+                    for prefix, event, value in backend.parse(f):
+                        if prefix == "resourceType" and event == "string":
+                            return str(value)
+                return None
+            except _JSON_STREAM_ERRORS:
+                if backend is _BACKENDS[-1]:
+                    raise
         return None
 
     def _entries(self, path: Path, source: str) -> Iterator[Outcome]:
@@ -275,20 +282,31 @@ class FhirBundleConnector:
         pending: deque[tuple[str, object, str | None]] = deque()
         count = 0
         broken = False
-        with open_binary(path) as f:
-            items = ijson.items(f, "entry.item", use_float=True)
-            while True:
-                try:
-                    entry = next(items)
-                except StopIteration:
-                    break
-                except (*_JSON_STREAM_ERRORS, OSError, EOFError):
-                    broken = True
-                    break
-                count += 1
-                fallback = _register(entry, refs)
-                pending.append((f"entry {count}", entry, fallback))
-                yield from self._drain(pending, refs, source)
+        # yajl2_c is fast but refuses some valid JSON (integers beyond 64 bits); on a parse
+        # error the pure-Python backend re-reads the file, skipping the entries already seen,
+        # so only JSON that both reject counts as broken.
+        for backend in _BACKENDS:
+            broken = False
+            seen = 0
+            with open_binary(path) as f:
+                items = backend.items(f, "entry.item", use_float=True)
+                while True:
+                    try:
+                        entry = next(items)
+                    except StopIteration:
+                        break
+                    except (*_JSON_STREAM_ERRORS, OSError, EOFError):
+                        broken = True
+                        break
+                    seen += 1
+                    if seen <= count:
+                        continue
+                    count += 1
+                    fallback = _register(entry, refs)
+                    pending.append((f"entry {count}", entry, fallback))
+                    yield from self._drain(pending, refs, source)
+            if not broken:
+                break
         refs.final = True
         yield from self._drain(pending, refs, source)
         if broken:

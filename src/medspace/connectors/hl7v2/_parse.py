@@ -151,15 +151,33 @@ class Segment:
         return [unescape(p.split(sub, 1)[0] if sub else p, self.d) for p in parts]
 
     def value(self, n: int, component: int = 1, repetition: int = 0) -> str | None:
-        """Unescaped SEG-n.component of one repetition; None when empty or HL7 null ("")."""
-        reps = self.repetitions(n)
-        if repetition >= len(reps):
+        """Unescaped SEG-n.component of one repetition; None when empty or HL7 null ("").
+
+        Hot path: splits only as far as needed and unescapes only the value returned."""
+        raw = self.fields[n] if n < len(self.fields) else ""
+        if not raw:
             return None
-        comps = self.components(reps[repetition])
-        if component > len(comps):
+        d = self.d
+        if d.repetition is not None and not (n == 2 and self.id == "MSH"):
+            if repetition or d.repetition in raw:
+                reps = raw.split(d.repetition)
+                if repetition >= len(reps):
+                    return None
+                raw = reps[repetition]
+        elif repetition:
             return None
-        value = comps[component - 1]
-        return value if value and value != '""' else None
+        if d.component is not None and (component > 1 or d.component in raw):
+            parts = raw.split(d.component, component)
+            if component > len(parts):
+                return None
+            raw = parts[component - 1]
+        elif component > 1:
+            return None
+        if d.subcomponent is not None and d.subcomponent in raw:
+            raw = raw.split(d.subcomponent, 1)[0]
+        if not raw or raw == '""':
+            return None
+        return unescape(raw, d)
 
     def text(self, n: int) -> str | None:
         """Field n as text: repetitions unescaped and joined by newlines (for ST/TX/FT,

@@ -25,7 +25,7 @@ _SEPARATOR = re.compile(rb"\r\n|\r|\n")
 _FRAMING = b"\x0b\x1c\x00 \t"
 _BATCH = frozenset({b"FHS", b"BHS", b"BTS", b"FTS"})
 _BOM = b"\xef\xbb\xbf"
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16  # bounded buffering: a 64 KiB read plus the current message
 
 NO_MSH = "no MSH segment: content before the first message header"
 
