@@ -400,3 +400,14 @@ def test_mapping_problems_stop_before_any_row(tmp_path: Path, mapping: str, why:
 def test_a_folder_without_mapping_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConnectorError, match=r"no mapping\.yaml in this folder"):
         read(tmp_path)
+
+
+def test_a_duplicate_header_is_named_by_position_not_text(tmp_path: Path) -> None:
+    folder = export(
+        tmp_path / "csv",
+        one_table("patient", source_id="ID"),
+        {"p.csv": [["ID", "Wang", "Wang"], ["P1", "x", "y"]]},
+    )
+    with pytest.raises(ConnectorError, match=r"header columns 2 and 3 have the same name") as err:
+        read(folder)
+    assert "Wang" not in str(err.value)

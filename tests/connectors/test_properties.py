@@ -361,3 +361,90 @@ def test_damaged_gzip_is_a_file_error(tmp_path: Path) -> None:
     path.write_bytes(b"\x1f\x8b not really gzip")
     with pytest.raises(ConnectorError, match="damaged or truncated gzip"):
         list(FhirNdjsonConnector().read(path))
+
+
+# --- No values in reasons -------------------------------------------------------------------
+
+# A planted value: never part of any reason's fixed wording (reasons have no CJK text).
+SECRETS = st.text(
+    st.characters(whitelist_categories=("L", "Nd"), blacklist_characters="|^~\\&"),
+    min_size=3,
+    max_size=12,
+).map(lambda s: f"秘{s}")
+
+
+def fhir_with_secret(where: str, secret: str) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": "o1",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "1-8"}]},
+    }
+    if where == "resourceType":
+        base["resourceType"] = secret
+    elif where == "id":
+        base["id"] = f"{secret} x"
+    elif where == "subject":
+        base["subject"] = {"reference": f"Group/{secret}"}
+    elif where == "quantity":
+        base["valueQuantity"] = {"value": secret}
+    elif where == "date":
+        base["effectiveDateTime"] = secret
+    elif where == "json":
+        return {"raw": f'{{"resourceType": "Observation", "id": "{secret}'}
+    return base
+
+
+@SETTINGS
+@given(st.sampled_from(["resourceType", "id", "subject", "quantity", "date", "json"]), SECRETS)
+def test_fhir_reasons_never_quote_the_offending_value(where: str, secret: str) -> None:
+    doc = fhir_with_secret(where, secret)
+    line = doc["raw"] if "raw" in doc else json.dumps(doc, ensure_ascii=False)
+    with file_with(line.encode() + b"\n", "x.ndjson") as path:
+        (outcome,) = FhirNdjsonConnector().read(path)
+    assert isinstance(outcome, Rejected), outcome
+    assert secret not in outcome.reason and secret[:2] not in outcome.reason
+    assert secret.encode() in outcome.raw
+
+
+@SETTINGS
+@given(st.sampled_from(["type", "number", "timestamp", "segment"]), SECRETS)
+def test_hl7_reasons_never_quote_the_offending_value(where: str, secret: str) -> None:
+    msh_type = secret if where == "type" else "ORU^R01"
+    obx5 = secret if where == "number" else "1.5"
+    obx14 = secret if where == "timestamp" else ""
+    segments = [
+        f"MSH|^~\\&|A|B|C|D|20240101||{msh_type}|CTRL|P|2.5",
+        "PID|1||P1",
+        f"OBX|1|NM|1-8^x^LN||{obx5}|u|||||F|||{obx14}",
+    ]
+    if where == "segment":
+        segments.append(secret)
+    with file_with("\r".join(segments).encode(), "m.hl7") as path:
+        (outcome,) = Hl7v2Connector().read(path)
+    assert isinstance(outcome, Rejected), outcome
+    assert secret not in outcome.reason and secret[:2] not in outcome.reason
+
+
+@SETTINGS
+@given(st.sampled_from(["date", "number", "sex"]), SECRETS)
+def test_csv_reasons_never_quote_the_offending_value(where: str, secret: str) -> None:
+    row = {"date": "2020-01-01", "number": "1.5", "sex": "male"}
+    row[where] = secret
+    mapping = (
+        "version: 1\ntables:\n  m.csv:\n    kind: measurement\n    columns:\n"
+        "      source_id: ID\n      patient_id: PAT\n      code.code: CODE\n"
+        "      time: WHEN\n      value: VAL\n"
+        "  p.csv:\n    kind: patient\n    columns:\n      source_id: ID\n      sex: SEX\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "mapping.yaml").write_text(mapping)
+        (folder / "m.csv").write_text(
+            f"ID,PAT,CODE,WHEN,VAL\nM1,P1,C,{row['date']},{row['number']}\n"
+        )
+        (folder / "p.csv").write_text(f"ID,SEX\nP1,{row['sex']}\n")
+        outcomes = list(CsvMappingConnector().read(folder))
+    rejected = [o for o in outcomes if isinstance(o, Rejected)]
+    assert len(rejected) == 1
+    assert secret not in rejected[0].reason and secret[:2] not in rejected[0].reason

@@ -112,7 +112,12 @@ def _plan(mapping: Mapping, table: Table) -> _Plan:
     positions: dict[str, int] = {}
     for i, name in enumerate(header):
         if name in positions:
-            raise ConnectorError(f"{path}: header names column {name!r} twice; rename one")
+            # Name the position, not the text: a file without a header row would put a
+            # patient's data here.
+            raise ConnectorError(
+                f"{path}: header columns {positions[name] + 1} and {i + 1} have the same "
+                "name; rename one (is the header row missing?)"
+            )
         positions[name] = i
     missing = [
         c.column for c in table.columns if c.column is not None and c.column not in positions
