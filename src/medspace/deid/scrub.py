@@ -26,6 +26,8 @@ from medspace.deid.surrogates import Surrogates
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]{2}")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 LANGUAGES = ("auto", "zh", "en")
 
 
@@ -54,8 +56,9 @@ class ScrubResult:
 def detect_language(text: str) -> str:
     """ "zh" when the text has Chinese characters and little Latin, "en" for Latin only,
     "mixed" for both, "none" for neither."""
-    han = len(_HAN.findall(text[:20000]))
-    latin = len(_LATIN.findall(text[:20000]))
+    sample = text[:20000]
+    han = sum(map(len, _HAN_RUN.findall(sample)))
+    latin = 2 * len(_LATIN_WORD.findall(sample))
     if han and latin * 2 > han:
         return "mixed"
     if han:
@@ -183,14 +186,13 @@ class Scrubber:
     def _year(self, original: str) -> str:
         """The year alone, unless it is so long ago that it reveals an age over 89 (a birth
         year of someone now 90 or older; 45 CFR 164.514(b)(2)(i)(C))."""
-        year = datetext.year_only(original)
         parsed = datetext.parse(original)
         top = self.pack.age_top_code
-        if year is None or parsed is None:
+        if parsed is None or not parsed.has_year:
             return "[DATE]"
         if top is not None and parsed.value.year <= self._this_year - top:
             return "[DATE]"
-        return year
+        return parsed.year_text(parsed.value.year)
 
     def _age(self, original: str) -> str | None:
         top = self.pack.age_top_code

@@ -25,14 +25,21 @@ _END_SUFFIX = re.compile(
     r"路|街|大街|大道|巷|胡同|弄|号|号楼|栋|幢|座|单元|室|层|楼|户|组)"
 )
 
-_ANCHORS = re.compile(
-    r"(?P<word>住址|地址|家庭住址|家庭地址|联系地址|通讯地址|户籍地址|现住址|现住地址|工作地址|单位地址|"
-    r"常住地址|居住地址|家住|现住|住在|居住于|居住在|住于|户籍地|户籍|籍贯|出生地|工作地点|寄往)"
-    r"|(?P<latin>住(?=[A-Za-z0-9]))"  # a Latin-script address after 住 ("住TN Nashville ...")
-    r"|(?P<region>(?:" + alternation(_REGIONS) + r")" + _PROVINCE_SUFFIX + r")"
+# Where an address starts, by kind. Separate patterns, not one alternation of named groups:
+# each then starts with a fixed set of characters and the engine can skip to them.
+_ANCHORS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "word",
+        re.compile(
+            "住址|地址|家庭住址|家庭地址|联系地址|通讯地址|户籍地址|现住址|现住地址|工作地址|单位地址|"
+            "常住地址|居住地址|家住|现住|住在|居住于|居住在|住于|户籍地|户籍|籍贯|出生地|工作地点|寄往"
+        ),
+    ),
+    ("latin", re.compile("住(?=[A-Za-z0-9])")),  # a Latin-script address after 住
+    ("region", re.compile("(?:" + alternation(_REGIONS) + ")" + _PROVINCE_SUFFIX)),
     # No gazetteer name: "X市Y区", "Y区Z路", or a road with a number ("建国路88号").
-    r"|(?P<unit>(?:市|区|县)(?=" + _H + r"{1,6}?(?:区|县|旗|镇|乡|街道|路|街|大道)))"
-    r"|(?P<road>(?:路|街|大道|巷|胡同|弄)[0-9]+号)"
+    ("unit", re.compile("(?:市|区|县)(?=" + _H + "{1,6}?(?:区|县|旗|镇|乡|街道|路|街|大道))")),
+    ("road", re.compile("(?:路|街|大道|巷|胡同|弄)[0-9]+号")),
 )
 _FIELD_VALUE = re.compile(r"\s*([^,;。\n\t]{1,80}?)\s*(?=[,;。\n\t]|  |$)")
 _POSTCODE = re.compile(r"\s?[0-9]{6}(?![0-9])")
@@ -55,29 +62,31 @@ class ChineseAddressRecognizer:
     def find(self, text: str) -> list[Span]:
         """Every address-like stretch that ends on an address suffix."""
         spans: list[Span] = []
-        for m in _ANCHORS.finditer(text):
-            kind = m.lastgroup
-            if kind in ("word", "latin"):
-                start = m.end()
-                while start < len(text) and text[start] in " ":
-                    start += 1
-                labelled = text.startswith(":", start)
-                if labelled or kind == "latin":
-                    # A labelled field ("现住址: ...") or a Latin-script address: the value up
-                    # to the end of the field is the address, whatever form it is written in.
-                    field = _FIELD_VALUE.match(text, start + labelled)
-                    if field is not None and field.end(1) > field.start(1):
-                        spans.append(Span(field.start(1), field.end(1), ADDRESS, 0.9, self.name))
-                    continue
-                min_end = start
-            elif kind == "region":
-                start, min_end = m.start(), m.end()
-            else:
-                start, min_end = self._left_edge(text, m.start()), m.end()
-            span = self._extend(text, start, min_end=min_end)
-            if span:
-                spans.append(span)
+        for kind, pattern in _ANCHORS:
+            for m in pattern.finditer(text):
+                span = self._anchored(text, kind, m)
+                if span is not None:
+                    spans.append(span)
         return spans
+
+    def _anchored(self, text: str, kind: str, m: re.Match[str]) -> Span | None:
+        """The address that starts at an anchor of this kind, if any."""
+        if kind in ("word", "latin"):
+            start = m.end()
+            while start < len(text) and text[start] == " ":
+                start += 1
+            labelled = text.startswith(":", start)
+            if labelled or kind == "latin":
+                # A labelled field ("现住址: ...") or a Latin-script address: the value up to
+                # the end of the field is the address, whatever form it is written in.
+                field = _FIELD_VALUE.match(text, start + labelled)
+                if field is None or field.end(1) <= field.start(1):
+                    return None
+                return Span(field.start(1), field.end(1), ADDRESS, 0.9, self.name)
+            return self._extend(text, start, min_end=start)
+        if kind == "region":
+            return self._extend(text, m.start(), min_end=m.end())
+        return self._extend(text, self._left_edge(text, m.start()), min_end=m.end())
 
     @staticmethod
     def _left_edge(text: str, anchor: int) -> int:

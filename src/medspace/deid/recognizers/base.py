@@ -7,7 +7,7 @@ full-width forms and foreign digits are already ASCII, and offsets equal the ori
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from importlib import resources
 from typing import Any, Protocol
@@ -97,6 +97,14 @@ def _trie_regex(node: dict[str, Any]) -> str:
     return body
 
 
+def occurrences(text: str, value: str) -> Iterator[int]:
+    """Start of every occurrence of `value` in `text` (str.find: no pattern to compile)."""
+    start = text.find(value)
+    while start >= 0:
+        yield start
+        start = text.find(value, start + 1)
+
+
 Validator = Callable[[re.Match[str]], bool]
 
 
@@ -115,7 +123,15 @@ class PatternRecognizer:
         self.name = name
         self.languages = frozenset(languages)
         self._patterns: list[
-            tuple[re.Pattern[str], str, float, int, Validator | None, re.Pattern[str] | None]
+            tuple[
+                re.Pattern[str],
+                str,
+                float,
+                int,
+                Validator | None,
+                re.Pattern[str] | None,
+                tuple[str, ...],
+            ]
         ] = []
 
     def add(
@@ -127,19 +143,23 @@ class PatternRecognizer:
         group: int | str = 0,
         check: Validator | None = None,
         not_after: str | None = None,
+        needs: tuple[str, ...] = (),
         flags: int = 0,
     ) -> PatternRecognizer:
-        """Add one pattern; returns self so patterns chain."""
+        """Add one pattern; returns self so patterns chain. `needs` lists substrings of which
+        the text must hold at least one for the pattern to be tried (a cheap gate)."""
         compiled = re.compile(pattern, flags)
         index = compiled.groupindex[group] if isinstance(group, str) else group
         before = re.compile(not_after) if not_after else None
-        self._patterns.append((compiled, type_, score, index, check, before))
+        self._patterns.append((compiled, type_, score, index, check, before, needs))
         return self
 
     def find(self, text: str) -> list[Span]:
         """Every match of every pattern that passes its boundary and check."""
         out: list[Span] = []
-        for pattern, type_, score, group, check, before in self._patterns:
+        for pattern, type_, score, group, check, before, needs in self._patterns:
+            if needs and not any(n in text for n in needs):
+                continue
             search = pattern.search
             pos = 0
             while (m := search(text, pos)) is not None:

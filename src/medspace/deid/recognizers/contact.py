@@ -73,6 +73,7 @@ CONTACT_RECOGNIZER = (
         URL,
         score=0.95,
         not_after="[A-Za-z0-9]",
+        needs=("://", "www.", "WWW."),
     )
     .add(
         r"[0-9][0-9]?[0-9]?\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?![0-9]|\.[0-9])",
@@ -80,6 +81,7 @@ CONTACT_RECOGNIZER = (
         score=0.9,
         check=_ipv4,
         not_after="[0-9.]",
+        needs=(".",),
     )
     .add(
         r"[0-9A-Fa-f][0-9A-Fa-f]{0,3}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Fa-f:])",
@@ -87,6 +89,7 @@ CONTACT_RECOGNIZER = (
         score=0.9,
         check=_ipv6,
         not_after="[0-9A-Fa-f:]",
+        needs=(":",),
     )
 )
 

@@ -140,6 +140,7 @@ DATE_RECOGNIZER = (
         score=0.95,
         check=_zh_ymd,
         not_after="[0-9]",
+        needs=("年",),
     )
     .add(
         r"(?P<m>[0-9][0-9]?)\s*月\s*(?P<d>[0-9]{1,2})\s*[日号]" + _ZH_TIME,
@@ -147,6 +148,7 @@ DATE_RECOGNIZER = (
         score=0.9,
         check=_zh_ymd,
         not_after="[0-9年]",
+        needs=("月",),
     )
     .add(
         r"["
@@ -212,8 +214,8 @@ AGE_RECOGNIZER = (
         group=1,
         not_after="[A-Za-z]",
     )
-    .add(_AGE_NUM + r"\s*(?:周岁|岁)", AGE, group=1, not_after="[0-9]")
-    .add(r"(?:年龄|享年|终年)\s*[:为]?\s*" + _AGE_NUM + r"(?![0-9])", AGE, group=1)
+    .add(_AGE_NUM + r"\s*(?:周岁|岁)", AGE, group=1, not_after="[0-9]", needs=("岁",))
+    .add(r"(?:年龄|享年|终年)\s*[:为]?\s*" + _AGE_NUM + r"(?![0-9])", AGE, group=1, needs=("年",))
 )
 
 register(DATE_RECOGNIZER)

@@ -20,7 +20,6 @@ _NA = r"(?![0-9A-Za-z])"
 
 # 18 characters, optionally split by single spaces or dashes anywhere (6-8-4, 3-3-4-4-4 ...).
 _RESIDENT_ANYWHERE = r"[1-9](?:[ -]?[0-9]){16}[ -]?[0-9Xx]"
-_RESIDENT = _RESIDENT_ANYWHERE + _NA
 
 _EN_KEYS = (
     r"MRN|MR\s?#|MR\s?No\.?|Med(?:ical)?\s+Rec(?:ord)?\.?|Record|Patient\s*(?:ID|Number)|Pt\.?\s*ID|"
@@ -34,6 +33,12 @@ _EN_KEYS_RE = (
     r"(?:" + _EN_KEYS + r")(?:\s*(?:number|num\.?|no\.?|#))?\s*(?:is|was|of)?\s*[:#]?\s*"
     r"([A-Za-z0-9]+(?:[-/.][A-Za-z0-9]+)*(?: [0-9]+[Xx]?)*)"
 )
+# In lower case only the keys that are not everyday words ("record", "group", "case" are).
+_LOWER_KEYS = (
+    r"mrn|mr\s?#|medical\s+record|med\s+rec|acct\.?|account|member\s*id|subscriber|policy|"
+    r"insurance|medicare|medicaid|mbi|hicn|driver'?s\s+licen[cs]e|licen[cs]e|passport|plate|vin|"
+    r"serial|s/n|device\s*(?:id|serial)|udi|npi|dea|patient\s*id|pt\.?\s*id|accession|claim"
+)
 _ZH_KEYS = words(
     "病案号码 病案号 住院号 门诊号 急诊号 病历号 登记号 就诊号 就诊卡号 诊疗卡号 ID号 患者ID"
     " 医保卡号 医保号 医保卡 社保卡号 社保号 社会保障卡号 医疗保险号 保险单号 保单号 新农合号"
@@ -45,6 +50,16 @@ _ZH_KEYS_RE = (
     r"(?:" + alternation(_ZH_KEYS) + r")\s*(?:是|为|:)?\s*"
     r"([A-Za-z0-9]+(?:[-/.][A-Za-z0-9]+)*(?: [0-9]+[Xx]?)*)"
 )
+
+
+def _resident(m: re.Match[str]) -> bool:
+    if is_valid_resident_id(m[0]):
+        return True
+    text, s, e = m.string, m.start(), m.end()
+    alone = (s == 0 or not text[s - 1].isascii() or not text[s - 1].isalnum()) and (
+        e == len(text) or not text[e].isascii() or not text[e].isalnum()
+    )
+    return alone and looks_like_resident_id(m[0])
 
 
 def _enough_digits(m: re.Match[str]) -> bool:
@@ -62,9 +77,9 @@ def _ssn(m: re.Match[str]) -> bool:
 
 ID_RECOGNIZER = (
     PatternRecognizer("ids", ("zh", "en"))
-    .add(_RESIDENT, ID, score=0.95, not_after=_ALNUM, check=lambda m: looks_like_resident_id(m[0]))
-    # A resident ID with a valid check digit is found even glued to other letters or digits.
-    .add(_RESIDENT_ANYWHERE, ID, score=1.0, check=lambda m: is_valid_resident_id(m[0]))
+    # A resident ID with a valid check digit is found even glued to other letters or digits;
+    # one with a wrong check digit (a typo) when it stands alone.
+    .add(_RESIDENT_ANYWHERE, ID, score=1.0, check=_resident)
     .add(
         r"[1-9][0-9]{14}" + _NA,
         ID,
@@ -89,14 +104,21 @@ ID_RECOGNIZER = (
     )
     .add(_EN_KEYS_RE, ID, score=0.95, group=1, check=_enough_digits, not_after="[A-Za-z]")
     .add(
-        _EN_KEYS_RE.replace(_EN_KEYS, _EN_KEYS.lower()),
+        _EN_KEYS_RE.replace(_EN_KEYS, _LOWER_KEYS),
         ID,
         score=0.9,
         group=1,
         check=_enough_digits,
         not_after="[A-Za-z]",
     )
-    .add(_ZH_KEYS_RE, ID, score=0.95, group=1, check=_enough_digits)
+    .add(
+        _ZH_KEYS_RE,
+        ID,
+        score=0.95,
+        group=1,
+        check=_enough_digits,
+        needs=("号", "卡", "证", "ID", "照", "码", "牌"),
+    )
     # Payment cards and other Luhn-checked numbers, in groups of four or unbroken.
     .add(
         r"[0-9]{4}(?:[ -]?[0-9]{4}){2,3}(?:[ -]?[0-9]{1,3})?" + _NA,
@@ -115,10 +137,13 @@ ID_RECOGNIZER = (
     # Long unbroken digit runs are identifiers in clinical text (lab values are short).
     .add(r"[0-9]{8,}" + _NA, ID, score=0.4, not_after=_ALNUM)
     # MAC addresses identify devices.
-    .add(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}" + _NA, ID, score=0.9, not_after=_ALNUM)
+    .add(
+        r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}" + _NA, ID, score=0.9, not_after=_ALNUM, needs=(":",)
+    )
 )
 
-_DIGIT_LED = re.compile(r"[0-9][0-9A-Za-z-]*")
+# From a digit, a token with at least five digits (the look-ahead stays inside the token).
+_DIGIT_LED = re.compile(r"[0-9](?=(?:[A-Za-z-]*[0-9]){4})[0-9A-Za-z-]*")
 _TOKEN_CHAR = re.compile(r"[0-9A-Za-z-]")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from medspace.deid.recognizers.base import alternation, register, wordlist, words
+from medspace.deid.recognizers.base import alternation, occurrences, register, wordlist, words
 from medspace.deid.recognizers.names_zh import AFTER_WORDS, BEFORE_WORDS
 from medspace.deid.spans import PERSON, Span
 
@@ -70,12 +70,24 @@ def _cases(phrases: list[str]) -> list[str]:
     return sorted(out)
 
 
-# Where a name may start: right after a title or a role word.
-_CONTEXT = re.compile(
-    r"(?:" + alternation(_cases(list(_TITLES))) + r")\.?\s+"
-    r"|(?:" + alternation(_cases(_ROLES)) + r")(?:\s*[:,]\s*|\s+)(?:(?:is|was|named|of)\s+)?"
-    r"|(?:" + alternation(BEFORE_WORDS) + r")\s*:?\s*"
+def _reversed(phrases: list[str]) -> str:
+    return alternation(p[::-1] for p in phrases)
+
+
+# Context before a name, matched on the *reversed* text at the name's start: one anchored
+# match per candidate instead of a scan of the whole note for hundreds of role words.
+_CONTEXT_REV = re.compile(
+    r"\s+\.?(?:" + _reversed(_cases(list(_TITLES))) + r")(?![A-Za-z])"
+    r"|(?:\s+(?:si|saw|deman|fo))?(?:\s*[:,]\s*|\s+)(?:"
+    + _reversed(_cases(_ROLES))
+    + r")(?![A-Za-z])"
+    r"|\s*:?\s*(?:" + _reversed(list(BEFORE_WORDS)) + r")"
 )
+
+
+def _after_context(backwards: str, position: int) -> bool:
+    """True when a title or role word ends right before this point (reversed text)."""
+    return _CONTEXT_REV.match(backwards, position) is not None
 
 
 def _is_latin(ch: str) -> bool:
@@ -99,18 +111,14 @@ class EnglishNameRecognizer:
     def find(self, text: str) -> list[Span]:
         """Names with context or list support, then their other occurrences."""
         spans: list[Span] = []
-        starts = {
-            m.end()
-            for m in _CONTEXT.finditer(text)
-            if m.start() == 0 or not _is_latin(text[m.start() - 1])
-        }
+        backwards = text[::-1]
         for m in _RUN.finditer(text):
             if m.start() > 0 and _is_latin(text[m.start() - 1]):
                 continue
-            spans.extend(self._from_run(text, m.start(), m.group(0), starts))
+            spans.extend(self._from_run(text, m.start(), m.group(0), backwards))
         return spans + self._propagate(text, spans)
 
-    def _from_run(self, text: str, start: int, run: str, starts: set[int]) -> list[Span]:
+    def _from_run(self, text: str, start: int, run: str, backwards: str) -> list[Span]:
         words: list[tuple[int, str]] = []
         pos = start
         for w in run.split(" "):
@@ -122,7 +130,7 @@ class EnglishNameRecognizer:
         for k, (p, w) in enumerate(words):
             if not keep[k] and _known(w):
                 beside = (k > 0 and keep[k - 1]) or (k + 1 < len(words) and keep[k + 1])
-                if beside or p in starts:
+                if beside or _after_context(backwards, len(text) - p):
                     keep[k] = True
         out: list[Span] = []
         i = 0
@@ -147,7 +155,7 @@ class EnglishNameRecognizer:
             s = words[i][0]
             e = words[j][0] + len(words[j][1])
             stretch = [w for _, w in words[i : j + 1] if not _INITIAL_RE.fullmatch(w)]
-            context = s in starts or bool(_AFTER.match(text, e))
+            context = _after_context(backwards, len(text) - s) or bool(_AFTER.match(text, e))
             listed = len(stretch) >= 2 and (stretch[0] in _FIRST or stretch[-1] in _LAST)
             if context:
                 out.append(Span(s, e, PERSON, 0.9, self.name))
@@ -171,14 +179,15 @@ class EnglishNameRecognizer:
             for w in re.findall(_WORD, text[s.start : s.end]):
                 if len(w) >= 3 and not _is_common(w):
                     tokens.add(w)
-        if not tokens:
-            return []
-        pattern = re.compile(r"(?:" + alternation(tokens) + r")(?![a-z])")
-        return [
-            Span(m.start(), m.end(), PERSON, 0.75, self.name)
-            for m in pattern.finditer(text)
-            if m.start() == 0 or not _is_latin(text[m.start() - 1])
-        ]
+        out: list[Span] = []
+        for token in tokens:
+            for start in occurrences(text, token):
+                end = start + len(token)
+                if (start == 0 or not _is_latin(text[start - 1])) and not (
+                    end < len(text) and "a" <= text[end] <= "z"
+                ):
+                    out.append(Span(start, end, PERSON, 0.75, self.name))
+        return out
 
 
 register(EnglishNameRecognizer())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from medspace.deid.recognizers.base import alternation, register, wordlist, words
+from medspace.deid.recognizers.base import alternation, occurrences, register, wordlist, words
 from medspace.deid.spans import PERSON, Span
 
 _SURNAMES = wordlist("cn_surnames.txt")
@@ -193,10 +193,11 @@ class ChineseNameRecognizer:
         names = {text[s.start : s.end] for s in spans if s.end - s.start >= 2}
         if not names:
             return []
-        out: list[Span] = []
-        for m in re.finditer(alternation(names), text):
-            out.append(Span(m.start(), m.end(), PERSON, 0.8, self.name))
-        return out
+        return [
+            Span(start, start + len(name), PERSON, 0.8, self.name)
+            for name in names
+            for start in occurrences(text, name)
+        ]
 
 
 register(ChineseNameRecognizer())

@@ -71,7 +71,7 @@ _EN_CONTEXT = re.compile(
 
 def _ends_generic(name_part: str) -> bool:
     # "本院和当地医院": the words before the suffix end with a generic reference.
-    return any(len(g) >= 2 and name_part.endswith(g) for g in _ZH_GENERIC)
+    return name_part[-2:] in _ZH_GENERIC or name_part[-3:] in _ZH_GENERIC
 
 
 class OrganizationRecognizer:

@@ -31,7 +31,7 @@ PHONE_RECOGNIZER = (
     PatternRecognizer("phones", ("zh", "en"))
     # Mainland mobile: 1[3-9]x xxxx xxxx, split by spaces or dashes; +86 / 0086 prefix.
     .add(r"1[3-9][0-9](?:[ -]?[0-9]{4}){2}" + _NA, PHONE, score=0.95, not_after=_NOT_AFTER)
-    .add(r"(?:\+|00)86[ -]?1[3-9][0-9](?:[ -]?[0-9]{4}){2}" + _NA, PHONE, score=0.95)
+    .add(r"(?:\+|00)86[ -]?1[3-9][0-9](?:[ -]?[0-9]{4}){2}" + _NA, PHONE, score=0.95, needs=("86",))
     # Mainland landline: area code 0xx(x) (optionally in brackets or after +86), 7-8 digits.
     .add(
         r"(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})[ -]?[2-9][0-9]{2,3}[ -]?[0-9]{4}" + _EXT + _NA,
@@ -39,7 +39,12 @@ PHONE_RECOGNIZER = (
         score=0.9,
         not_after=_NOT_AFTER,
     )
-    .add(r"(?:\+|00)86[ -]?[1-9][0-9]{1,2}[ -]?[2-9][0-9]{6,7}" + _NA, PHONE, score=0.95)
+    .add(
+        r"(?:\+|00)86[ -]?[1-9][0-9]{1,2}[ -]?[2-9][0-9]{6,7}" + _NA,
+        PHONE,
+        score=0.95,
+        needs=("86",),
+    )
     .add(r"[48]00[ -]?[0-9]{3}[ -]?[0-9]{4}" + _NA, PHONE, score=0.8, not_after=_NOT_AFTER)
     # North American Numbering Plan: (NXX) NXX-XXXX, optionally +1, and an extension.
     .add(r"(?:\+1|1)[ .-]?" + _NANP + _EXT + _NA, PHONE, score=0.9, not_after=_NOT_AFTER)
@@ -51,6 +56,7 @@ PHONE_RECOGNIZER = (
         score=0.9,
         check=_digit_count(8, 15),
         not_after="[0-9A-Za-z]",
+        needs=("+",),
     )
     # Anything number-like after a phone keyword.
     .add(
