@@ -151,6 +151,11 @@ def node_rotate_key(node: NodeDir) -> None:
     )
 
 
+from medspace.deid.cli import app as deid_app  # noqa: E402  (sub-apps mount after the root app)
+
+app.add_typer(deid_app, name="deid", help="De-identify notes, tables and FHIR resources.")
+
+
 def main() -> None:
     """Entry point of the `medspace` console script."""
     app()
