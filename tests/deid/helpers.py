@@ -31,9 +31,9 @@ def parse_marked(marked: str) -> tuple[str, list[Span]]:
     return "".join(out), spans
 
 
-def handwritten_notes() -> list[GoldNote]:
-    """The hand-written notes of tests/deid/data, with their gold spans."""
-    raw = (DATA / "handwritten_notes.txt").read_text(encoding="utf-8")
+def handwritten_notes(name: str = "handwritten_notes.txt") -> list[GoldNote]:
+    """Hand-written notes of tests/deid/data (`heldout_notes.txt`: the held-out set)."""
+    raw = (DATA / name).read_text(encoding="utf-8")
     notes: list[GoldNote] = []
     for i, block in enumerate(raw.split("=== ")[1:]):
         header, _, body = block.partition("\n")

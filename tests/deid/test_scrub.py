@@ -33,6 +33,12 @@ def test_handwritten_notes_meet_the_recall_targets() -> None:
     assert report.overall.f2 >= 0.90
 
 
+def test_held_out_notes_meet_the_recall_targets() -> None:
+    # Written after the recognisers; see the file's header for the first-pass score.
+    report = evaluate(handwritten_notes("heldout_notes.txt"))
+    assert report.overall.recall >= 0.95 and report.overall.f2 >= 0.90
+
+
 @pytest.mark.parametrize(
     ("text", "entity", "value"),
     [
@@ -50,6 +56,7 @@ def test_handwritten_notes_meet_the_recall_targets() -> None:
         ("二〇二四年三月五日出院", "DATE", "二〇二四年三月五日"),
         ("seen on March 5th, 2024.", "DATE", "March 5th, 2024"),
         ("DOB 07/14/1958", "DATE", "07/14/1958"),
+        ("MI in 2019-08, stented", "DATE", "2019-08"),
         ("a 93-year-old woman", "AGE", "93"),
         ("患者96岁", "AGE", "96"),
         ("mail jane.doe@example.com now", "EMAIL", "jane.doe@example.com"),
@@ -82,6 +89,7 @@ def test_each_kind_of_phi_is_found(text: str, entity: str, value: str) -> None:
         "血压 120/80 mmHg，心率 76 次/分，体温 36.8℃。",  # vitals are not dates or phones
         "Temp 99F, BP 128/76, HbA1c 7.2%, metformin 500 mg twice daily.",
         "患者高血压病史10年，平素规律服药。",  # 高 and 平 are surnames, these are not names
+        "AFP 1817.2 ng/mL, ALT 46 U/L",  # a lab value is not a year and month
         "White blood cell count was normal. Chest pain resolved.",
         "The patient is 85 years old.",  # ages up to 89 are not identifiers
         "我院、本院和当地医院均无记录。",  # generic hospitals are not names

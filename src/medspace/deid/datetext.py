@@ -104,6 +104,7 @@ _DMON = re.compile(
     r"(?P<d>[0-9]{1,2})(?P<s>[-/ ])(?P<mon>[A-Za-z]{3,4})(?P=s)(?P<y>[0-9]{4}|[0-9]{2})"
 )
 _YMOND = re.compile(r"(?P<y>[0-9]{4})(?P<s>[-/ ])(?P<mon>[A-Za-z]{3,4})(?P=s)(?P<d>[0-9]{1,2})")
+_YM = re.compile(r"(?P<y>[0-9]{4})(?P<s>[-/])(?P<m>[0-9]{1,2})")
 _COMPACT = re.compile(r"(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})")
 
 
@@ -132,6 +133,7 @@ def parse(span_text: str) -> TextDate | None:
         _read_dmon,
         _read_ymond,
         _read_compact,
+        _read_ym,
         _read_num,
     ):
         got = reader(text, span_text)
@@ -309,6 +311,14 @@ def _read_ymond(text: str, original: str) -> TextDate | None:
         return f"{d.year}{g['s']}{mon_text}{g['s']}{_pad(d.day, g['d'])}{rest}"
 
     return TextDate(v, True, True, write, str)
+
+
+def _read_ym(text: str, original: str) -> TextDate | None:
+    m = _YM.fullmatch(text)
+    if not m or not (v := _safe_date(int(m["y"]), int(m["m"]), 15)):
+        return None
+    s, mm = m["s"], m["m"]
+    return TextDate(v, True, False, lambda d: f"{d.year}{s}{_pad(d.month, mm)}", str)
 
 
 def _read_compact(text: str, original: str) -> TextDate | None:

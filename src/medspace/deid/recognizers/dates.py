@@ -89,6 +89,13 @@ DATE_RECOGNIZER = (
         check=_numeric_dmy,
         not_after=_NOT_AFTER,
     )
+    # Year and month: 2019-08, 2019/8 (not "1817.2", a lab value; not a full date).
+    .add(
+        r"(?:19|20)[0-9]{2}[-/](?:0?[1-9]|1[0-2])(?![0-9]|[-/.][0-9])",
+        DATE,
+        score=0.8,
+        not_after=_NOT_AFTER,
+    )
     # Month and day without a year, after a preposition: "on 3/5".
     .add(
         r"(?:on|since|from|until|till|to|by|dated?|before|after|of)\s+"

@@ -42,7 +42,7 @@ BEFORE_WORDS = words(
     " 报告医师 报告医生 审核医师 审核者 报告人 检查者 操作者 医师签名 医生签名"
     " 护士签名 见证人 告知人 被告知人 委托人 授权人 主刀 术者 助手 麻醉医师"
     " 麻醉师 接诊医生 接诊医师 主任医师 副主任医师 主治 医生 医师 主任 护士"
-    " 护士长 教授 转诊医生 介绍人 患方"
+    " 护士长 教授 转诊医生 介绍人 患方 之妻 之夫 之子 之女 之母 之父 妻子 丈夫"
 )
 #: Titles after a name ("王先生"); also used for Latin names in Chinese notes.
 AFTER_WORDS = words(
