@@ -4,6 +4,7 @@ free-text PHI scrubbing for Chinese and English notes, and privacy measurement o
 Other components use the names below; everything else in this package is internal.
 """
 
+from medspace.deid.deidentifier import Deidentifier
 from medspace.deid.errors import (
     DeidError,
     FhirError,
@@ -14,6 +15,7 @@ from medspace.deid.errors import (
     UnknownPackError,
 )
 from medspace.deid.evaluate import EvalReport, GoldNote, TypeScore, evaluate, read_gold
+from medspace.deid.fhir import FhirDeidentifier, deidentify_fhir
 from medspace.deid.keys import DeidKey, Keyring
 from medspace.deid.packs import (
     DEFAULT_PACK,
@@ -24,6 +26,7 @@ from medspace.deid.packs import (
     register_pack,
 )
 from medspace.deid.recognizers import Recognizer, register
+from medspace.deid.records import RecordDeidentifier, deidentify_record
 from medspace.deid.scrub import (
     NerBackend,
     Scrubber,
@@ -39,7 +42,9 @@ __all__ = [
     "ENTITY_TYPES",
     "DeidError",
     "DeidKey",
+    "Deidentifier",
     "EvalReport",
+    "FhirDeidentifier",
     "FhirError",
     "GoldNote",
     "KeyMissingError",
@@ -48,6 +53,7 @@ __all__ = [
     "PackError",
     "PseudonymError",
     "Recognizer",
+    "RecordDeidentifier",
     "RulePack",
     "ScrubResult",
     "Scrubber",
@@ -55,6 +61,8 @@ __all__ = [
     "TableError",
     "TypeScore",
     "UnknownPackError",
+    "deidentify_fhir",
+    "deidentify_record",
     "detect_language",
     "evaluate",
     "find_phi",
