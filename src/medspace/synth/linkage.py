@@ -1,10 +1,12 @@
 """Which patients are the same person at several hospitals, and how their records differ.
 
 A share of each hospital's patients (default 15 %) is a *shared person* known at two
-(80 %) or three (20 %, when there are three hospitals) hospitals. Partners are chosen
-among hospitals of the person's own locale first and only when none is left from other
-locales. A share of shared persons (30 %) has realistic noise at one hospital that is not
-their first: a typo in the name, a missing ID or phone, or a new address.
+(80 %) or three (20 %, when three hospitals of their locale have room) hospitals.
+Partners are hospitals of the person's own locale; only a hospital with no same-locale
+hospital left to share with pairs across locales (a visitor from abroad, who keeps
+their home identity). A share of shared persons (30 %) has realistic noise at one
+hospital that is not their first: a typo in the name, a missing ID or phone, or a new
+address.
 """
 
 from __future__ import annotations
@@ -71,9 +73,10 @@ def plan_linkage(
             break
         order = sorted(open_, key=lambda n: (-remaining[n], rng.random()))
         home = order[0]
-        partners = [n for n in order[1:] if locale[n] == locale[home]]
-        partners += [n for n in order[1:] if locale[n] != locale[home]]
-        size = 3 if len(partners) >= 2 and rng.random() < P_THREE_HOSPITALS else 2
+        same = [n for n in order[1:] if locale[n] == locale[home]]
+        # Cross-locale sharing only when no hospital of the person's locale has room left.
+        partners = same or order[1:]
+        size = 3 if len(same) >= 2 and rng.random() < P_THREE_HOSPITALS else 2
         members = [home, *partners[: size - 1]]
         for n in members:
             remaining[n] -= 1
