@@ -8,6 +8,7 @@ from random import Random
 import pytest
 
 from medspace.model import Address
+from medspace.synth import SynthError
 from medspace.synth.notes import SPAN_TYPES, NoteFacts, parse_template, render_note, templates_for
 from medspace.synth.templates import EN_TEMPLATES, NOTE_KINDS, ZH_TEMPLATES
 
@@ -175,5 +176,10 @@ def test_there_are_at_least_eight_templates_per_language_and_every_kind_has_two(
     ],
 )
 def test_malformed_templates_are_refused(template: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(SynthError, match=message):
         parse_template(template)
+
+
+def test_an_unknown_note_kind_is_refused() -> None:
+    with pytest.raises(SynthError, match="unknown note language or kind"):
+        render_note(Random(0), facts("en", "autopsy"))

@@ -7,6 +7,7 @@ from random import Random
 
 from medspace.model import Sex
 from medspace.synth.catalog import LABS
+from medspace.synth.errors import SynthError
 from medspace.synth.profile import Profile
 
 #: Short English names clinicians write in notes (Chinese notes use the catalog names).
@@ -104,7 +105,7 @@ def lab_value(
             else _lognormal(rng, 3, 0.6, 0.2, 15)
         )
     else:
-        raise KeyError(key)
+        raise SynthError(f"no value model for lab {key!r}: add one to labs.lab_value")
     decimals = LABS[key].decimals
     smallest = 10.0**-decimals
     return max(smallest, round(value, decimals))

@@ -15,6 +15,7 @@ from datetime import date
 from random import Random
 
 from medspace.model import Address, Sex
+from medspace.synth.errors import SynthError
 from medspace.synth.templates import EN_TEMPLATES, NOTE_KINDS, ZH_TEMPLATES
 
 SPAN_TYPES = ("PERSON", "ID", "PHONE", "DATE", "ADDRESS", "ORGANIZATION", "EMAIL", "AGE")
@@ -119,7 +120,7 @@ def _parse_plain(text: str) -> list[_Token]:
 
 
 def parse_template(template: str) -> list[_Token]:
-    """Parse a template into tokens. Raises ValueError on unbalanced or nested brackets."""
+    """Parse a template into tokens. Raises SynthError on unbalanced or nested brackets."""
     tokens: list[_Token] = []
     position = 0
     while position < len(template):
@@ -130,12 +131,12 @@ def parse_template(template: str) -> list[_Token]:
         closing = template.find("]", opening)
         nested = template.find("[", opening + 1)
         if closing < 0 or (0 <= nested < closing):
-            raise ValueError("template has an unclosed or nested optional group")
+            raise SynthError("template has an unclosed or nested optional group: fix its [ ]")
         tokens.extend(_parse_plain(template[position:opening]))
         tokens.append(("group", _parse_plain(template[opening + 1 : closing])))
         position = closing + 1
     if "]" in "".join(str(value) for kind, value in tokens if kind == "text"):
-        raise ValueError("template has a stray closing bracket")
+        raise SynthError("template has a stray closing bracket: remove it or add its [")
     return tokens
 
 
@@ -290,10 +291,10 @@ def _values(rng: Random, facts: NoteFacts, needed: frozenset[str]) -> dict[str, 
 def render_note(rng: Random, facts: NoteFacts) -> tuple[str, tuple[Span, ...]]:
     """Write one note for `facts` with a template chosen by `rng`; return (text, spans).
 
-    Raises ValueError for an unknown language or note kind (a programming error).
+    Raises SynthError for an unknown language or note kind (a programming error).
     """
     if facts.kind not in NOTE_KINDS or facts.language not in _PARSED:
-        raise ValueError("unknown note language or kind")
+        raise SynthError("unknown note language or kind: use zh/en and templates.NOTE_KINDS")
     choices = [
         (tokens, names) for kinds, tokens, names in _PARSED[facts.language] if facts.kind in kinds
     ]

@@ -19,6 +19,7 @@ from medspace.synth.catalog import (
     RESPONSE_CODE,
     RESPONSE_VALUES,
 )
+from medspace.synth.errors import SynthError
 from medspace.synth.people import AGE_REFERENCE_DATE
 
 #: Index (first) encounters fall in this window; follow-up lasts FOLLOW_UP_DAYS after it.
@@ -116,7 +117,7 @@ def age_band(age: int) -> str:
     for label, low, high in AGE_BANDS:
         if low <= age <= high:
             return label
-    raise ValueError(f"age {age} is outside every age band")
+    raise SynthError("an age is outside every response age band: AGE_BANDS must cover 0-200")
 
 
 def response_probability(age: int, sex: Sex) -> float:
