@@ -206,6 +206,14 @@ def test_large_input_is_handled() -> None:
     assert "13812345678" not in result.text and "00418273" not in result.text
 
 
+def test_a_find_across_the_cut_between_pieces_is_whole() -> None:
+    from medspace.deid.scrub import CHUNK
+
+    text = "正常。" * ((CHUNK - 8) // 3) + "电话 13812345678 已通知。" + "正常。" * 1000
+    assert CHUNK - 30 < text.index("138") < CHUNK  # the number straddles the cut
+    assert "13812345678" not in scrub_text(text).text
+
+
 @pytest.mark.slow
 def test_ten_megabytes_of_text_are_handled() -> None:
     block = "患者王秀英，电话13812345678，2024年3月5日入院。Seen by Dr. Jane Roe on 03/05/2024. "

@@ -53,6 +53,29 @@ class ScrubResult:
         return dict(Counter(s.type for s in self.spans))
 
 
+CHUNK = 200_000
+OVERLAP = 2_000
+
+
+def _pieces(text: str) -> list[tuple[int, int]]:
+    """(start, end) of pieces of about CHUNK characters, cut after a line break where there
+    is one (a blank line first)."""
+    if len(text) <= CHUNK:
+        return [(0, len(text))]
+    pieces: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + CHUNK)
+        if end < len(text):
+            cut = text.rfind("\n\n", start + CHUNK // 2, end)
+            if cut < 0:
+                cut = text.rfind("\n", start + CHUNK // 2, end)
+            end = cut + 1 if cut >= 0 else end
+        pieces.append((start, end))
+        start = end
+    return pieces
+
+
 def detect_language(text: str) -> str:
     """ "zh" when the text has Chinese characters and little Latin, "en" for Latin only,
     "mixed" for both, "none" for neither."""
@@ -106,12 +129,30 @@ class Scrubber:
         return recognizers_for(languages)
 
     def find(self, text: str, *, lang: str = "auto") -> list[Span]:
-        """Disjoint PHI spans in `text`, sorted by position."""
+        """Disjoint PHI spans in `text`, sorted by position.
+
+        Long texts are read in overlapping pieces of about `CHUNK` characters, so cost
+        stays linear and a name found in one part of a huge file is looked for again only
+        nearby.
+        """
         if lang not in LANGUAGES:
             raise UsageError(f"unknown language {lang!r}; use auto, zh or en")
         if not text:
             return []
         folded = fold(text)
+        spans: list[Span] = []
+        for start, end in _pieces(folded):
+            # Each piece is read with OVERLAP characters of context on both sides and keeps
+            # the finds that start inside it, so a find across a cut is still whole.
+            lo, hi = max(0, start - OVERLAP), min(len(folded), end + OVERLAP)
+            for span in self._find_piece(folded[lo:hi], lang):
+                if start <= span.start + lo < end:
+                    spans.append(
+                        Span(span.start + lo, span.end + lo, span.type, span.score, span.source)
+                    )
+        return resolve([s for s in spans if 0 <= s.start < s.end <= len(text)])
+
+    def _find_piece(self, folded: str, lang: str) -> list[Span]:
         if lang == "auto":
             languages = set()
             if _HAN.search(folded):
@@ -127,7 +168,7 @@ class Scrubber:
         if self._ner is not None:
             for language in sorted(languages):
                 spans.extend(self._ner.find(folded, language))
-        return resolve([s for s in spans if 0 <= s.start < s.end <= len(text)])
+        return spans
 
     def scrub(
         self,
