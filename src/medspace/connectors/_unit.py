@@ -37,6 +37,8 @@ class UnitSkipped(Exception):
 
 def guess_language(text: str) -> str:
     """Return "zh" when the text has CJK ideographs, else "en" (a guess: callers flag it)."""
+    if text.isascii():  # the common English case, without a regex scan
+        return "en"
     return "zh" if _CJK.search(text) else "en"
 
 
