@@ -24,9 +24,9 @@ from datetime import date
 from typing import Any
 
 from medspace.deid.errors import FhirError, KeyMissingError
+from medspace.deid.fhir_people import PersonFields, known_values
 from medspace.deid.keys import DeidKey, Keyring
 from medspace.deid.packs import DEFAULT_PACK, RulePack, get_pack
-from medspace.deid.records import zip3
 from medspace.deid.scrub import Scrubber
 from medspace.deid.timeshift import FHIR_DATE, DatePolicy
 
@@ -41,7 +41,6 @@ _REQUIRED_INSTANTS = frozenset({"recorded", "when"})
 _FREE_TEXT = frozenset({"description", "comment", "valueString", "title", "comments", "note"})
 _DROP_EXTENSIONS = ("mothersMaidenName", "geolocation", "patient-birthTime")
 _NOT_DATES = frozenset({"id", "reference", "system", "code", "value", "url", "version", "display"})
-_NATIONAL_ID_TYPES = frozenset({"SS", "SB", "NI", "NNxxx", "DL", "PPN", "TAX", "CZ"})
 
 
 class FhirDeidentifier:
@@ -63,39 +62,14 @@ class FhirDeidentifier:
         self._keys = Keyring(key)
         self.dates = DatePolicy(self.pack, self._keys, as_of)
         self.scrubber = Scrubber(self.pack, key)
+        self.fields = PersonFields(self.pack, self._keys)
         # Identifying values of each Patient seen (by original id), for scrubbing their notes.
         self._known: dict[str, list[tuple[str, str]]] = {}
 
     def learn(self, patient: dict[str, Any]) -> None:
-        """Remember a Patient resource's names, identifiers, phones and street lines, so the
-        text of that patient's notes loses them too (Synthea-style "Larue605" included)."""
-        if patient.get("resourceType") != "Patient" or not isinstance(patient.get("id"), str):
-            return
-        values: list[tuple[str, str]] = []
-        for name in patient.get("name") or []:
-            if not isinstance(name, dict):
-                continue
-            parts = [name.get("family"), *(name.get("given") or [])]
-            for part in parts:
-                if isinstance(part, str) and part:
-                    values.append((part, "PERSON"))
-                    bare = part.rstrip("0123456789")
-                    if bare != part and len(bare) >= 2:
-                        values.append((bare, "PERSON"))
-        for ident in patient.get("identifier") or []:
-            if isinstance(ident, dict) and isinstance(ident.get("value"), str):
-                values.append((ident["value"], "ID"))
-        for telecom in patient.get("telecom") or []:
-            if isinstance(telecom, dict) and isinstance(telecom.get("value"), str):
-                values.append(
-                    (telecom["value"], "EMAIL" if telecom.get("system") == "email" else "PHONE")
-                )
-        for address in patient.get("address") or []:
-            if isinstance(address, dict):
-                for line in address.get("line") or []:
-                    if isinstance(line, str):
-                        values.append((line, "ADDRESS"))
-        self._known[patient["id"]] = values
+        """Remember a Patient's identifying values, so that patient's notes lose them too."""
+        if patient.get("resourceType") == "Patient" and isinstance(patient.get("id"), str):
+            self._known[patient["id"]] = known_values(patient)
 
     # ---- ids and references -------------------------------------------------------------
     def new_id(self, old: str) -> str:
@@ -197,7 +171,7 @@ class FhirDeidentifier:
         if rtype in PEOPLE:
             self._person(res, patient)
         elif "identifier" in res:
-            res["identifier"] = self._identifiers(res["identifier"], default="mrn")
+            res["identifier"] = self.fields.identifiers(res["identifier"], default="mrn")
         for contained in res.get("contained") or []:
             if isinstance(contained, dict) and isinstance(contained.get("resourceType"), str):
                 self._one(contained, patient)
@@ -207,13 +181,17 @@ class FhirDeidentifier:
         for key in ("photo", "contact", "link"):
             res.pop(key, None)
         if "name" in res:
-            res["name"] = self._names(res["name"])
+            res["name"] = self.fields.names(res["name"])
         if "telecom" in res:
-            res["telecom"] = [t for t in (self._telecom(t) for t in res["telecom"] or []) if t]
+            res["telecom"] = [
+                t for t in (self.fields.telecom(t) for t in res["telecom"] or []) if t
+            ]
         if "address" in res:
-            res["address"] = [a for a in (self._address(a) for a in res["address"] or []) if a]
+            res["address"] = [
+                a for a in (self.fields.address(a) for a in res["address"] or []) if a
+            ]
         if "identifier" in res:
-            res["identifier"] = self._identifiers(res["identifier"], default="mrn")
+            res["identifier"] = self.fields.identifiers(res["identifier"], default="mrn")
         if isinstance(res.get("birthDate"), str):
             m = FHIR_DATE.fullmatch(res["birthDate"])
             born = date(int(m["y"]), int(m["m"] or 1), int(m["d"] or 1)) if m else None
@@ -236,99 +214,6 @@ class FhirDeidentifier:
             extensions.append(ext)
         if "extension" in res:
             res["extension"] = extensions
-
-    def _names(self, names: list[Any]) -> list[Any]:
-        family_action = self.pack.identity.get("family_name", "remove")
-        given_action = self.pack.identity.get("given_name", "remove")
-        out = []
-        for name in names or []:
-            if not isinstance(name, dict):
-                continue
-            new: dict[str, Any] = {k: v for k, v in name.items() if k in ("use", "period")}
-            family = name.get("family")
-            given = " ".join(g for g in name.get("given") or [] if isinstance(g, str))
-            if isinstance(family, str) and family_action != "remove":
-                new["family"] = self._value(family, "family_name", family_action)
-            if given and given_action != "remove":
-                new["given"] = [self._value(given, "given_name", given_action)]
-            if "family" in new or "given" in new:
-                out.append(new)
-        return out
-
-    def _value(self, value: str, field: str, action: str) -> str | None:
-        if action == "keep":
-            return value
-        if action == "pseudonym":
-            return self._keys.pseudonym(value, field)
-        if action == "token":
-            return self._keys.token(value, field, hex_chars=24)
-        if action == "zip3":
-            return zip3(value, self.pack.restricted_zip3)
-        return None
-
-    def _telecom(self, telecom: Any) -> dict[str, Any] | None:
-        if not isinstance(telecom, dict) or not isinstance(telecom.get("value"), str):
-            return None
-        field = "email" if telecom.get("system") == "email" else "phone"
-        value = self._value(telecom["value"], field, self.pack.identity.get(field, "remove"))
-        if value is None:
-            return None
-        return {**telecom, "value": value}
-
-    def _address(self, address: Any) -> dict[str, Any] | None:
-        if not isinstance(address, dict):
-            return None
-        out: dict[str, Any] = {k: v for k, v in address.items() if k in ("use", "type", "period")}
-        parts = {
-            "line": "address.line",
-            "district": "address.district",
-            "city": "address.city",
-            "state": "address.state",
-            "postalCode": "address.postal_code",
-            "country": "address.country",
-        }
-        for key, field in parts.items():
-            raw = address.get(key)
-            action = self.pack.identity.get(field, "remove")
-            if key == "line" and isinstance(raw, list):
-                lines = [self._value(str(x), field, action) for x in raw]
-                kept = [x for x in lines if x]
-                if kept:
-                    out["line"] = kept
-            elif isinstance(raw, str):
-                value = self._value(raw, field, action)
-                if value:
-                    out[key] = value
-        return out if set(out) - {"use", "type", "period"} else None
-
-    def _identifiers(self, identifiers: Any, *, default: str) -> list[Any]:
-        out = []
-        for ident in identifiers or []:
-            if not isinstance(ident, dict) or not isinstance(ident.get("value"), str):
-                continue
-            codes = {
-                c.get("code")
-                for c in (ident.get("type") or {}).get("coding") or []
-                if isinstance(c, dict)
-            }
-            system = str(ident.get("system", ""))
-            national = (
-                bool(codes & _NATIONAL_ID_TYPES)
-                or "ssn" in system.lower()
-                or "rid" in system.lower()
-            )
-            field = "national_id" if national else default
-            action = self.pack.identity.get(field, "remove")
-            value = self._value(ident["value"], field, action)
-            if value is None:
-                continue
-            new = {k: v for k, v in ident.items() if k in ("use", "type", "period")}
-            new["system"] = (
-                ident.get("system", "") if action == "keep" else f"urn:medspace:deid:{field}"
-            )
-            new["value"] = value
-            out.append(new)
-        return out
 
     # ---- generic walk: references, dates, free text --------------------------------------
     def _walk(self, node: Any, patient: str, rtype: str) -> None:
