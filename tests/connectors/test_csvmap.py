@@ -411,3 +411,19 @@ def test_a_duplicate_header_is_named_by_position_not_text(tmp_path: Path) -> Non
     with pytest.raises(ConnectorError, match=r"header columns 2 and 3 have the same name") as err:
         read(folder)
     assert "Wang" not in str(err.value)
+
+
+def test_a_constant_id_system_is_dropped_when_the_row_has_no_id(tmp_path: Path) -> None:
+    folder = export(
+        tmp_path / "csv",
+        CONTRACT_MAPPING,
+        {
+            "patients.csv": [
+                ["PAT_ID", "XING", "MING", "SEX", "BIRTH_DT", "ID_NO"],
+                ["P1", "", "", "", "", ""],
+            ],
+            "diagnoses.csv": [],
+        },
+    )
+    (outcome,) = read(folder)
+    assert outcome.records[0].identity.national_id_system is None

@@ -149,11 +149,12 @@ def test_oru_r01_maps_results_notes_and_order_context(write_hl7: WriteHl7) -> No
     assert (note.patient_id, note.time) == ("H1-P000123", color.time)
     bug = by_id["LAB-7-OBR1-OBX3"]
     assert isinstance(bug, Observation) and bug.value_code is not None
-    assert (bug.value_code.system, bug.value_code.code, bug.value_text) == (
+    assert (bug.value_code.system, bug.value_code.code, bug.value_code.display) == (
         "SNOMED CT",
         "3092008",
         "Staphylococcus aureus",
     )
+    assert bug.value_text is None  # the words of a coded value are its display
     creat, bnp, titer = by_id["LAB-7-OBR1-OBX4"], by_id["LAB-7-OBR1-OBX5"], by_id["LAB-7-OBR1-OBX6"]
     assert (creat.value, creat.value_text, creat.ref_high) == (None, "<0.5", 1.2)
     assert (bnp.value, bnp.value_text) == (125.0, None)
@@ -335,3 +336,48 @@ def test_segments_before_pid_are_rejected(write_hl7: WriteHl7) -> None:
 
 def test_an_empty_file_yields_nothing(write_hl7: WriteHl7) -> None:
     assert read(write_hl7("", sep="\r\n")) == []
+
+
+def test_identifiers_sent_in_the_message_become_the_record_ids(write_hl7: WriteHl7) -> None:
+    pid = "PID|1||24892900^^^H1^MR~H1-P000001^^^H1^PI||WANG^XIAOMING"
+    adt = parsed(
+        write_hl7,
+        MSH.format(type="ADT^A01", ctrl="A-1"),
+        pid,
+        "PV1|1|O" + "|" * 17 + "H1-P000001-E1",
+        "DG1|1||I21.9^AMI^I10||20240426|F" + "|" * 14 + "H1-P000001-C1",
+        "AL1|1|DA|70618^Penicillin^RXNORM|SV",
+        name="adt.hl7",
+    )
+    patient, encounter, condition, allergy = adt
+    # PI (the internal record key) is the patient id; MR is the mrn.
+    assert (patient.source_id, patient.identity.mrn) == ("H1-P000001", "24892900")
+    assert (encounter.source_id, condition.source_id) == ("H1-P000001-E1", "H1-P000001-C1")
+    # Every ADT resends the allergy list: ids key on the patient, not the message.
+    assert allergy.source_id == "H1-P000001-A1"
+    oru = parsed(
+        write_hl7,
+        MSH.format(type="ORU^R01", ctrl="O-1"),
+        pid,
+        "OBR|1||H1-P000001-L1|LAB^Lab^L|||20240426",
+        "OBX|1|NM|2345-7^Glucose^LN||5.4|mmol/L",
+        "NTE|1|L|fasting",
+        "OBX|2|NM|718-7^Hgb^LN||13.5|g/dL" + "|" * 15 + "RESULT-77",
+        name="oru.hl7",
+    )
+    # OBR-3 (filler order number) + OBX-1, or OBX-21 when sent.
+    assert [r.source_id for r in oru[1:]] == ["H1-P000001-L1-1", "H1-P000001-L1-1-NTE", "RESULT-77"]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "南宁路99号^^上海市^上海市^200030^CN^H^徐汇区",
+        "南宁路99号^^上海市^上海市^200030^CN^H^^徐汇区",
+    ],
+)
+def test_district_is_xad_8_or_else_xad_9(write_hl7: WriteHl7, address: str) -> None:
+    (patient,) = parsed(
+        write_hl7, MSH.format(type="ADT^A08", ctrl="C"), f"PID|1||P1||||||||{address}"
+    )
+    assert patient.identity.address.district == "徐汇区"

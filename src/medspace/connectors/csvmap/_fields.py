@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -205,6 +206,9 @@ def _patient(v: dict[str, Any], flags: list[str]) -> Record:
         **{k: v[k] for k in _IDENTITY if not k.startswith("address.") and k in v},
         address=address,
     )
+    if identity.national_id is None and identity.national_id_system is not None:
+        # A constant system (`{value: CN-RID}`) says nothing when the row has no id.
+        identity = replace(identity, national_id_system=None)
     return Patient(
         v["source_id"],
         v.get("sex") or "unknown",

@@ -175,23 +175,40 @@ def _dose(dosage: Json | None, path: str) -> str | None:
     return f"{value:g} {unit}".strip()
 
 
+def _bounds(
+    dosage: Json | None, path: str, flags: list[str]
+) -> tuple[datetime | date | None, datetime | date | None]:
+    """(start, end) of Dosage.timing.repeat.boundsPeriod: when the drug is to be taken."""
+    if dosage is None:
+        return None, None
+    timing = get_obj(dosage, "timing", path)
+    repeat = get_obj(timing, "repeat", f"{path}.timing") if timing else None
+    if repeat is None:
+        return None, None
+    return period_start_end(repeat, "boundsPeriod", f"{path}.timing.repeat", flags)
+
+
 def map_medication_request(res: Json, rid: str, refs: References) -> tuple[Record, ...]:
-    """MedicationRequest -> Drug(kind="request"): authoredOn is the start."""
+    """MedicationRequest -> Drug(kind="request"): authoredOn (else the first dosage's
+    boundsPeriod start) is the start, that boundsPeriod's end the end."""
     flags: list[str] = []
-    patient_id = subject(res, "MedicationRequest", refs)
-    code = _medication(res, "MedicationRequest", refs, flags)
-    dosage = first_obj(res, "dosageInstruction", "MedicationRequest")
+    rtype = "MedicationRequest"
+    patient_id = subject(res, rtype, refs)
+    code = _medication(res, rtype, refs, flags)
+    dosage = first_obj(res, "dosageInstruction", rtype)
+    start, end = _bounds(dosage, f"{rtype}.dosageInstruction[0]", flags)
+    authored = get_datetime(res, "authoredOn", rtype, flags)
     return (
         Drug(
             rid,
             patient_id,
             code,
-            encounter_of(res, "MedicationRequest", refs),
-            get_datetime(res, "authoredOn", "MedicationRequest", flags),
-            None,
+            encounter_of(res, rtype, refs),
+            authored if authored is not None else start,
+            end,
             "request",
-            get_str(res, "status", "MedicationRequest"),
-            _dose(dosage, "MedicationRequest.dosageInstruction[0]"),
+            get_str(res, "status", rtype),
+            _dose(dosage, f"{rtype}.dosageInstruction[0]"),
             tuple(flags),
         ),
     )
@@ -208,6 +225,8 @@ def map_medication_statement(res: Json, rid: str, refs: References) -> tuple[Rec
     if start is None:
         start, end = period_start_end(res, "effectivePeriod", rtype, flags)
     dosage = first_obj(res, "dosage", rtype)
+    if start is None and end is None:
+        start, end = _bounds(dosage, f"{rtype}.dosage[0]", flags)
     return (
         Drug(
             rid,

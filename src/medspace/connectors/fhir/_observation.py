@@ -70,6 +70,8 @@ def _value(element: Json, path: str, flags: list[str]) -> _Value:
         concept = element["valueCodeableConcept"]
         vpath = f"{path}.valueCodeableConcept"
         out.code = concept_to_code(concept, vpath, flags) if concept_codes(concept) else None
+        # A coded value's words live in value_code.display; text only when there is no code
+        # (or for a Measurement, which has no value_code).
         out.text = concept_text(concept, vpath)
     elif "valueString" in element:
         out.text = get_str(element, "valueString", path)
@@ -154,7 +156,7 @@ def _record(
         encounter_id,
         time,
         value.value,
-        value.text,
+        value.text if value.code is None else None,
         value.code,
         value.unit,
         tuple(flags),

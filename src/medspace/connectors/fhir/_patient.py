@@ -2,7 +2,8 @@
 
 Identifier rules (Patient.identifier, by system or by v2-0203 type code):
 - US SSN: system `http://hl7.org/fhir/sid/us-ssn` or type `SS` -> national_id, "US-SSN";
-- Chinese resident ID (GB 11643): system `CN_RID_SYSTEM` or type `NNCHN` (v2-0203 "NN" +
+- Chinese resident ID (GB 11643): system `CN_RID_SYSTEM` (there is no published FHIR URI;
+  MedSpace names its own, as `medspace.synth` writes it) or type `NNCHN` (v2-0203 "NN" +
   ISO 3166 "CHN") -> national_id, "CN-RID";
 - any other national id (type `NI` or `NN` + country) -> national_id, its system as given;
 - type `MR` -> mrn.
@@ -25,7 +26,7 @@ from medspace.model import Address, Identity, Patient, Record, Sex
 
 US_SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
 #: Identifier.system MedSpace uses for Chinese resident IDs (type code NNCHN is also accepted).
-CN_RID_SYSTEM = "urn:medspace:sid:cn-rid"
+CN_RID_SYSTEM = "https://medspace.example/fhir/sid/cn-rid"
 CN_RID_TYPE = "NNCHN"
 
 #: Flags this mapper may set (none carries a value).

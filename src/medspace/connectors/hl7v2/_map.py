@@ -8,8 +8,16 @@
   patient), id `<that record's id>-NTE`. Comments go to notes, not to observation text,
   because notes are stored encrypted and lab comments often name people.
 
-Record ids derive from MSH-10 and the segment's set id (`<MSH-10>-DG1<set id>`, OBX under
-an order `<MSH-10>-OBR<n>-OBX<m>`), so re-ingesting a file updates the same records.
+Record ids, so that re-ingesting a file (or a resent or corrected message) updates the
+same records:
+- DG1: DG1-20 (diagnosis identifier) when sent, else `<MSH-10>-DG1<set id>`;
+- AL1: `<patient id>-A<set id>`: the allergy list is the patient's and every ADT resends
+  it, so keying by message would duplicate it;
+- OBX: OBX-21 (observation instance identifier) when sent, else `<OBR-3>-<set id>` (the
+  filler order number: a corrected result keeps its id), else `<MSH-10>-OBR<n>-OBX<m>`
+  or, outside an order, `<MSH-10>-OBX<m>`;
+- NTE: `<id of what it annotates>-NTE`.
+A missing set id is replaced by the segment's ordinal; a repeated one gets `.2`, `.3`.
 Other message types are skipped as "ADT^A03", "SIU^S12", ...
 """
 
@@ -77,6 +85,7 @@ class _Walk:
         self.patient_id: str | None = None
         self.encounter_id: str | None = None
         self.obr_prefix: str | None = None
+        self.obr_order: str | None = None
         self.obr_time: datetime | date | None = None
         self.anchor: tuple[str, datetime | date | None] | None = None
         self.note: list[str] | None = None
@@ -141,7 +150,11 @@ def _dg1(w: _Walk, seg: Segment) -> None:
     code = coded(seg, 3, flags)
     if code is None:
         raise UnitRejected(f"{seg.where(3)}: diagnosis code missing")
-    source_id = w.ids.make(f"{w.control}-DG1", seg.value(1), w.count(seg))
+    ordinal = w.count(seg)
+    given = (seg.value(20) or "").strip()
+    source_id = (
+        w.ids.unique(given) if given else w.ids.make(f"{w.control}-DG1", seg.value(1), ordinal)
+    )
     onset = timestamp(seg, 5, flags)
     w.records.append(
         Condition(source_id, patient_id, code, w.encounter_id, onset, None, None, tuple(flags))
@@ -154,7 +167,7 @@ def _al1(w: _Walk, seg: Segment) -> None:
     code = coded(seg, 3, flags)
     if code is None:
         raise UnitRejected(f"{seg.where(3)}: allergen code missing")
-    source_id = w.ids.make(f"{w.control}-AL1", seg.value(1), w.count(seg))
+    source_id = w.ids.make(f"{patient_id}-A", seg.value(1), w.count(seg))
     reactions = [r for r in (seg.components(raw)[0] for raw in seg.repetitions(5)) if r]
     severity = _SEVERITY.get((seg.value(4) or "").strip().upper())
     recorded = timestamp(seg, 6, flags)
@@ -175,8 +188,9 @@ def _obr(w: _Walk, seg: Segment) -> None:
     w.need_patient(seg)
     n = w.count(seg)
     w.obr_prefix = w.ids.make(f"{w.control}-OBR", seg.value(1), n)
+    w.obr_order = (seg.value(3) or "").strip() or None
     w.obr_time = timestamp(seg, 7, [])
-    w.anchor = (w.obr_prefix, w.obr_time)
+    w.anchor = (w.obr_order or w.obr_prefix, w.obr_time)
 
 
 def _obx(w: _Walk, seg: Segment) -> None:
@@ -185,8 +199,15 @@ def _obx(w: _Walk, seg: Segment) -> None:
     code = coded(seg, 3, flags)
     if code is None:
         raise UnitRejected(f"{seg.where(3)}: observation identifier missing")
-    prefix = f"{w.obr_prefix}-OBX" if w.obr_prefix else f"{w.control}-OBX"
-    source_id = w.ids.make(prefix, seg.value(1), w.count(seg))
+    ordinal = w.count(seg)
+    instance = (seg.value(21) or "").strip()
+    if instance:
+        source_id = w.ids.unique(instance)
+    elif w.obr_order:
+        source_id = w.ids.make(f"{w.obr_order}-", seg.value(1), ordinal)
+    else:
+        prefix = f"{w.obr_prefix}-OBX" if w.obr_prefix else f"{w.control}-OBX"
+        source_id = w.ids.make(prefix, seg.value(1), ordinal)
     time = timestamp(seg, 14, flags) or w.obr_time
     value_type = (seg.value(2) or "").strip().upper()
     unit = seg.value(6) or seg.value(6, 2)
@@ -217,8 +238,8 @@ def _obx(w: _Walk, seg: Segment) -> None:
         return
     value_code = None
     if value_type in _CODED_TYPES:
-        value_code = coded(seg, 5, flags)
-        text = seg.value(5, 2) or (value_code.code if value_code else None)
+        value_code = coded(seg, 5, flags)  # its words are value_code.display
+        text = None if value_code else seg.value(5, 2)
     else:
         text = seg.text(5)
     w.records.append(
@@ -274,7 +295,7 @@ def map_message(msg: Message) -> tuple[Record, ...]:
         if seg.id == "PID":
             patient = map_pid(seg)
             w.patient_id, w.encounter_id = patient.source_id, None
-            w.obr_prefix, w.obr_time = None, None
+            w.obr_prefix, w.obr_order, w.obr_time = None, None, None
             w.anchor = (w.ids.unique(f"{control}-PID{w.count(seg)}"), None)
             w.records.append(patient)
             continue

@@ -1,10 +1,13 @@
 """PID -> `Patient` with its `Identity`.
 
-Patient id: the PID-3 repetition with identifier type MR, else the first with an id
-(PID-2 as a last resort). Placeholder demographics are common in test feeds (the Epic
-sample sends "DOB" and "SEX"): an unreadable PID-7 or PID-29 keeps the message and flags
-the patient `invalid-birth-date` / `invalid-death-date` (the results are still worth
-keeping); an unknown PID-8 maps to "unknown" with `invalid-sex`.
+Patient id: the PID-3 repetition with identifier type PI (patient internal identifier:
+the record key, what FHIR calls Patient.id), else the one with type MR, else the first
+with an id (PID-2 as a last resort). The MR repetition is the mrn.
+
+Placeholder demographics are common in test feeds (the Epic sample sends "DOB" and
+"SEX"): an unreadable PID-7 or PID-29 keeps the message and flags the patient
+`invalid-birth-date` / `invalid-death-date` (the results are still worth keeping); an
+unknown PID-8 maps to "unknown" with `invalid-sex`.
 """
 
 from __future__ import annotations
@@ -29,15 +32,19 @@ _CN_RID_TYPE = "NNCHN"
 def _patient_id(pid: Segment) -> tuple[str, str | None, list[list[str]]]:
     """(source id, mrn, all PID-3 repetitions as components)."""
     reps = [pid.components(r) + [""] * 5 for r in pid.repetitions(3)]
-    chosen = next((r for r in reps if r[0] and r[4] == "MR"), None)
-    if chosen is None:
-        chosen = next((r for r in reps if r[0] and r[0] != '""'), None)
+    usable = [r for r in reps if r[0] and r[0] != '""']
+    chosen = (
+        next((r for r in usable if r[4] == "PI"), None)
+        or next((r for r in usable if r[4] == "MR"), None)
+        or next(iter(usable), None)
+    )
+    mr = next((r[0] for r in usable if r[4] == "MR"), None)
     if chosen is None:
         fallback = pid.value(2)
         if not fallback:
             raise UnitRejected(f"{pid.where(3)}: patient identifier list is empty")
         return fallback, None, reps
-    mrn = chosen[0] if chosen[4] in ("MR", "") else None
+    mrn = mr if mr is not None else (chosen[0] if chosen[4] == "" else None)
     return chosen[0], mrn, reps
 
 
@@ -75,7 +82,9 @@ def _address(pid: Segment) -> Address | None:
         return c[i] if c[i] and c[i] != '""' else None
 
     line = ", ".join(p for p in (c[0], c[1]) if p and p != '""') or None
-    return Address(line, v(8), v(2), v(3), v(4), v(5))
+    # District: XAD-8 "other geographic designation" (free text, e.g. 徐汇区), else XAD-9
+    # "county/parish code".
+    return Address(line, v(7) or v(8), v(2), v(3), v(4), v(5))
 
 
 def _telecom(pid: Segment) -> tuple[str | None, str | None]:
