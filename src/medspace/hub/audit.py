@@ -116,13 +116,20 @@ def verify_remote(client: HubClient, *, log_key: str | None = None) -> RemoteVer
     for signer in keys["signers"]:
         ring.add(signer["principal"], parse_public_key(signer["public_key"]))
     witnesses = [CosignatureVerifier.from_vkey(v) for v in keys["witnesses"]]
+    # Checkpoints first: every one then covers entries the hub already holds when they
+    # are fetched below, however busy the log is meanwhile.
+    notes = _all_checkpoints(client)
     with tempfile.TemporaryDirectory() as scratch:
         engine = sa.create_engine(f"sqlite:///{Path(scratch) / 'mirror.db'}")
         try:
             mirror = Log.create(engine, pinned.name, ring)
-            start = 0
-            while True:
-                page = client.get("/ledger/entries", start=start, limit=PAGE)["entries"]
+            start, target = 0, None
+            while target is None or start < target:
+                answer = client.get("/ledger/entries", start=start, limit=PAGE)
+                # Reading is ledgered too, so the log grows while we read: stop at the
+                # size the hub reported first (it covers every checkpoint fetched above).
+                target = int(answer["size"]) if target is None else target
+                page = answer["entries"][: max(target - start, 0)]
                 if not page:
                     break
                 batch = []
@@ -142,14 +149,25 @@ def verify_remote(client: HubClient, *, log_key: str | None = None) -> RemoteVer
                     return verdict
                 start += len(batch)
             verdict.entries = start
-            _check_checkpoints(client, mirror, pinned, witnesses, keys.get("threshold"), verdict)
+            _check_checkpoints(notes, mirror, pinned, witnesses, keys.get("threshold"), verdict)
         finally:
             engine.dispose()
     return verdict
 
 
+def _all_checkpoints(client: HubClient) -> list[str]:
+    notes: list[str] = []
+    after = 0
+    while True:
+        page = client.get("/ledger/checkpoints", after=after)["checkpoints"]
+        if not page:
+            return notes
+        notes.extend(page)
+        after = max(SignedCheckpoint.from_text(t).checkpoint.size for t in page)
+
+
 def _check_checkpoints(
-    client: HubClient,
+    notes: list[str],
     mirror: Log,
     log_key: NoteVerifier,
     witnesses: list[CosignatureVerifier],
@@ -157,25 +175,19 @@ def _check_checkpoints(
     verdict: RemoteVerdict,
 ) -> None:
     quorum = _quorum(witnesses, threshold) if witnesses else None
-    after = 0
-    while True:
-        notes = client.get("/ledger/checkpoints", after=after)["checkpoints"]
-        if not notes:
-            return
-        for text in notes:
-            signed = SignedCheckpoint.from_text(text)
-            size = signed.checkpoint.size
-            after = max(after, size)
-            verdict.checkpoints += 1
-            subject = f"checkpoint at size {size}"
-            try:
-                signed.verify(log_key)
-            except CheckpointError as error:
-                verdict.findings.append(f"{subject}: {error}")
-                continue
-            if size > verdict.entries:
-                verdict.findings.append(f"{subject}: covers entries the hub did not serve")
-            elif mirror.root(size) != signed.checkpoint.root:
-                verdict.findings.append(f"{subject}: root does not match the entries")
-            elif quorum is not None and quorum.is_final(signed):
-                verdict.final_size = size
+    for text in notes:
+        signed = SignedCheckpoint.from_text(text)
+        size = signed.checkpoint.size
+        verdict.checkpoints += 1
+        subject = f"checkpoint at size {size}"
+        try:
+            signed.verify(log_key)
+        except CheckpointError as error:
+            verdict.findings.append(f"{subject}: {error}")
+            continue
+        if size > verdict.entries:
+            verdict.findings.append(f"{subject}: covers entries the hub did not serve")
+        elif mirror.root(size) != signed.checkpoint.root:
+            verdict.findings.append(f"{subject}: root does not match the entries")
+        elif quorum is not None and quorum.is_final(signed):
+            verdict.final_size = size
