@@ -49,7 +49,7 @@ _ROLES = [
 _CREDENTIALS = r",?\s+(?:MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PA|PhD|MBBS|DDS|PharmD|FACP|FACC|LPN|CNA)\b"
 _AFTER = re.compile(
     _CREDENTIALS
-    + r"|\s+(?:is|was)\s+an?\s+[0-9]{1,3}[- ](?:year|yr|month|week|day)[- ]old"
+    + r"|(?:\s+(?:is|was)|,)\s+an?\s+[0-9]{1,3}[- ](?:year|yr|month|week|day)[- ]old"
     + r"|\s*\((?:DOB|MRN|age|born)"
     + r"|'s\s+(?:wife|husband|son|daughter|mother|father|brother|sister|spouse|partner|family)"
     + r"|,\s*(?:age\s*)?[0-9]{1,3}\s*(?:y/?o|years? old|-year-old)"
