@@ -90,7 +90,7 @@ def run(console: Console) -> None:
     _step(console, "4. De-identification (notes and tables)")
     from medspace.deid.demo import demo as deid_demo
 
-    deid_demo(console)
+    deid_demo(console, hospitals_dir)
 
     _step(console, "Done")
     console.print(f"Everything the demo wrote is under ./{DEMO_DIR}. Next: `make test`.")
