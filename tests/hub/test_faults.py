@@ -6,12 +6,21 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from datetime import UTC, datetime, timedelta
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tests.hub.support import (
+    PASSWORD,
+    HubThread,
+    make_hub,
+    make_node,
+    network,
+    project_terms,
+    wait_until,
+)
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -22,15 +31,6 @@ from medspace.node import open_node
 from medspace.node.standing import HubPin, load_node_policy
 from medspace.node.worker import NodeWorker
 from medspace.policy import Project, ProjectState, TaskRequest, contract_hash
-from tests.hub.support import (
-    PASSWORD,
-    HubThread,
-    make_hub,
-    make_node,
-    network,
-    project_terms,
-    wait_until,
-)
 
 
 def _ws_url(hub: HubThread) -> str:
@@ -87,12 +87,11 @@ def test_expired_token_is_refused(tmp_path: Path) -> None:
 
 
 def test_routes_without_a_token_answer_401(tmp_path: Path) -> None:
-    with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _):
-        with HubClient(hub.url) as client:
-            for path in ("/projects", "/ledger/entries", "/nodes", "/users", "/me"):
-                with pytest.raises(HubRequestError) as refused:
-                    client.get(path)
-                assert refused.value.http_status == 401, path
+    with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _), HubClient(hub.url) as client:
+        for path in ("/projects", "/ledger/entries", "/nodes", "/users", "/me"):
+            with pytest.raises(HubRequestError) as refused:
+                client.get(path)
+            assert refused.value.http_status == 401, path
 
 
 def test_wrong_role_is_refused_and_ledgered(tmp_path: Path) -> None:
@@ -214,8 +213,8 @@ def test_node_refuses_a_task_with_a_tampered_contract_hash(tmp_path: Path) -> No
     node_dir = make_node(tmp_path / "h1", "h1", 6, 4)
     hub_key = Ed25519PrivateKey.generate()
     log_key = Ed25519PrivateKey.generate()
-    from medspace.ledger import NoteSigner
     from medspace.identity import public_key_text
+    from medspace.ledger import NoteSigner
 
     pin = HubPin(
         "test-hub", public_key_text(hub_key), NoteSigner("test-hub", log_key).verifier.vkey

@@ -23,9 +23,10 @@ from medspace.errors import MedSpaceError
 from medspace.hub.channel import ChannelHub
 from medspace.hub.checkpoints import Checkpointer
 from medspace.hub.core import HubCore
+from medspace.hub.errors import ProofRequestError
 from medspace.hub.tasks import run_count
 from medspace.identity import AuthError, Role, User
-from medspace.ledger import EntryNotFound, ProofError, prove
+from medspace.ledger import EntryNotFound, prove
 from medspace.policy import ProjectState
 
 ProjectIdParam = Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9-]{2,63}$")]
@@ -247,8 +248,10 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
     ) -> dict[str, Any]:
         """RFC 9162 consistency proof between two tree sizes."""
         core.ledger_scope(user)
-        if old > new:
-            raise ProofError("old must not be larger than new")
+        if not old <= new <= core.log.size():
+            raise ProofRequestError(
+                f"ask for 0 <= old <= new <= {core.log.size()} (the log's current size)"
+            )
         proof = core.log.consistency_proof(old, new)
         return {"old": old, "new": new, "proof": [base64.b64encode(p).decode() for p in proof]}
 
@@ -260,8 +263,10 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
     ) -> dict[str, Any]:
         """RFC 9162 inclusion proof of entry `index` in the tree of `size` entries."""
         core.ledger_scope(user)
-        if index >= size:
-            raise ProofError("index must be smaller than size")
+        if not index < size <= core.log.size():
+            raise ProofRequestError(
+                f"ask for index < size <= {core.log.size()} (the log's current size)"
+            )
         proof = core.log.inclusion_proof(index, size)
         return {
             "index": index,

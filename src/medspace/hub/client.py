@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ class HubClient:
         ca_file: str | Path | None = None,
         timeout: float = 120.0,
     ) -> None:
-        verify: Any = str(ca_file) if ca_file else True
+        verify: Any = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = hub_url.rstrip("/")
         self._http = httpx.Client(

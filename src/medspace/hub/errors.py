@@ -34,3 +34,7 @@ class HubUnreachable(HubError):
 
     exit_code = 10
     http_status = 503
+
+
+class ProofRequestError(HubError, UsageError):
+    """A proof was asked for sizes the log does not have."""
