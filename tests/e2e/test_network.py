@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-
-from medspace.network_demo import demo
 from tests.hub.support import make_node
 
+from medspace.network_demo import demo
 
-@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+
+@pytest.mark.parametrize(
+    "tls", [pytest.param(False, marks=pytest.mark.slow), True], ids=["plain", "tls"]
+)
 def test_demo_network_runs_end_to_end(tmp_path: Path, tls: bool) -> None:
     nodes = [
         make_node(tmp_path / "h1", "h1", 30, 14),

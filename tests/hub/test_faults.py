@@ -33,6 +33,13 @@ from medspace.node.worker import NodeWorker
 from medspace.policy import Project, ProjectState, TaskRequest, contract_hash
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One running network for the tests that only read or get refused."""
+    with network(tmp_path_factory.mktemp("shared"), {"h1": (3, 1)}) as running:
+        yield running
+
+
 def _ws_url(hub: HubThread) -> str:
     return hub.url.replace("http://", "ws://") + "/channel"
 
@@ -70,45 +77,46 @@ def _close_code(ws) -> int | None:  # type: ignore[no-untyped-def]
         "ms1.e30.AAAA",  # well-shaped but forged
     ],
 )
-def test_unknown_and_forged_tokens_are_refused(tmp_path: Path, token: str) -> None:
-    with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _):
-        with HubClient(hub.url, token) as client, pytest.raises(HubRequestError) as refused:
-            client.get("/projects")
-        assert refused.value.http_status == 401
+def test_unknown_and_forged_tokens_are_refused(shared, token: str) -> None:
+    hub, _nodes, _dirs = shared
+    with HubClient(hub.url, token) as client, pytest.raises(HubRequestError) as refused:
+        client.get("/projects")
+    assert refused.value.http_status == 401
 
 
-def test_expired_token_is_refused(tmp_path: Path) -> None:
-    with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _):
-        core = hub.app.state.core
-        past = datetime.now(UTC) - timedelta(days=2)
-        token = core.users.login("alice", PASSWORD, now=past)
-        with HubClient(hub.url, token) as client, pytest.raises(HubRequestError, match="expired"):
-            client.get("/projects")
+def test_expired_token_is_refused(shared) -> None:
+    hub, _nodes, _dirs = shared
+    core = hub.app.state.core
+    past = datetime.now(UTC) - timedelta(days=2)
+    token = core.users.login("alice", PASSWORD, now=past)
+    with HubClient(hub.url, token) as client, pytest.raises(HubRequestError, match="expired"):
+        client.get("/projects")
 
 
-def test_routes_without_a_token_answer_401(tmp_path: Path) -> None:
-    with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _), HubClient(hub.url) as client:
+def test_routes_without_a_token_answer_401(shared) -> None:
+    hub, _nodes, _dirs = shared
+    with HubClient(hub.url) as client:
         for path in ("/projects", "/ledger/entries", "/nodes", "/users", "/me"):
             with pytest.raises(HubRequestError) as refused:
                 client.get(path)
             assert refused.value.http_status == 401, path
 
 
-def test_wrong_role_is_refused_and_ledgered(tmp_path: Path) -> None:
-    with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _):
-        core = hub.app.state.core
-        before = core.log.size()
-        with pytest.raises(HubRequestError, match="researcher") as refused:
-            hub.client("steward-h1").post("/projects", project_terms("wrong-role", ["h1"]))
-        assert refused.value.http_status == 403
-        with pytest.raises(HubRequestError, match="only admins"):
-            hub.client("alice").get("/users")
-        denials = [
-            e
-            for e in core.log.entries(start=before)
-            if e.signed.entry.details.get("decision") == "deny"
-        ]
-        assert len(denials) == 2
+def test_wrong_role_is_refused_and_ledgered(shared) -> None:
+    hub, _nodes, _dirs = shared
+    core = hub.app.state.core
+    before = core.log.size()
+    with pytest.raises(HubRequestError, match="researcher") as refused:
+        hub.client("steward-h1").post("/projects", project_terms("wrong-role", ["h1"]))
+    assert refused.value.http_status == 403
+    with pytest.raises(HubRequestError, match="only admins"):
+        hub.client("alice").get("/users")
+    denials = [
+        e
+        for e in core.log.entries(start=before)
+        if e.signed.entry.details.get("decision") == "deny"
+    ]
+    assert len(denials) == 2
 
 
 def test_replayed_channel_message_ends_the_session(tmp_path: Path) -> None:
@@ -144,12 +152,12 @@ def test_reordered_channel_message_ends_the_session(tmp_path: Path) -> None:
             assert _close_code(ws) == CLOSE_PROTOCOL
 
 
-def test_unregistered_node_key_is_refused(tmp_path: Path) -> None:
-    with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _):
-        with _handshake(hub, "h1", Ed25519PrivateKey.generate()) as (ws, _challenge):
-            assert _close_code(ws) == CLOSE_AUTH
-        with _handshake(hub, "h9", Ed25519PrivateKey.generate()) as (ws, _challenge):
-            assert _close_code(ws) == CLOSE_AUTH
+def test_unregistered_node_key_is_refused(shared) -> None:
+    hub, _nodes, _dirs = shared
+    with _handshake(hub, "h1", Ed25519PrivateKey.generate()) as (ws, _challenge):
+        assert _close_code(ws) == CLOSE_AUTH
+    with _handshake(hub, "h9", Ed25519PrivateKey.generate()) as (ws, _challenge):
+        assert _close_code(ws) == CLOSE_AUTH
 
 
 def test_node_that_disconnects_mid_task_is_reported_missing(tmp_path: Path) -> None:
