@@ -71,9 +71,12 @@ def detect_format(path: Path) -> str:
         raise ConnectorError(f"{path}: not found; check the path")
     if path.suffix.lower() in _YAML:
         return "csv-mapping"
-    line = _first_line(path)
-    if line.startswith((b"MSH", b"FHS", b"BHS")) or _SEGMENT_START.match(line):
-        return "hl7v2"
+    head = read_head(path, 65536)
+    head = head[len(_BOM) :] if head.startswith(_BOM) else head
+    head = head.lstrip(_LEADING)
+    if head.startswith((b"MSH", b"FHS", b"BHS")) or _SEGMENT_START.match(head):
+        return "hl7v2"  # decided on the head: a CR-only HL7 file is one long "line"
+    line = _first_line(path) if head.startswith(b"{") else head
     if line.startswith(b"{"):
         if _BUNDLE_START.match(line):
             return "fhir-bundle"
