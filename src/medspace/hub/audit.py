@@ -132,7 +132,7 @@ def verify_remote(client: HubClient, *, log_key: str | None = None) -> RemoteVer
                 page = answer["entries"][: max(target - start, 0)]
                 if not page:
                     break
-                batch = []
+                batch: list[SignedEntry] = []
                 for row in page:
                     if row["index"] != start + len(batch):
                         verdict.findings.append(f"entry {row['index']}: out of order or missing")

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -109,7 +109,7 @@ class ChannelHub:
     def __init__(self, core: HubCore) -> None:
         self._core = core
         self.sessions: dict[str, NodeSession] = {}
-        self.on_connect: list[Callable[[str], Awaitable[None]]] = []
+        self.on_connect: list[Callable[[str], Coroutine[Any, Any, None]]] = []
         self._jobs: set[asyncio.Task[None]] = set()
 
     def connected(self) -> list[str]:
@@ -141,7 +141,7 @@ class ChannelHub:
             previous.fail_all()
             await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
         for callback in self.on_connect:
-            job = asyncio.create_task(callback(session.node))
+            job: asyncio.Task[None] = asyncio.create_task(callback(session.node))
             self._jobs.add(job)
             job.add_done_callback(self._jobs.discard)
         try:

@@ -20,7 +20,7 @@ from medspace.hub.channel import ChannelHub, NodeMissing
 from medspace.hub.core import HubCore
 from medspace.hub.errors import TaskError
 from medspace.identity import User
-from medspace.ledger import Entry, canonical_bytes, utc_timestamp
+from medspace.ledger import Entry, EntryType, canonical_bytes, utc_timestamp
 from medspace.node.cohort import parse_cohort
 from medspace.policy import ProjectState, TaskRequest, Verdict
 
@@ -83,7 +83,7 @@ async def run_count(
     partial = len(answered) < len(sends)
     digest = hashlib.sha256(canonical_bytes(results)).hexdigest()
     entry = Entry(
-        type="result",
+        type=EntryType.RESULT,
         actor="hub",
         time=utc_timestamp(),
         project=project.id,

@@ -29,6 +29,7 @@ from medspace.ledger import (
     Cosigner,
     Entry,
     EntrySigner,
+    EntryType,
     ForkDetected,
     NoteVerifier,
     RollbackRefused,
@@ -137,7 +138,7 @@ class NodeWorker:
         if task_id is not None:
             details["task"] = task_id
         result_entry = Entry(
-            type="result",
+            type=EntryType.RESULT,
             actor=self.name,
             time=utc_timestamp(now),
             node=self.name,
@@ -183,7 +184,11 @@ class NodeWorker:
         if task_id is not None:
             details["task"] = task_id
         entry = Entry(
-            type="compute", actor=self.name, time=utc_timestamp(), node=self.name, details=details
+            type=EntryType.COMPUTE,
+            actor=self.name,
+            time=utc_timestamp(),
+            node=self.name,
+            details=details,
         )
         return {
             "type": "reply",
