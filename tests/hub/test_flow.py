@@ -27,6 +27,10 @@ def test_count_runs_only_on_approving_nodes_with_small_cells_suppressed(tmp_path
         assert rows["h2"]["count"] is None and rows["h2"]["display"] == "<5"
         assert rows["h3"]["status"] == "denied"
         assert answer["partial"] is False
+        # Revocation stops new tasks at once; the hub says why per node.
+        alice.post("/projects/diabetes-1/revoke", {"reason": "study withdrawn"})
+        after = {r["node"]: r for r in alice.post("/projects/diabetes-1/count")["results"]}
+        assert after["h1"]["status"] == "refused" and "revoked" in after["h1"]["reason"]
 
 
 def test_steward_cannot_approve_for_another_node(tmp_path: Path) -> None:
@@ -50,3 +54,15 @@ def test_checkpoints_become_final_with_witness_cosignatures(tmp_path: Path) -> N
             return final is not None and final.checkpoint.size == core.log.size()
 
         wait_until(final_covers_all, "a final checkpoint covering every entry")
+
+
+@pytest.mark.postgres
+def test_hub_runs_on_postgresql(tmp_path: Path, pg_schema_url: str) -> None:
+    with network(tmp_path, {"h1": (8, 6)}, db_url=pg_schema_url) as (hub, _nodes, _):
+        alice = hub.client("alice")
+        alice.post("/projects", project_terms("on-postgres", ["h1"]))
+        hub.client("steward-h1").post("/projects/on-postgres/approve", {"reason": "fine"})
+        answer = alice.post("/projects/on-postgres/count")
+        assert answer["results"][0]["count"] == 6
+        core = hub.app.state.core
+        assert core.engine.dialect.name == "postgresql"
