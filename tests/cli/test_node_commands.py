@@ -144,3 +144,19 @@ def test_init_refuses_to_overwrite_an_existing_node(tmp_path: Path) -> None:
     invoke("node", "init", str(tmp_path / "n"), "--name", "n")
     result = runner.invoke(app, ["node", "init", str(tmp_path / "n"), "--name", "n"])
     assert result.exit_code != 0
+
+
+@pytest.mark.postgres
+def test_every_bad_input_ingests_into_postgresql_without_stopping_the_run(
+    pg_schema_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL refuses some text SQLite takes (NUL characters): such units must reach
+    quarantine, never abort the ingest."""
+    node = tmp_path / "pg"
+    invoke("node", "init", str(node), "--name", "pg", "--db", pg_schema_url)
+    invoke("node", "ingest", "--node", str(node), str(BAD_INPUTS))
+    numbers = _stats_numbers(invoke("node", "stats", "--node", str(node)))
+    assert numbers["quarantined"] > 0
+    assert numbers["units received"] == (
+        numbers["stored"] + numbers["skipped (type not mapped)"] + numbers["quarantined"]
+    )

@@ -43,6 +43,32 @@ TABLE: list[tuple[str, list[tuple[str, str, str]]]] = [
         "fhir_impossible_date.ndjson",
         [(R, "line 1", r"^Patient\.birthDate: not a valid FHIR date .*real calendar day\)$")],
     ),
+    # NUL is not allowed in FHIR strings (and PostgreSQL text refuses it): escaped \u0000 in a
+    # name and in a code are rejected; the clean third line is kept.
+    (
+        "fhir_nul_character.ndjson",
+        [
+            (R, "line 1", r"^a text value contains a NUL \(0x00\) character"),
+            (R, "line 2", r"^a text value contains a NUL \(0x00\) character"),
+            (P, "line 3", "Patient"),
+        ],
+    ),
+    # HL7 v2: a \X00\ hex escape in PID-5, then a raw NUL byte in PID-5.
+    (
+        "hl7_nul_character.hl7",
+        [
+            (R, "message 1 (line 1)", r"^a text value contains a NUL \(0x00\) character"),
+            (R, "message 2 (line 3)", r"^a text value contains a NUL \(0x00\) character"),
+        ],
+    ),
+    # CSV: a NUL byte inside a name; the next row is fine.
+    (
+        "csv_nul_character",
+        [
+            (R, "row 2", r"^a text value contains a NUL \(0x00\) character"),
+            (P, "row 3", "Patient"),
+        ],
+    ),
     # An unknown code system is kept, flagged, not rejected.
     ("fhir_unknown_code_system.ndjson", [(P, "line 1", "Condition")]),
     # gender outside the FHIR value set.

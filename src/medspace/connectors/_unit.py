@@ -57,3 +57,28 @@ def unexpected(kind: str, exc: BaseException) -> str:
         f"{kind}: structure not understood ({type(exc).__name__} while mapping); "
         "the unit is kept in quarantine, report it to the MedSpace connector maintainers"
     )
+
+
+#: Why a unit carrying a NUL character is rejected: no clinical text format allows it
+#: (FHIR strings, HL7 v2 and CSV text), and PostgreSQL text columns refuse it.
+NUL_REASON = "a text value contains a NUL (0x00) character, which clinical text may not carry"
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    slots = getattr(type(value), "__slots__", None)
+    if slots and hasattr(value, "__dataclass_fields__"):
+        return any(_has_nul(getattr(value, name)) for name in value.__dataclass_fields__)
+    return False
+
+
+def reject_nul(value: object) -> None:
+    """Raise `UnitRejected` when any string inside `value` (parsed JSON, or model records)
+    contains a NUL character, so one such unit is quarantined instead of failing a run."""
+    if _has_nul(value):
+        raise UnitRejected(NUL_REASON)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 from medspace.connectors._io import open_binary
-from medspace.connectors._unit import UnitRejected, unexpected
+from medspace.connectors._unit import UnitRejected, reject_nul, unexpected
 from medspace.connectors.base import ConnectorError, Outcome, Parsed, Rejected
 from medspace.connectors.csvmap._fields import BUILDERS, FIELDS, REQUIRED, convert
 from medspace.connectors.csvmap._mapping import Mapping, Table
@@ -178,6 +178,8 @@ def _rows(plan: _Plan, mapping: Mapping) -> Iterator[Outcome]:
                 )
                 continue
             try:
+                if b"\x00" in row.raw:
+                    reject_nul(row.fields)
                 yield Parsed(source, position, _record(plan, row.fields, mapping.date_formats))
             except UnitRejected as exc:
                 yield Rejected(source, position, exc.reason, row.raw)

@@ -18,7 +18,7 @@ from typing import ClassVar
 import ijson
 
 from medspace.connectors._io import open_binary, read_head
-from medspace.connectors._unit import UnitRejected, UnitSkipped, unexpected
+from medspace.connectors._unit import UnitRejected, UnitSkipped, reject_nul, unexpected
 from medspace.connectors.base import ConnectorError, Outcome, Parsed, Rejected, Skipped
 from medspace.connectors.fhir._clinical import (
     map_allergy,
@@ -109,6 +109,8 @@ def _outcome(
         return raw if isinstance(raw, bytes) else raw()
 
     try:
+        if not isinstance(raw, bytes) or b"\\u0000" in raw:
+            reject_nul(obj)  # Bundle entries always; NDJSON lines only when escaped NUL is there
         return Parsed(source, position, map_resource(obj, refs, fallback_id))
     except UnitRejected as exc:
         return Rejected(source, position, exc.reason, raw_bytes())

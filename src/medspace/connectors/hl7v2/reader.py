@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar
 
 from medspace.connectors._io import open_binary
-from medspace.connectors._unit import UnitRejected, UnitSkipped, unexpected
+from medspace.connectors._unit import UnitRejected, UnitSkipped, reject_nul, unexpected
 from medspace.connectors.base import ConnectorError, Outcome, Parsed, Rejected, Skipped
 from medspace.connectors.hl7v2._map import map_message
 from medspace.connectors.hl7v2._parse import parse_message
@@ -83,7 +83,9 @@ def message_outcome(source: str, position: str, segments: list[bytes]) -> Outcom
     """One outcome for one message's segments."""
     raw = b"\r".join(segments)
     try:
-        return Parsed(source, position, map_message(parse_message(segments)))
+        records = map_message(parse_message(segments))
+        reject_nul(records)  # raw NUL bytes or \\X00\\ escapes
+        return Parsed(source, position, records)
     except UnitRejected as exc:
         return Rejected(source, position, exc.reason, raw)
     except UnitSkipped as exc:
