@@ -13,9 +13,10 @@ from pathlib import Path
 
 from medspace.node.errors import NodeConfigError
 from medspace.node.keys import atomic_write
-from medspace.policy import NodePolicy, ProjectError
+from medspace.policy import Consent, NodePolicy, ProjectError
 
 POLICY_FILE = "policy.json"
+CONSENT_FILE = "consent.json"
 PIN_FILE = "hub-pin.json"
 
 
@@ -38,6 +39,27 @@ def save_node_policy(directory: Path, policy: NodePolicy) -> None:
     """Write the node's standing policy (atomically, mode 0600)."""
     data = json.dumps(policy.model_dump(mode="json"), indent=2, sort_keys=True)
     atomic_write(Path(directory) / POLICY_FILE, data.encode() + b"\n")
+
+
+def load_consent(directory: Path) -> Consent:
+    """The node's patient opt-outs (`consent.json`: pseudonym -> purposes); none when the
+    file is absent. Raises `NodeConfigError` for a damaged file."""
+    path = Path(directory) / CONSENT_FILE
+    if not path.exists():
+        return Consent()
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+        return Consent(doc)
+    except (ValueError, TypeError, ProjectError) as exc:
+        raise NodeConfigError(f"{path} is not a valid consent file ({exc}); fix it") from None
+
+
+def save_consent(directory: Path, consent: dict[str, list[str]]) -> None:
+    """Write the node's opt-outs (pseudonym -> purposes), checked first."""
+    Consent(consent)
+    atomic_write(Path(directory) / CONSENT_FILE, json.dumps(consent, indent=2).encode() + b"\n")
 
 
 @dataclass(frozen=True, slots=True)

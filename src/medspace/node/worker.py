@@ -41,7 +41,7 @@ from medspace.ledger import (
 )
 from medspace.node.cohort import parse_cohort
 from medspace.node.directory import Node
-from medspace.node.standing import HubPin, load_node_policy
+from medspace.node.standing import HubPin, load_consent, load_node_policy
 from medspace.policy import (
     Context,
     DecisionRecord,
@@ -49,6 +49,7 @@ from medspace.policy import (
     ProjectBook,
     ProjectError,
     ProjectState,
+    Purpose,
     TaskRequest,
     UnknownProjectError,
     decide,
@@ -115,9 +116,17 @@ class NodeWorker:
             }
         k = int(decision.obligation("min-cell-size") or "0")
         try:
+            opted_out = decision.obligation("exclude-opted-out")
+            excluded = (
+                load_consent(self.node.directory).excluded(Purpose(opted_out))
+                if opted_out
+                else frozenset()
+            )
             cohort = parse_cohort(state.project.cohort)
             count = self.node.store.count_patients(
-                condition_prefixes=cohort.prefixes, code_system=cohort.code_system
+                condition_prefixes=cohort.prefixes,
+                code_system=cohort.code_system,
+                exclude_pseudonyms=excluded,
             )
         except MedSpaceError as error:
             return {
