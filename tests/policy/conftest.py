@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from medspace.policy import Context, MemoryRecorder, Project, ProjectState
 
 from ._data import LI, T0, WANG, project_terms
-
-PG_URL = os.environ.get("MEDSPACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture
@@ -58,33 +51,3 @@ def ctx(recorder: MemoryRecorder) -> Callable[..., Context]:
         return Context(recorder=recorder, **fields)
 
     return build
-
-
-def _postgres_engine() -> Iterator[Engine]:
-    schema = f"t_policy_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL at {PG_URL} is not reachable ({type(exc).__name__})")
-    engine = sa.create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """The same test on SQLite (a file) and on PostgreSQL (an isolated schema)."""
-    if request.param == "sqlite":
-        eng = sa.create_engine(f"sqlite:///{tmp_path / 'policy.db'}")
-        yield eng
-        eng.dispose()
-    else:
-        yield from _postgres_engine()
