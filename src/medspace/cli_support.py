@@ -49,7 +49,11 @@ def progress_bar(
     )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(label, total=total)
-        yield lambda n=1: progress.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            progress.advance(task, n)
+
+        yield advance
 
 
 def ingest_paths(console: Console, store: Any, paths: list[Path], fmt: str | None) -> Any:

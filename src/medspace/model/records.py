@@ -181,7 +181,9 @@ class Note:
     flags: tuple[str, ...] = ()
 
 
-ClinicalRecord = Encounter | Condition | Drug | Measurement | Observation | Procedure | Allergy | Note
+ClinicalRecord = (
+    Encounter | Condition | Drug | Measurement | Observation | Procedure | Allergy | Note
+)
 Record = Patient | ClinicalRecord
 
 #: Record kind name per class; the store has one table per kind.
