@@ -92,7 +92,9 @@ async def run_count(
             "task": task_id,
             "statistic": COUNT,
             "status": "partial" if partial else "completed",
-            "nodes": answered,
+            # Ledger codes start with a letter; node names may not, so such lists are
+            # left out (the count and the node-signed entries still say who answered).
+            **({"nodes": answered} if all(n[:1].isalpha() for n in answered) else {}),
             "count": len(answered),
             "partial": partial,
         },
