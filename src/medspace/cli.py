@@ -151,9 +151,19 @@ def node_rotate_key(node: NodeDir) -> None:
     )
 
 
-from medspace.deid.cli import app as deid_app  # noqa: E402  (sub-apps mount after the root app)
+# Component sub-apps mount after the root app and its node commands are defined.
+from medspace import network_cli  # noqa: E402
+from medspace.deid.cli import app as deid_app  # noqa: E402
+from medspace.hub.cli import hub_app  # noqa: E402
 
 app.add_typer(deid_app, name="deid", help="De-identify notes, tables and FHIR resources.")
+app.add_typer(hub_app, name="hub")
+app.add_typer(network_cli.project_app, name="project")
+app.add_typer(network_cli.query_app, name="query")
+app.add_typer(network_cli.audit_app, name="audit")
+app.add_typer(network_cli.certs_app, name="certs")
+app.command("login")(network_cli.login)
+node_app.command("serve")(network_cli.node_serve)
 
 
 def main() -> None:

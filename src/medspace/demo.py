@@ -4,7 +4,10 @@
 2. Create one node per hospital and ingest each from a different export format:
    h1 from FHIR R4 Bulk NDJSON, h2 from HL7 v2, h3 from a HIS CSV export with a mapping.
 3. Print each node's counts and where its data and keys live.
-4. De-identification: a Chinese and an English note before and after scrubbing, and a
+4. The network on loopback: a hub and the 3 nodes as separate processes; a researcher
+   files a project, two stewards approve, one denies; the count runs on the approving
+   nodes only; the ledger is verified.
+5. De-identification: a Chinese and an English note before and after scrubbing, and a
    table's re-identification risk before and after k-anonymisation.
 
 Everything is written under ./demo-data (removed and rewritten on each run).
@@ -87,7 +90,14 @@ def run(console: Console) -> None:
         "AES-256-GCM-encrypted; each patient is known to analyses by a keyed pseudonym."
     )
 
-    _step(console, "4. De-identification (notes and tables)")
+    _step(console, "4. The network: hub and nodes as separate processes, a project, a count")
+    from medspace.network_demo import demo as network_demo
+
+    network_demo(
+        console, DEMO_DIR / "network", [DEMO_DIR / "nodes" / name for name, *_ in INGEST_PLAN]
+    )
+
+    _step(console, "5. De-identification (notes and tables)")
     from medspace.deid.demo import demo as deid_demo
 
     deid_demo(console, hospitals_dir)

@@ -28,7 +28,7 @@ from medspace.node.standing import POLICY_FILE, save_node_policy
 from medspace.policy import NodePolicy, Purpose
 
 DEADLINE = 120.0
-_CLI = [sys.executable, "-m", "medspace.network_cli"]
+_CLI = [sys.executable, "-m", "medspace"]
 
 
 class DemoError(HubError):
