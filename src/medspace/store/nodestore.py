@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import suppress
 from datetime import UTC
 from types import TracebackType
@@ -14,8 +14,8 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from medspace.connectors.base import Outcome
-from medspace.model import Identity
-from medspace.store import cohort, crypto, rows
+from medspace.model import Identity, Record
+from medspace.store import cohort, crypto, extract, rows
 from medspace.store.crypto import Kek
 from medspace.store.db import describe_db_error, make_engine, safe_url
 from medspace.store.errors import RecordNotFoundError, StoreError, StoreWriteError
@@ -191,6 +191,15 @@ class NodeStore:
             cipher, found.text_sealed, crypto.aad("note", source_id, "text"), "a note text"
         )
         return plain.decode("utf-8", "surrogatepass")
+
+    def iter_records(self, kind: str) -> Iterator[Record]:
+        """Yield every record of `kind` ("patient", "note", ... as in `model.KIND_OF`) with
+        identities and note text decrypted, read `batch_size` rows at a time.
+
+        Raises `UsageError` for an unknown kind, `RecordNotFoundError` when a patient's
+        data key is missing, `KeyMismatchError` / `TamperedDataError` like the other readers.
+        """
+        return extract.iter_records(self._engine, self._keys, kind, batch_size=self._batch_size)
 
     def quarantine(self, limit: int | None = None) -> list[QuarantineEntry]:
         """Quarantined units, oldest first: where and why, never their raw bytes."""
