@@ -155,6 +155,7 @@ def node_rotate_key(node: NodeDir) -> None:
 from medspace import network_cli  # noqa: E402
 from medspace.deid.cli import app as deid_app  # noqa: E402
 from medspace.hub.cli import hub_app  # noqa: E402
+from medspace.node.extract_cli import node_export  # noqa: E402
 
 app.add_typer(deid_app, name="deid", help="De-identify notes, tables and FHIR resources.")
 app.add_typer(hub_app, name="hub")
@@ -164,6 +165,7 @@ app.add_typer(network_cli.audit_app, name="audit")
 app.add_typer(network_cli.certs_app, name="certs")
 app.command("login")(network_cli.login)
 node_app.command("serve")(network_cli.node_serve)
+node_app.command("export")(node_export)
 
 
 def main() -> None:
