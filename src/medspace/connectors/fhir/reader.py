@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import ijson
+import orjson
 
 from medspace.connectors._io import open_binary, read_head
 from medspace.connectors._unit import UnitRejected, UnitSkipped, reject_nul, unexpected
@@ -126,7 +127,15 @@ def _outcome(
 
 def parse_json(data: bytes, what: str = "line") -> object:
     """Parse one NDJSON line (or a whole small file); `UnitRejected` says why it is not
-    JSON, naming `what` and never quoting the data."""
+    JSON, naming `what` and never quoting the data.
+
+    orjson (strict RFC 8259, about 3x faster) parses the common case; whatever it refuses
+    is parsed again by the standard library, which either accepts it (integers beyond 64
+    bits, escaped lone surrogates) or says precisely what is wrong."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
