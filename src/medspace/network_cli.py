@@ -305,25 +305,3 @@ def node_serve(
         serve(node, hub, ca_file=ca_file, on_event=event)
     except MedSpaceError as error:
         fail(error)
-
-
-def network_app() -> typer.Typer:
-    """Every network command in one app (what `python -m medspace.network_cli` runs):
-    `hub ...`, `login`, `project ...`, `query ...`, `audit ...`, `certs ...`, `node serve`."""
-    from medspace.hub.cli import hub_app
-
-    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
-    node_app = typer.Typer(help="Run a hospital node.", no_args_is_help=True)
-    node_app.command("serve")(node_serve)
-    app.add_typer(hub_app, name="hub")
-    app.add_typer(node_app, name="node")
-    app.add_typer(project_app, name="project")
-    app.add_typer(query_app, name="query")
-    app.add_typer(audit_app, name="audit")
-    app.add_typer(certs_app, name="certs")
-    app.command("login")(login)
-    return app
-
-
-if __name__ == "__main__":
-    network_app()()

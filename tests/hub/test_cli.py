@@ -7,13 +7,12 @@ from pathlib import Path
 from tests.hub.support import make_node, network, project_terms
 from typer.testing import CliRunner
 
-from medspace.network_cli import network_app
+from medspace.cli import app
 
 runner = CliRunner()
 
 
 def test_hub_init_add_user_and_add_node(tmp_path: Path) -> None:
-    app = network_app()
     hub = tmp_path / "hub"
     result = runner.invoke(app, ["hub", "init", str(hub)])
     assert result.exit_code == 0, result.output
@@ -57,7 +56,6 @@ def test_hub_init_add_user_and_add_node(tmp_path: Path) -> None:
 def test_audit_verify_db_passes_then_catches_a_changed_entry(tmp_path: Path) -> None:
     import sqlite3
 
-    app = network_app()
     with network(tmp_path, {"h1": (3, 1)}) as (hub, _nodes, _):
         hub.client("alice").post("/projects", project_terms("audit-db", ["h1"]))
         core = hub.app.state.core
