@@ -12,7 +12,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from medspace import network_cli
+from medspace.deid.cli import app as deid_app
 from medspace.errors import MedSpaceError
+from medspace.hub.cli import hub_app
+from medspace.node.extract_cli import node_export
 
 app = typer.Typer(
     name="medspace",
@@ -151,12 +155,7 @@ def node_rotate_key(node: NodeDir) -> None:
     )
 
 
-# Component sub-apps mount after the root app and its node commands are defined.
-from medspace import network_cli  # noqa: E402
-from medspace.deid.cli import app as deid_app  # noqa: E402
-from medspace.hub.cli import hub_app  # noqa: E402
-from medspace.node.extract_cli import node_export  # noqa: E402
-
+# Each component owns its commands; they are mounted here.
 app.add_typer(deid_app, name="deid", help="De-identify notes, tables and FHIR resources.")
 app.add_typer(hub_app, name="hub")
 app.add_typer(network_cli.project_app, name="project")
