@@ -17,6 +17,7 @@ from medspace.deid.cli import app as deid_app
 from medspace.errors import MedSpaceError
 from medspace.hub.cli import hub_app
 from medspace.node.extract_cli import node_export
+from medspace.node.steward_cli import node_opt_out, node_policy
 
 app = typer.Typer(
     name="medspace",
@@ -165,6 +166,8 @@ app.add_typer(network_cli.certs_app, name="certs")
 app.command("login")(network_cli.login)
 node_app.command("serve")(network_cli.node_serve)
 node_app.command("export")(node_export)
+node_app.command("policy")(node_policy)
+node_app.command("opt-out")(node_opt_out)
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 (`DIR/hub-pin.json`).
 
 No policy file means an empty policy, which allows nothing (deny by default): a steward
-writes one with `save_node_policy` before the node runs tasks.
+writes one with `medspace node policy` (`save_node_policy`) before the node runs tasks.
 """
 
 from __future__ import annotations

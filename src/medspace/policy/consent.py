@@ -68,6 +68,10 @@ class Consent:
         merged.get(pseudonym, set()).difference_update(purposes)
         return Consent(merged)
 
+    def to_document(self) -> dict[str, list[str]]:
+        """The opt-outs as `consent.json` keeps them: pseudonym -> sorted purpose codes."""
+        return {p: sorted(r.value for r in refused) for p, refused in self._opt_outs.items()}
+
     def __len__(self) -> int:
         return len(self._opt_outs)
 
