@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -21,6 +21,10 @@ from rich.progress import (
 from rich.table import Table
 
 from medspace.connectors import read_any
+
+if TYPE_CHECKING:
+    from medspace.node import NodeConfig
+    from medspace.store import IngestReport, NodeStore, QuarantineEntry, StoreStats
 
 #: Node tables shown to a user, in the order a clinician reads them.
 SHOWN_TABLES = (
@@ -56,7 +60,9 @@ def progress_bar(
         yield advance
 
 
-def ingest_paths(console: Console, store: Any, paths: list[Path], fmt: str | None) -> Any:
+def ingest_paths(
+    console: Console, store: NodeStore, paths: list[Path], fmt: str | None
+) -> list[IngestReport]:
     """Ingest each path (file or directory) with a progress bar counting source units."""
     reports = []
     for path in paths:
@@ -65,7 +71,7 @@ def ingest_paths(console: Console, store: Any, paths: list[Path], fmt: str | Non
     return reports
 
 
-def print_ingest_report(console: Console, reports: list[Any]) -> None:
+def print_ingest_report(console: Console, reports: list[IngestReport]) -> None:
     table = Table(title="ingest", title_justify="left")
     for column in ("source", "received", "stored", "skipped", "quarantined"):
         table.add_column(column, justify="right" if column != "source" else "left")
@@ -80,7 +86,7 @@ def print_ingest_report(console: Console, reports: list[Any]) -> None:
             console.print(f"  skipped (not mapped yet) in {r.source}: {kinds}")
 
 
-def node_table(name: str, stats: Any) -> Table:
+def node_table(name: str, stats: StoreStats) -> Table:
     """One node's counts: rows per table, then the ingest balance."""
     table = Table(title=f"node {name}", title_justify="left")
     table.add_column("what")
@@ -96,11 +102,11 @@ def node_table(name: str, stats: Any) -> Table:
     return table
 
 
-def print_stats(console: Console, stats: Any, name: str = "") -> None:
+def print_stats(console: Console, stats: StoreStats, name: str = "") -> None:
     console.print(node_table(name, stats))
 
 
-def print_quarantine(console: Console, entries: list[Any]) -> None:
+def print_quarantine(console: Console, entries: list[QuarantineEntry]) -> None:
     if not entries:
         console.print("quarantine is empty")
         return
@@ -112,7 +118,7 @@ def print_quarantine(console: Console, entries: list[Any]) -> None:
     console.print(table)
 
 
-def print_node_locations(console: Console, directory: Path, config: Any) -> None:
+def print_node_locations(console: Console, directory: Path, config: NodeConfig) -> None:
     console.print(f"node [bold]{config.name}[/] created in {directory}")
     console.print(f"  database: {config.db_url}")
     console.print(f"  keys (0600, never in the database): {directory}")
