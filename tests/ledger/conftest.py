@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,6 @@ from medspace.ledger import (
     sign_entry,
 )
 
-PG_URL = os.environ.get("MEDSPACE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ORIGIN = "medspace.test/ledger"
 ACTORS = ("hub", "h1", "h2", "alice")
 
@@ -72,24 +69,11 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    """A private schema in the shared test database, dropped afterwards."""
-    try:
-        admin = sa.create_engine(PG_URL)
-        with admin.connect() as conn:
-            conn.execute(sa.text("select 1"))
-    except Exception as exc:  # any failure to connect means "not here"
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {type(exc).__name__}")
-    schema = f"ledger_test_{secrets.token_hex(4)}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'create schema "{schema}"'))
-    engine = admin.execution_options(schema_translate_map={None: schema})
-    try:
-        yield engine
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'drop schema "{schema}" cascade'))
-        admin.dispose()
+def pg_engine(pg_schema_url: str) -> Iterator[Engine]:
+    """A private schema in the shared test database (see tests/conftest.py), dropped after."""
+    engine = sa.create_engine(pg_schema_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
