@@ -21,9 +21,10 @@ import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medspace.ledger.errors import CheckpointError
 from medspace.ledger.merkle import HASH_SIZE
@@ -33,9 +34,8 @@ from medspace.ledger.note import (
     NoteSignature,
     NoteSigner,
     NoteVerifier,
+    VerifierKey,
     check_key_name,
-    key_id,
-    parse_vkey,
 )
 
 _SIZE = re.compile(r"0|[1-9][0-9]{0,18}")
@@ -118,33 +118,10 @@ def cosigned_message(checkpoint: Checkpoint, timestamp: int) -> bytes:
 
 
 @dataclass(frozen=True)
-class CosignatureVerifier:
+class CosignatureVerifier(VerifierKey):
     """A trusted witness key (type 0x04)."""
 
-    name: str
-    public_key: Ed25519PublicKey
-
-    def __post_init__(self) -> None:
-        check_key_name(self.name)
-
-    @property
-    def key_id(self) -> bytes:
-        """The 4-byte key ID this witness cosigns under."""
-        return key_id(self.name, ALG_COSIGNATURE_V1, self.public_key.public_bytes_raw())
-
-    @property
-    def vkey(self) -> str:
-        """The key as a vkey string."""
-        material = base64.b64encode(
-            bytes([ALG_COSIGNATURE_V1]) + self.public_key.public_bytes_raw()
-        )
-        return f"{self.name}+{self.key_id.hex()}+{material.decode('ascii')}"
-
-    @classmethod
-    def from_vkey(cls, vkey: str) -> CosignatureVerifier:
-        """Parse a vkey of type 0x04."""
-        name, public = parse_vkey(vkey, ALG_COSIGNATURE_V1)
-        return cls(name, public)
+    ALG: ClassVar[int] = ALG_COSIGNATURE_V1
 
     def matches(self, sig: NoteSignature) -> bool:
         """Whether a signature line claims to be from this witness (name and key ID)."""

@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -109,8 +110,10 @@ class Note:
 
 
 @dataclass(frozen=True)
-class NoteVerifier:
-    """A trusted Ed25519 note key (signature type 0x01): a log's checkpoint key."""
+class VerifierKey:
+    """A trusted Ed25519 key under a signed-note name; `ALG` is its signature type byte."""
+
+    ALG: ClassVar[int]
 
     name: str
     public_key: Ed25519PublicKey
@@ -121,19 +124,27 @@ class NoteVerifier:
     @property
     def key_id(self) -> bytes:
         """The 4-byte key ID this key signs under."""
-        return key_id(self.name, ALG_ED25519, self.public_key.public_bytes_raw())
+        return key_id(self.name, self.ALG, self.public_key.public_bytes_raw())
 
     @property
     def vkey(self) -> str:
         """The key as a vkey string, to configure witnesses and auditors."""
-        material = base64.b64encode(bytes([ALG_ED25519]) + self.public_key.public_bytes_raw())
+        material = base64.b64encode(bytes([self.ALG]) + self.public_key.public_bytes_raw())
         return f"{self.name}+{self.key_id.hex()}+{material.decode('ascii')}"
 
     @classmethod
-    def from_vkey(cls, vkey: str) -> NoteVerifier:
-        """Parse a vkey of type 0x01; raises `CheckpointError` when malformed or mismatched."""
-        name, public = parse_vkey(vkey, ALG_ED25519)
+    def from_vkey(cls, vkey: str) -> Self:
+        """Parse a vkey of this key's type; raises `CheckpointError` when malformed or
+        of another type."""
+        name, public = parse_vkey(vkey, cls.ALG)
         return cls(name, public)
+
+
+@dataclass(frozen=True)
+class NoteVerifier(VerifierKey):
+    """A trusted Ed25519 note key (signature type 0x01): a log's checkpoint key."""
+
+    ALG: ClassVar[int] = ALG_ED25519
 
     def verify(self, note: Note) -> None:
         """Require a valid signature by this key on `note`.
