@@ -8,6 +8,7 @@ from pathlib import Path
 from types import TracebackType
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from medspace.errors import UsageError
 from medspace.node import keys
@@ -39,6 +40,10 @@ class Node:
     def identity_private_key(self) -> Ed25519PrivateKey:
         """Load the node's Ed25519 signing key from `identity.pem` (permissions checked)."""
         return keys.read_identity(self.directory)
+
+    def agreement_private_key(self) -> X25519PrivateKey:
+        """The node's X25519 agreement key from `agreement.key` (made on first use)."""
+        return keys.read_agreement_key(self.directory / keys.AGREEMENT_FILE)
 
     def close(self) -> None:
         """Close the store."""
@@ -102,6 +107,8 @@ def init_node(directory: Path, name: str, db_url: str | None = None) -> NodeConf
         written.append(directory / keys.PSEUDONYM_FILE)
         written += [directory / keys.IDENTITY_FILE, directory / keys.IDENTITY_PUBLIC_FILE]
         identity_id = keys.write_identity(directory, Ed25519PrivateKey.generate())
+        written.append(directory / keys.AGREEMENT_FILE)
+        keys.write_agreement_key(directory / keys.AGREEMENT_FILE, X25519PrivateKey.generate())
         keeper = keys.FileKekKeeper(directory)
         NodeStore.open(url, keeper=keeper, pseudonym_key=pseudonym_key, create=True).close()
         if db_url is None:

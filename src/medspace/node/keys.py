@@ -3,7 +3,10 @@
 Files (all JSON or PEM, never in the database):
 `kek.key` the key-encryption key with its id; `kek.<id>.retired` a KEK kept only while a
 rotation is in flight; `pseudonym.key` the HMAC key for patient pseudonyms;
-`identity.pem` / `identity.pub.pem` the node's Ed25519 identity (PKCS8 / SPKI PEM).
+`identity.pem` / `identity.pub.pem` the node's Ed25519 identity (PKCS8 / SPKI PEM);
+`agreement.key` the node's X25519 key for key agreement with its peers (secure
+aggregation) and for results sealed to it (emergency lookups). Nodes made before the
+agreement key existed get one on first use.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from medspace.node.errors import NodeConfigError, UnsafeKeyFileError
 from medspace.store import Kek
@@ -29,10 +33,12 @@ KEK_FILE = "kek.key"
 PSEUDONYM_FILE = "pseudonym.key"
 IDENTITY_FILE = "identity.pem"
 IDENTITY_PUBLIC_FILE = "identity.pub.pem"
+AGREEMENT_FILE = "agreement.key"
 LOCK_FILE = ".keys.lock"
 SECRET_FILES = (KEK_FILE, PSEUDONYM_FILE, IDENTITY_FILE)
 _KEK_FORMAT = "medspace-kek/1"
 _PSEUDONYM_FORMAT = "medspace-pseudonym-key/1"
+_AGREEMENT_FORMAT = "medspace-x25519-agreement-key/1"
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -123,6 +129,32 @@ def read_pseudonym_key(path: Path) -> tuple[str, bytes]:
     if len(secret) != 32:
         raise NodeConfigError(f"key file {path} is damaged: restore it from backup")
     return key_id, secret
+
+
+def write_agreement_key(path: Path, private: X25519PrivateKey) -> None:
+    """Write the node's X25519 agreement key (0600)."""
+    raw = private.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    public = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    atomic_write(path, _secret_bytes(_AGREEMENT_FORMAT, sha256(public).hexdigest()[:16], raw))
+
+
+def read_agreement_key(path: Path) -> X25519PrivateKey:
+    """Load the node's X25519 agreement key, making one first if the node has none."""
+    if not path.exists():
+        with FileKekKeeper(path.parent).lock():
+            if not path.exists():
+                write_agreement_key(path, X25519PrivateKey.generate())
+    _key_id, raw = _secret_doc(path, _AGREEMENT_FORMAT)
+    try:
+        return X25519PrivateKey.from_private_bytes(raw)
+    except ValueError:
+        raise NodeConfigError(f"key file {path} is damaged: restore it from backup") from None
 
 
 def identity_key_id(public: Ed25519PublicKey) -> str:
