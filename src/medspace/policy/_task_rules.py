@@ -40,10 +40,11 @@ def _common(
             f"the task cites a contract hash other than the one node {task.node} approved; "
             "fetch the approved contract and resubmit",
         )
-    if task.computation not in project.computations:
+    outside = sorted({task.computation, *task.kinds} - set(project.computations))
+    if outside:
         return deny(
             "computation",
-            f"computation {task.computation} is not one project {project.id} allows",
+            f"computation {', '.join(outside)} is not one project {project.id} allows",
         )
     extra = sorted(set(task.variables) - set(project.variables))
     if extra:
@@ -108,10 +109,11 @@ def _run(actor: User, resource: object, context: Context) -> Decision:
             "purpose",
             f"this node's standing policy does not allow purpose {project.purpose.value}",
         )
-    if task.computation not in policy.allowed_computations:
+    refused_kinds = sorted({task.computation, *task.kinds} - policy.allowed_computations)
+    if refused_kinds:
         return deny(
             "computation",
-            f"this node's standing policy does not allow computation {task.computation}",
+            "this node's standing policy does not allow computation " + ", ".join(refused_kinds),
         )
     floor = policy.effective_min_cell_size(project.disclosure.min_cell_size)
     return allow(

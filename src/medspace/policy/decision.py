@@ -62,6 +62,9 @@ class TaskRequest(BaseModel):
     project_id: ProjectId
     node: str
     computation: ComputationKind
+    # Further computation kinds one task asks for (a federated query's statistics);
+    # each must be allowed like `computation` itself.
+    kinds: tuple[ComputationKind, ...] = Field(default=(), max_length=100)
     variables: tuple[Variable, ...] = Field(min_length=1, max_length=1000)
     contract_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     epsilon: Decimal | None = Field(default=None, gt=0, le=100, decimal_places=6)

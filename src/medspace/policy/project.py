@@ -78,6 +78,7 @@ class Project(BaseModel):
     computations: tuple[ComputationKind, ...] = Field(min_length=1, max_length=100)
     disclosure: Disclosure
     nodes: tuple[str, ...] = Field(min_length=1, max_length=1000)
+    quorum: int | None = Field(default=None, ge=2, le=1000)
     starts_at: AwareDatetime
     expires_at: AwareDatetime
 
@@ -145,7 +146,16 @@ class Project(BaseModel):
             raise ValueError("expires_at must be after starts_at")
         if self.owner in self.members:
             raise ValueError("the owner is a member already; do not list them in members")
+        if self.quorum is not None and self.quorum > len(self.nodes):
+            raise ValueError("quorum must not exceed the number of nodes in the project")
         return self
+
+    def answer_quorum(self) -> int:
+        """The fewest answering nodes a federated result needs: `quorum` if set, else 2
+        (or every node when the project has fewer). A sum over one node is that node's
+        own value, so analytics refuse results from fewer than 2 nodes whatever this says.
+        """
+        return self.quorum if self.quorum is not None else min(2, len(self.nodes))
 
     def may_submit(self, name: str) -> bool:
         """True if `name` is the owner or a member (the researchers who may task it)."""
@@ -175,6 +185,7 @@ class Project(BaseModel):
                     "dp_epsilon": None if dp is None else decimal_text(dp),
                 },
                 "nodes": list(self.nodes),
+                "quorum": self.answer_quorum(),
                 "starts_at": utc_text(self.starts_at),
                 "expires_at": utc_text(self.expires_at),
             },
