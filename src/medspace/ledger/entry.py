@@ -60,6 +60,14 @@ class EntryType(StrEnum):
     KEY_ROTATION = "key_rotation"
     POLICY = "policy"
     CONSENT = "consent"
+    # Emergency lookup (medspace.lookup): a node found the patient (match), sent a sealed
+    # summary or "no match" (answer), the asking clinician opened the answers (view), an
+    # unusual-use alert fired (alert), a steward reviewed a break-glass event (review).
+    MATCH = "match"
+    ANSWER = "answer"
+    VIEW = "view"
+    ALERT = "alert"
+    REVIEW = "review"
 
 
 class DetailKind(StrEnum):
