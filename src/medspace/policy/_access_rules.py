@@ -32,6 +32,11 @@ def _lookup(actor: User, resource: object, context: Context) -> Decision:
         return wrong_role(actor, "look up a patient", "a clinician bound to a node")
     if not isinstance(resource, LookupRequest):
         return deny("malformed", "lookup needs the purpose and the justification")
+    if resource.requester is not None and resource.requester != actor.node:
+        return deny(
+            "wrong-node",
+            f"a clinician of {actor.node} may look up patients only from their own node",
+        )
     policy = context.node_policy
     if policy is None:
         return deny("no-policy", "this node has no standing policy loaded; it answers no lookups")

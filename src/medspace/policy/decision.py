@@ -97,6 +97,7 @@ class LookupRequest:
     purpose: Purpose
     justification: str
     pseudonym: str | None = field(default=None, repr=False)
+    requester: str | None = None  # the asking node, when known: the clinician's own
 
     def __repr__(self) -> str:
         return f"LookupRequest(purpose={self.purpose.value}, justification=<hidden>)"
