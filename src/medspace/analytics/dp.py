@@ -1,0 +1,253 @@
+"""Differential privacy for combined results: OpenDP Laplace noise on what the hub releases.
+
+Where the noise goes. Nodes add nothing: the hub adds noise once, to the securely
+aggregated total vector (one value per layout cell), before `combine` turns it into means,
+proportions, quantiles and tables. Everything derived from the noisy vector is
+post-processing, so it costs no further privacy (Dwork & Roth 2014, Prop. 2.1).
+
+Neighbouring datasets: add or remove one patient record at one node ("unbounded" DP).
+A patient is in at most one cell of each (statistic, part) group: one histogram bin, one
+table cell, one stratum's n. So the L1 sensitivity of a group is one patient's largest
+contribution to one cell: 1 for counts, max(|lower|, |upper|) for a sum of a variable
+clamped to [lower, upper] (clamping happens at the node, in SQL), max(lower², upper²) for
+a sum of squares. A person treated at several hospitals is several records; pass
+`contributions` (the most nodes one person can appear at) to protect the person instead.
+
+Mechanisms (OpenDP 0.16, `make_laplace`): counts get discrete Laplace noise on integers
+(Ghosh, Roughgarden & Sundararajan 2012; Canonne, Kamath & Steinke 2020), so counts stay
+whole numbers; sums get OpenDP's discretised Laplace on floats, which is safe against the
+floating-point attacks on textbook Laplace (Mironov 2012). The scale of each group is
+checked with OpenDP's own privacy map, never just computed by hand.
+
+Composition: the query's epsilon is split equally over its statistics, and each
+statistic's share equally over its noised groups (a mean has two: n and sum). Basic
+sequential composition says the query spends the sum, which is at most the stated epsilon
+(every share is rounded down). Logistic regression is refused under DP: an iterated
+Newton fit would need a noisy gradient and Hessian every round, with accounting we do not
+offer yet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Context, Decimal
+from typing import Any
+
+import opendp.prelude as dp
+from pydantic import BaseModel, ConfigDict
+
+from medspace.analytics.budget import EpsilonError, epsilon_text, to_micro
+from medspace.errors import MedSpaceError, UsageError
+
+dp.enable_features("contrib")
+
+DEFAULT_SHARE = 10
+"""A query that states no epsilon spends 1/DEFAULT_SHARE of the project's total."""
+
+_FLOOR = Context(prec=28, rounding=ROUND_FLOOR)
+_MICRO = Decimal("0.000001")
+_ALPHA = 0.05
+
+COUNT = "count"
+SUM = "sum"
+SUMSQ = "sumsq"
+
+
+class DPError(MedSpaceError):
+    """Base of the differential privacy errors."""
+
+
+class DPUnsupported(DPError, UsageError):
+    """A statistic that cannot be released under differential privacy (yet)."""
+
+
+@dataclass(frozen=True)
+class NoiseGroup:
+    """Cells of the total vector noised together: one statistic's part (e.g. every
+    histogram bin, or every stratum's sum). `kind` is COUNT, SUM or SUMSQ; `bound` is the
+    largest |value| one patient can add to one cell of a SUM (for SUMSQ, of the variable,
+    which is squared here); counts ignore it."""
+
+    statistic: str
+    part: str
+    cells: tuple[int, ...]
+    kind: str
+    bound: float = 1.0
+
+    def sensitivity(self, contributions: int) -> float:
+        """L1 sensitivity of the group when one person may appear `contributions` times."""
+        if self.kind == COUNT:
+            return float(contributions)
+        if not math.isfinite(self.bound) or self.bound < 0:
+            raise DPUnsupported(
+                f"statistic {self.statistic} has no finite clamp bound; give the variable "
+                "lower and upper bounds in the spec to release it under DP"
+            )
+        per_record = self.bound if self.kind == SUM else self.bound * self.bound
+        return per_record * contributions
+
+
+class GroupRelease(BaseModel):
+    """How one group was noised: for the report and for anyone checking the maths."""
+
+    model_config = ConfigDict(frozen=True)
+
+    statistic: str
+    part: str
+    cells: int
+    mechanism: str
+    epsilon: Decimal
+    sensitivity: float
+    scale: float
+    accuracy_95: float
+    """Half-width that each noisy cell is within with 95 % probability."""
+
+
+class DPRelease(BaseModel):
+    """The DP parameters of one released result (JSON-able; no patient data)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    epsilon: Decimal
+    neighbouring: str = "add or remove one patient record"
+    contributions: int = 1
+    library: str = "OpenDP 0.16"
+    groups: tuple[GroupRelease, ...]
+
+    def ledger_body(self) -> dict[str, str]:
+        """Decimal strings for the ledger entry of the release (no floats, no data)."""
+        return {
+            "dp_epsilon": epsilon_text(self.epsilon),
+            "dp_mechanism": "laplace",
+            "dp_groups": str(len(self.groups)),
+            "dp_contributions": str(self.contributions),
+        }
+
+
+def query_epsilon(stated: Decimal | None, total: Decimal) -> Decimal:
+    """The epsilon a query spends: the stated one, or 1/DEFAULT_SHARE of the project's
+    total rounded down to 10^-6. Raises `EpsilonError` when it is not a valid amount."""
+    if stated is not None:
+        to_micro(stated)
+        return stated
+    to_micro(total, what="the project's epsilon")
+    share = (total / DEFAULT_SHARE).quantize(_MICRO, rounding=ROUND_FLOOR)
+    if share <= 0:
+        raise EpsilonError("the project's epsilon is too small to share; state the query's")
+    return share.normalize()
+
+
+def split_epsilon(epsilon: Decimal, groups: Sequence[NoiseGroup]) -> list[Decimal]:
+    """Each group's share: equal per statistic, then equal per group within it, rounded
+    down, so the shares never add up to more than `epsilon`."""
+    by_statistic: dict[str, int] = {}
+    for group in groups:
+        by_statistic[group.statistic] = by_statistic.get(group.statistic, 0) + 1
+    if not by_statistic:
+        return []
+    per_statistic = _FLOOR.divide(epsilon, Decimal(len(by_statistic)))
+    return [_FLOOR.divide(per_statistic, Decimal(by_statistic[g.statistic])) for g in groups]
+
+
+def privatize(
+    total: Sequence[float],
+    groups: Sequence[NoiseGroup],
+    epsilon: Decimal,
+    *,
+    contributions: int = 1,
+) -> tuple[list[float], DPRelease]:
+    """Add OpenDP noise to every grouped cell of `total`; return the noisy vector and
+    what was done. Cells in no group are returned as they are (the caller must group
+    every cell it releases). Counts come back as whole numbers, never below 0."""
+    to_micro(epsilon)
+    if contributions < 1:
+        raise UsageError("contributions must be at least 1")
+    seen: set[int] = set()
+    for group in groups:
+        for index in group.cells:
+            if index in seen or not 0 <= index < len(total):
+                raise UsageError(
+                    f"statistic {group.statistic}: cell {index} is outside the result or "
+                    "in two noise groups"
+                )
+            seen.add(index)
+    noisy = [float(value) for value in total]
+    released: list[GroupRelease] = []
+    for group, share in zip(groups, split_epsilon(epsilon, groups), strict=True):
+        if not group.cells:
+            continue
+        values = [noisy[i] for i in group.cells]
+        out, release = _noise_group(group, values, share, contributions)
+        for index, value in zip(group.cells, out, strict=True):
+            noisy[index] = value
+        released.append(release)
+    return noisy, DPRelease(epsilon=epsilon, contributions=contributions, groups=tuple(released))
+
+
+def _noise_group(
+    group: NoiseGroup, values: list[float], share: Decimal, contributions: int
+) -> tuple[list[float], GroupRelease]:
+    epsilon = _float_at_most(share)
+    if epsilon <= 0:
+        raise EpsilonError(
+            f"statistic {group.statistic} gets no epsilon after splitting; ask for a larger "
+            "epsilon or fewer statistics"
+        )
+    sensitivity = group.sensitivity(contributions)
+    if group.kind == COUNT:
+        d_in: Any = int(sensitivity)
+        counts = [_whole(value, group.statistic) for value in values]
+        measurement, scale = _calibrated(int, d_in, epsilon)
+        out = [float(max(v, 0)) for v in measurement(counts)]
+        accuracy = dp.discrete_laplacian_scale_to_accuracy(scale, _ALPHA)
+        mechanism = "discrete Laplace"
+    else:
+        d_in = float(sensitivity)
+        measurement, scale = _calibrated(float, d_in, epsilon)
+        out = [float(v) for v in measurement([float(v) for v in values])]
+        if group.kind == SUMSQ:
+            out = [max(v, 0.0) for v in out]
+        accuracy = dp.laplacian_scale_to_accuracy(scale, _ALPHA)
+        mechanism = "Laplace (discretised floats)"
+    return out, GroupRelease(
+        statistic=group.statistic,
+        part=group.part,
+        cells=len(values),
+        mechanism=mechanism,
+        epsilon=share,
+        sensitivity=float(sensitivity),
+        scale=scale,
+        accuracy_95=float(accuracy),
+    )
+
+
+def _calibrated(kind: type, d_in: Any, epsilon: float) -> tuple[Any, float]:
+    """The Laplace measurement for sensitivity `d_in` whose OpenDP privacy map is at most
+    `epsilon`, with the smallest scale found by widening sensitivity/epsilon."""
+    if kind is int:
+        space = dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int)
+    else:
+        space = dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l1_distance(T=float)
+    scale = float(d_in) / epsilon if d_in else 0.0
+    for _ in range(64):
+        measurement = dp.m.make_laplace(*space, scale=scale)
+        if measurement.map(d_in) <= epsilon:
+            return measurement, scale
+        scale = math.nextafter(scale, math.inf) * (1 + 1e-12)
+    raise DPError("could not calibrate the noise scale; report this as a bug")  # pragma: no cover
+
+
+def _float_at_most(value: Decimal) -> float:
+    """The largest float not above `value` (float() alone may round up)."""
+    result = float(value)
+    while Decimal(result) > value:
+        result = math.nextafter(result, -math.inf)
+    return result
+
+
+def _whole(value: float, statistic: str) -> int:
+    if not math.isfinite(value) or value != round(value):
+        raise UsageError(f"statistic {statistic}: a count cell holds a non-integer")
+    return round(value)
