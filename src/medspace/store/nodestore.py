@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import suppress
+from contextlib import AbstractContextManager, suppress
 from datetime import UTC
 from types import TracebackType
 
@@ -191,6 +191,12 @@ class NodeStore:
             cipher, found.text_sealed, crypto.aad("note", source_id, "text"), "a note text"
         )
         return plain.decode("utf-8", "surrogatepass")
+
+    def read_connection(self) -> AbstractContextManager[Connection]:
+        """A connection for reading the store's tables, for node-side components that
+        query them directly (the emergency lookup's summary). Identifiers and note text
+        stay ciphertext there; use `patient_identity` / `note_text` to read those."""
+        return self._engine.connect()
 
     def iter_records(self, kind: str) -> Iterator[Record]:
         """Yield every record of `kind` ("patient", "note", ... as in `model.KIND_OF`) with
