@@ -1,0 +1,229 @@
+"""The node's side of one secure-aggregation round: mask once, unmask at most once.
+
+A `MaskingSession` lives for one (session, round) in the node's memory. `masked_input`
+adds to the node's encoded vector x_i its self-mask PRG(b_i) and the pairwise masks
++PRG(s_ij) for peers j after it and -PRG(s_ij) for peers before it, Shamir-shares b_i
+and encrypts each share to its peer. `unmask` answers the hub's round-2 request once:
+shares of b_k for the survivors k, pair seeds s_ij for the dropped j, never both for one
+node, and only when at least `threshold` nodes survived.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from medspace.analytics import secagg_ring as ring
+from medspace.analytics import shamir
+from medspace.analytics.secagg_derive import (
+    SEED_BYTES,
+    Context,
+    message_digest,
+    pair_commitment,
+    pair_seed,
+    prg,
+    self_mask_commitment,
+    share_aad,
+    share_key,
+    shared_secret,
+)
+from medspace.analytics.secagg_errors import SecAggError
+from medspace.analytics.secagg_peers import agreement_fingerprint, check_node_name
+from medspace.analytics.secagg_wire import DIGEST_BYTES, MaskedInput, UnmaskReply, UnmaskRequest
+
+NONCE_BYTES = 12
+
+
+class MaskingSession:
+    """One node in one secure-aggregation round (session id + round number).
+
+    `peers` maps every other participant to its verified, pinned agreement key (see
+    `verified_peers`); the participants are `node` and the peers. `threshold` defaults
+    to max(2, floor(n/2) + 1). Raises `SecAggError` for a bad setup.
+    """
+
+    def __init__(
+        self,
+        node: str,
+        agreement_key: X25519PrivateKey,
+        peers: Mapping[str, X25519PublicKey],
+        session: str,
+        round: int,
+        threshold: int | None = None,
+    ) -> None:
+        check_node_name(node)
+        own_public = agreement_key.public_key()
+        others = {name: key for name, key in peers.items() if name != node}
+        if node in peers and agreement_fingerprint(peers[node]) != agreement_fingerprint(
+            own_public
+        ):
+            raise SecAggError(
+                f"the peer list gives {node} an agreement key that is not this node's own: "
+                "the hub's announcements are stale or forged"
+            )
+        self.node = node
+        self.context = Context.create(session, round, [node, *others], threshold)
+        self._position = self.context.position(node)
+        self._shared = {
+            name: shared_secret(agreement_key, key, name) for name, key in others.items()
+        }
+        self._seeds = {
+            name: pair_seed(secret, self.context, node, name)
+            for name, secret in self._shared.items()
+        }
+        self._own_share: bytes | None = None
+        self._answered = False
+
+    @property
+    def participants(self) -> tuple[str, ...]:
+        """All participants, sorted (the masking order)."""
+        return self.context.participants
+
+    def masked_input(self, values: Sequence[int]) -> dict[str, Any]:
+        """Round 1: mask the encoded vector (ring elements, see `encode_vector`).
+
+        Callable once per session object (a fresh self-mask each time would let the hub
+        difference two masked inputs). Returns the JSON-able round-1 message.
+        """
+        if self._own_share is not None:
+            raise SecAggError(
+                f"{self.node} already sent its masked input for this session and round: "
+                "start a new round to send another"
+            )
+        x = ring.from_ints(values)
+        length = len(x)
+        context = self.context
+        b = os.urandom(SEED_BYTES)
+        masked = ring.add(x, prg(b, length))
+        for peer, seed in self._seeds.items():
+            mask = prg(seed, length)
+            masked = ring.add(masked, mask) if peer > self.node else ring.sub(masked, mask)
+        masked_bytes = ring.to_bytes(masked)
+        self_commitment = self_mask_commitment(b, context, self.node)
+        pair_commitments = {
+            peer: pair_commitment(seed, context, self.node, peer)
+            for peer, seed in self._seeds.items()
+        }
+        digest = message_digest(
+            context, self.node, masked_bytes, self_commitment, list(pair_commitments.items())
+        )
+        positions = {name: context.position(name) for name in context.participants}
+        shares = shamir.split(int.from_bytes(b, "big"), list(positions.values()), context.threshold)
+        encrypted: dict[str, bytes] = {}
+        for peer, secret in self._shared.items():
+            key = share_key(secret, context, self.node, peer)
+            nonce = os.urandom(NONCE_BYTES)
+            plaintext = shamir.share_to_bytes(shares[positions[peer]]) + digest
+            encrypted[peer] = nonce + AESGCM(key).encrypt(
+                nonce, plaintext, share_aad(context, self.node, peer)
+            )
+        self._own_share = shamir.share_to_bytes(shares[self._position])
+        message = MaskedInput(
+            node=self.node,
+            session=context.session,
+            round=context.round,
+            context=context.digest,
+            masked=masked_bytes,
+            self_commitment=self_commitment,
+            pair_commitments=pair_commitments,
+            shares=encrypted,
+        )
+        return message.to_dict()
+
+    def unmask(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Round 2: answer the hub's unmask request, at most once per session object.
+
+        Refuses (`SecAggError`) a second request, a request for another session, round
+        or participant set, one that does not split the participants into survivors
+        (including this node) and dropped nodes, fewer than `threshold` survivors, a
+        share that does not decrypt (tampered, or made for another round), and a
+        survivor whose masked input at the hub differs from the one it sent. A refused
+        request reveals nothing; only an answered one counts.
+        """
+        if self._own_share is None:
+            raise SecAggError(f"{self.node} has no masked input in this round: nothing to unmask")
+        if self._answered:
+            raise SecAggError(
+                f"{self.node} already answered an unmask request for this session and round; "
+                "a second answer could reveal both masks of one node, so it is refused"
+            )
+        parsed = UnmaskRequest.from_dict(request)
+        survivors, dropped = self._check_request(parsed)
+        shares = {self.node: self._own_share}
+        for owner in survivors:
+            if owner != self.node:
+                shares[owner] = self._open_share(owner, parsed)
+        seeds = {peer: self._seeds[peer] for peer in dropped}
+        self._answered = True
+        reply = UnmaskReply(
+            node=self.node,
+            session=self.context.session,
+            round=self.context.round,
+            context=self.context.digest,
+            self_mask_shares=shares,
+            pair_seeds=seeds,
+        )
+        return reply.to_dict()
+
+    def _check_request(self, request: UnmaskRequest) -> tuple[set[str], set[str]]:
+        context = self.context
+        if (request.session, request.round) != (context.session, context.round):
+            raise SecAggError(
+                f"the unmask request is for another session or round than {self.node}'s "
+                "masking session: refused"
+            )
+        if request.context != context.digest:
+            raise SecAggError(
+                "the unmask request names other participants or another threshold than "
+                "this round was masked for: refused"
+            )
+        survivors, dropped = set(request.survivors), set(request.dropped)
+        if survivors & dropped or survivors | dropped != set(context.participants):
+            raise SecAggError(
+                "the unmask request must split the participants into survivors and dropped "
+                "nodes, each node exactly once: refused"
+            )
+        if self.node not in survivors:
+            raise SecAggError(f"the unmask request lists {self.node} itself as dropped: refused")
+        if len(survivors) < context.threshold:
+            raise SecAggError(
+                f"only {len(survivors)} nodes survived, fewer than the threshold "
+                f"{context.threshold}: unmasking would expose too much, refused"
+            )
+        expected = survivors - {self.node}
+        if set(request.shares) != expected or set(request.digests) != expected:
+            raise SecAggError(
+                "the unmask request must carry exactly one share and one digest for each "
+                "other survivor: refused"
+            )
+        return survivors, dropped
+
+    def _open_share(self, owner: str, request: UnmaskRequest) -> bytes:
+        sealed = request.shares[owner]
+        key = share_key(self._shared[owner], self.context, owner, self.node)
+        try:
+            plaintext = AESGCM(key).decrypt(
+                sealed[:NONCE_BYTES],
+                sealed[NONCE_BYTES:],
+                share_aad(self.context, owner, self.node),
+            )
+        except (InvalidTag, ValueError):
+            raise SecAggError(
+                f"the self-mask share from {owner} does not decrypt for {self.node}: it was "
+                "altered, or made for another session or round",
+                nodes=[owner],
+            ) from None
+        if len(plaintext) != shamir.SHARE_BYTES + DIGEST_BYTES:
+            raise SecAggError(f"the self-mask share from {owner} is malformed", nodes=[owner])
+        share, digest = plaintext[: shamir.SHARE_BYTES], plaintext[shamir.SHARE_BYTES :]
+        if digest != request.digests[owner]:
+            raise SecAggError(
+                f"the masked input the hub holds for {owner} is not the one {owner} sent: refused",
+                nodes=[owner],
+            )
+        return share
