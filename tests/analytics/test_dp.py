@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from medspace.analytics import QuerySpec, layout
 from medspace.analytics.budget import EpsilonError
 from medspace.analytics.dp import (
     COUNT,
@@ -20,8 +21,11 @@ from medspace.analytics.dp import (
     DPUnsupported,
     NoiseGroup,
     _float_at_most,
+    check_supported,
+    noise_plan,
     privatize,
     query_epsilon,
+    release,
     split_epsilon,
 )
 from medspace.errors import UsageError
@@ -145,3 +149,115 @@ def test_the_release_record_is_json_with_decimal_strings() -> None:
     assert data["epsilon"] == "0.25"
     assert data["groups"][0]["epsilon"] == "0.25"
     assert release.ledger_body()["dp_epsilon"] == "0.25"
+
+
+# -- noise plans from a real spec and layout -------------------------------------------
+
+
+def _spec(**changes: object) -> QuerySpec:
+    data: dict[str, object] = {
+        "cohort": {"filters": [{"domain": "condition", "system": "ICD-10", "code": "C22*"}]},
+        "variables": {
+            "sex": {"kind": "sex"},
+            "band": {
+                "kind": "age_band",
+                "bands": [
+                    {"label": "<60", "min": 0, "max": 59},
+                    {"label": "60+", "min": 60, "max": 200},
+                ],
+            },
+            "diabetes": {"kind": "has", "domain": "condition", "system": "ICD-10", "code": "E11*"},
+            "hba1c": {"kind": "measurement", "system": "LOINC", "code": "4548-4", "centre": 6.0},
+            "age": {"kind": "age"},
+        },
+        "statistics": [
+            {"id": "n", "kind": "count", "by": ["sex"]},
+            {"id": "dm", "kind": "proportion", "variable": "diabetes", "by": ["band"]},
+            {"id": "dm_mean", "kind": "mean", "variable": "diabetes"},
+            {"id": "t", "kind": "table", "variables": ["band", "sex"]},
+            {"id": "h", "kind": "histogram", "variable": "age", "edges": [40, 60, 80]},
+        ],
+    }
+    data.update(changes)
+    return QuerySpec.parse(data)
+
+
+def test_every_cell_of_the_layout_is_in_exactly_one_group() -> None:
+    spec = _spec()
+    cells = layout(spec)
+    groups = noise_plan(spec, cells)
+    covered = sorted(i for g in groups for i in g.cells)
+    assert covered == list(range(len(cells)))
+
+
+def test_a_patient_is_in_at_most_one_cell_of_each_group() -> None:
+    # Each group's cells must have disjoint populations: for count cells, two cells of a
+    # group never share every condition variable with compatible values.
+    spec = _spec()
+    cells = layout(spec)
+    for group in noise_plan(spec, cells):
+        if group.kind != COUNT:
+            continue
+        pops = [dict(cells.cells[i].population) for i in group.cells]
+        for a in range(len(pops)):
+            for b in range(a + 1, len(pops)):
+                shared = set(pops[a]) & set(pops[b])
+                assert any(pops[a][v] != pops[b][v] for v in shared), (group, a, b)
+
+
+def test_table_margins_are_noised_per_axis_and_proportions_as_yes_or_no() -> None:
+    spec = _spec()
+    parts = {(g.statistic, g.part) for g in noise_plan(spec, layout(spec))}
+    assert {("t", "cell"), ("t", "margin over axis 1"), ("t", "margin over axis 2")} <= parts
+    assert ("dm", "yes/no") in parts
+
+
+def test_a_zero_one_variable_has_sum_bound_one() -> None:
+    spec = _spec()
+    sums = [g for g in noise_plan(spec, layout(spec)) if g.kind == SUM]
+    assert [(g.statistic, g.bound) for g in sums] == [("dm_mean", 1.0)]
+
+
+def test_a_mean_of_an_unclamped_measurement_is_refused_under_dp() -> None:
+    spec = _spec(statistics=[{"id": "a1c", "kind": "mean", "variable": "hba1c"}])
+    with pytest.raises(DPUnsupported, match="a1c: variable hba1c has no clamp bounds"):
+        check_supported(spec)
+
+
+def test_age_is_bounded_by_the_cohort_age_range() -> None:
+    spec = _spec(
+        cohort={"age": {"min": 18, "max": 90}},
+        statistics=[{"id": "age_sd", "kind": "variance", "variable": "age"}],
+    )
+    groups = {g.part: g for g in noise_plan(spec, layout(spec))}
+    assert groups["sum"].sensitivity(1) == 90.0
+    assert groups["sumsq"].sensitivity(1) == 8100.0
+
+
+@pytest.mark.parametrize(
+    ("statistic", "reason"),
+    [
+        (
+            {"id": "fit", "kind": "logistic", "outcome": "diabetes", "covariates": ["age"]},
+            "logistic regression is not released",
+        ),
+        ({"id": "b", "kind": "bounds", "variable": "age", "edges": [0, 50, 100]}, "quantiles"),
+    ],
+)
+def test_statistics_without_a_sound_dp_release_are_refused(
+    statistic: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(DPUnsupported, match=reason):
+        check_supported(_spec(statistics=[statistic]))
+
+
+def test_release_noises_a_summed_vector_of_the_layout() -> None:
+    spec = _spec()
+    cells = layout(spec)
+    total = [float(20 + i) if c.part != "sum" else 30.0 for i, c in enumerate(cells.cells)]
+    noisy, info = release(spec, cells, total, Decimal("1"))
+    assert len(noisy) == len(total)
+    assert noisy != total
+    assert sum(g.epsilon for g in info.groups) <= Decimal("1")
+    with pytest.raises(UsageError, match="layout"):
+        release(spec, cells, total[:-1], Decimal("1"))

@@ -39,6 +39,8 @@ import opendp.prelude as dp
 from pydantic import BaseModel, ConfigDict
 
 from medspace.analytics.budget import EpsilonError, epsilon_text, to_micro
+from medspace.analytics.layout import ALL, Layout, layout
+from medspace.analytics.spec import BINARY_KINDS, QuerySpec
 from medspace.errors import MedSpaceError, UsageError
 
 dp.enable_features("contrib")
@@ -124,6 +126,88 @@ class DPRelease(BaseModel):
             "dp_groups": str(len(self.groups)),
             "dp_contributions": str(self.contributions),
         }
+
+
+UNSUPPORTED_UNDER_DP = {
+    "logistic": "logistic regression is not released under differential privacy; run it in "
+    "a project without DP, or ask for proportions by covariate instead",
+    "bounds": "bounds are not released under differential privacy (noise hides which "
+    "extreme bins are occupied); ask for quantiles or a histogram instead",
+}
+
+
+def check_supported(spec: QuerySpec) -> None:
+    """Raise `DPUnsupported` (naming the statistic and what to ask for instead) when the
+    spec has a statistic that cannot be released under DP. Call before sending the query
+    to nodes, so nothing is computed in vain."""
+    noise_plan(spec, layout(spec))
+
+
+def noise_plan(spec: QuerySpec, cells: Layout) -> list[NoiseGroup]:
+    """The noise groups of a spec's layout: every cell is in exactly one group.
+
+    Grouping is by statistic, part and, for table margins, the axis summed over, so that
+    one patient is in at most one cell of each group (a patient is in one row margin AND
+    one column margin, hence two groups). Sums need a bound on each patient's value:
+    0/1 variables have 1; other numeric variables need clamp bounds in the spec."""
+    for stat in spec.statistics:
+        reason = UNSUPPORTED_UNDER_DP.get(stat.kind)
+        if reason is not None:
+            raise DPUnsupported(f"statistic {stat.id}: {reason}")
+    members: dict[tuple[str, str, tuple[int, ...]], list[int]] = {}
+    for index, cell in enumerate(cells):
+        axes = tuple(i for i, label in enumerate(cell.labels) if label == ALL)
+        # A patient counted by a proportion is either a yes or a no, never both.
+        part = "yes/no" if cell.part in ("yes", "no") else cell.part
+        members.setdefault((cell.statistic, part, axes), []).append(index)
+    groups = []
+    for (statistic, part, axes), indices in members.items():
+        name = part if not axes or part == "n" else f"{part} over axis {axes[0] + 1}"
+        if part in ("sum", "sumsq"):
+            kind, bound = (SUM if part == "sum" else SUMSQ), _value_bound(spec, statistic)
+        else:
+            kind, bound = COUNT, 1.0
+        groups.append(NoiseGroup(statistic, name, tuple(indices), kind, bound))
+    return groups
+
+
+def release(
+    spec: QuerySpec,
+    cells: Layout,
+    total: Sequence[float],
+    epsilon: Decimal,
+    *,
+    contributions: int = 1,
+) -> tuple[list[float], DPRelease]:
+    """Noise the summed vector of `spec` for release; pass the result to `combine`."""
+    if len(total) != len(cells):
+        raise UsageError("the summed vector does not match the spec's layout")
+    return privatize(total, noise_plan(spec, cells), epsilon, contributions=contributions)
+
+
+def _value_bound(spec: QuerySpec, statistic_id: str) -> float:
+    """The largest |value| one patient adds to a sum of the statistic's variable."""
+    stat = spec.statistic(statistic_id)
+    name = getattr(stat, "variable", None)
+    variable = spec.variables.get(name) if isinstance(name, str) else None
+    if variable is None:  # pragma: no cover - the spec validates references
+        raise DPUnsupported(f"statistic {statistic_id} has no variable to bound")
+    if variable.kind in BINARY_KINDS:
+        return 1.0
+    clamp = getattr(variable, "clamp", None)
+    low, high = getattr(clamp, "min", None), getattr(clamp, "max", None)
+    if clamp is None and variable.kind == "age" and spec.cohort.age is not None:
+        # The cohort keeps only patients whose age at the reference date is in range.
+        low, high = spec.cohort.age.min, spec.cohort.age.max
+    if not isinstance(low, int | float) or not isinstance(high, int | float):
+        raise DPUnsupported(
+            f"statistic {statistic_id}: variable {name} has no clamp bounds, so one "
+            "patient's share of its sum is unbounded; give the variable clamp bounds "
+            "(min and max) in the spec, or ask for a histogram"
+        )
+    centre = float(getattr(variable, "centre", 0.0))
+    scale = float(getattr(variable, "scale", 1.0))
+    return max(abs((float(low) - centre) / scale), abs((float(high) - centre) / scale))
 
 
 def query_epsilon(stated: Decimal | None, total: Decimal) -> Decimal:
