@@ -121,8 +121,9 @@ class Aggregator:
             )
         if any(len(sealed) != _SHARE_SIZE for sealed in parsed.shares.values()):
             raise SecAggError(f"a self-mask share of {node} has the wrong size", nodes=[node])
-        for peer, earlier in self._masked.items():
+        for peer, earlier in list(self._masked.items()):
             if earlier.pair_commitments[node] != parsed.pair_commitments[peer]:
+                del self._masked[peer], self._digests[peer]  # which of the two is wrong is unknown
                 raise InconsistentSharesError(
                     f"{node} and {peer} derived different pair secrets: one of them holds a "
                     "different agreement key for the other (stale pin or swapped "
@@ -266,8 +267,8 @@ class Aggregator:
                 "committed to: the result is withheld; run the round again without them",
                 nodes=bad,
             )
-        for node in survivors:
-            for peer, seed in self._replies[node].pair_seeds.items():
+        for node, reply in self._replies.items():  # all survivors when some node dropped
+            for peer, seed in reply.pair_seeds.items():
                 mask = prg(seed, self.length)
                 # survivor `node` added +PRG(s) for a later peer and -PRG(s) for an earlier one
                 total = ring.sub(total, mask) if peer > node else ring.add(total, mask)

@@ -1,0 +1,509 @@
+"""Secure aggregation end to end in one process: nodes' MaskingSessions and the hub's
+Aggregator exchanging their JSON messages, with dropouts and an adversarial hub or node.
+
+The privacy tests (the hub's view does not depend on a node's data) are in
+test_secagg_privacy.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from medspace.analytics.fixedpoint import RING
+from medspace.analytics.secagg import (
+    Aggregator,
+    InconsistentSharesError,
+    MaskingSession,
+    SecAggError,
+    decode_vector,
+    default_threshold,
+    encode_vector,
+)
+from medspace.errors import MedSpaceError
+
+
+@dataclass
+class Network:
+    """n nodes with agreement keys, one masking session each, and the hub's aggregator."""
+
+    names: list[str]
+    keys: dict[str, X25519PrivateKey]
+    session: str = "task-1"
+    round: int = 0
+    threshold: int | None = None
+    length: int = 4
+    nodes: dict[str, MaskingSession] = field(default_factory=dict)
+    hub: Aggregator | None = None
+
+    @classmethod
+    def of(cls, n: int, **options: Any) -> Network:
+        names = [f"h{i}" for i in range(1, n + 1)]
+        net = cls(names, {name: X25519PrivateKey.generate() for name in names}, **options)
+        net.start()
+        return net
+
+    def publics(self) -> dict[str, X25519PublicKey]:
+        return {name: key.public_key() for name, key in self.keys.items()}
+
+    def start(self, session: str | None = None, round: int | None = None) -> Aggregator:
+        self.session = session or self.session
+        self.round = self.round if round is None else round
+        publics = self.publics()
+        self.nodes = {
+            name: MaskingSession(
+                name,
+                self.keys[name],
+                {p: k for p, k in publics.items() if p != name},
+                self.session,
+                self.round,
+                self.threshold,
+            )
+            for name in self.names
+        }
+        self.hub = Aggregator(self.names, self.threshold, self.length, self.session, self.round)
+        return self.hub
+
+    @property
+    def agg(self) -> Aggregator:
+        assert self.hub is not None
+        return self.hub
+
+    def round1(self, vectors: dict[str, Sequence[int]]) -> dict[str, dict[str, Any]]:
+        messages = {name: self.nodes[name].masked_input(v) for name, v in vectors.items()}
+        for name, message in messages.items():
+            self.agg.add_masked(name, message)
+        return messages
+
+    def round2(self, dropped: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+        requests = self.agg.unmask_requests(dropped)
+        replies = {name: self.nodes[name].unmask(req) for name, req in requests.items()}
+        for name, reply in replies.items():
+            self.agg.add_unmask(name, reply)
+        return replies
+
+
+def ring_sum(vectors: Iterable[Sequence[int]], length: int) -> list[int]:
+    total = [0] * length
+    for v in vectors:
+        total = [(a + b) % RING for a, b in zip(total, v, strict=True)]
+    return total
+
+
+def random_values(rng: random.Random, length: int) -> list[float | int]:
+    """Negatives, fractions, large and small magnitudes, and exact counts."""
+    kinds = [
+        lambda: rng.uniform(-1e6, 1e6),
+        lambda: rng.uniform(-1, 1) * 1e-6,
+        lambda: rng.randint(-(10**12), 10**12),
+        lambda: rng.randint(0, 500),
+        lambda: rng.choice([0.0, -0.0, 1.0, -1.0]),
+    ]
+    return [rng.choice(kinds)() for _ in range(length)]
+
+
+def flip_b64(text: str, index: int = 0) -> str:
+    raw = bytearray(base64.b64decode(text))
+    raw[index] ^= 0x01
+    return base64.b64encode(bytes(raw)).decode()
+
+
+# --- the sum is exact --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6, 7])
+def test_hub_gets_the_exact_sum_of_all_nodes(n: int) -> None:
+    rng = random.Random(n)
+    net = Network.of(n, length=25)
+    values = {name: random_values(rng, 25) for name in net.names}
+    encoded = {name: encode_vector(v) for name, v in values.items()}
+    net.round1(encoded)
+    net.round2()
+    total = net.agg.total()
+    assert total == ring_sum(encoded.values(), 25)
+    decoded = decode_vector(total)
+    for i, got in enumerate(decoded):
+        expected = sum(values[name][i] for name in net.names)
+        assert got == pytest.approx(expected, rel=1e-12, abs=n * 2.0**-40)
+
+
+def test_counts_sum_exactly_as_integers() -> None:
+    net = Network.of(5, length=3)
+    counts = {name: [i * 7, 1000 + i, 0] for i, name in enumerate(net.names)}
+    net.round1({name: encode_vector(c) for name, c in counts.items()})
+    net.round2()
+    assert decode_vector(net.agg.total()) == [70.0, 5010.0, 0.0]
+
+
+def test_masked_inputs_do_not_show_the_vector() -> None:
+    net = Network.of(3, length=8)
+    messages = net.round1({name: encode_vector([0] * 8) for name in net.names})
+    for message in messages.values():
+        masked = base64.b64decode(message["masked"])
+        assert masked != bytes(len(masked))
+        assert len(set(masked)) > 32  # looks random, not a zero vector
+
+
+def test_messages_are_json_round_trippable() -> None:
+    net = Network.of(3, length=2)
+    for name in net.names:
+        message = json.loads(json.dumps(net.nodes[name].masked_input(encode_vector([1, 2]))))
+        net.agg.add_masked(name, message)
+    requests = json.loads(json.dumps(net.agg.unmask_requests()))
+    for name, request in requests.items():
+        net.agg.add_unmask(name, json.loads(json.dumps(net.nodes[name].unmask(request))))
+    assert decode_vector(net.agg.total()) == [3.0, 6.0]
+
+
+# --- dropouts -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 6, 7])
+def test_every_allowed_number_of_dropouts_gives_the_survivors_exact_sum(n: int) -> None:
+    rng = random.Random(100 + n)
+    t = default_threshold(n)
+    for dropouts in range(1, n - t + 1):
+        net = Network.of(n, length=6, session=f"s-{n}-{dropouts}")
+        gone = set(rng.sample(net.names, dropouts))
+        encoded = {name: encode_vector(random_values(rng, 6)) for name in net.names}
+        net.round1({name: v for name, v in encoded.items() if name not in gone})
+        net.round2()
+        assert set(net.agg.dropped) == gone
+        assert net.agg.total() == ring_sum(
+            (v for name, v in encoded.items() if name not in gone), 6
+        )
+
+
+def test_hub_may_drop_a_late_node_whose_input_arrived() -> None:
+    net = Network.of(5)
+    encoded = {name: encode_vector([1, 2, 3, 4]) for name in net.names}
+    net.round1(encoded)
+    net.round2(dropped=["h2"])
+    assert decode_vector(net.agg.total()) == [4.0, 8.0, 12.0, 16.0]
+
+
+def test_too_many_dropouts_are_refused_by_the_hub() -> None:
+    net = Network.of(5)  # threshold 3
+    net.round1({name: encode_vector([1, 1, 1, 1]) for name in ["h1", "h2"]})
+    with pytest.raises(SecAggError, match="at least 3 are needed"):
+        net.agg.unmask_requests()
+
+
+def test_too_many_dropouts_are_refused_by_the_node() -> None:
+    net = Network.of(5)
+    net.round1({name: encode_vector([1, 1, 1, 1]) for name in net.names})
+    request = net.agg.unmask_requests()["h1"]
+    forged = {**request, "survivors": ["h1", "h2"], "dropped": ["h3", "h4", "h5"]}
+    with pytest.raises(SecAggError, match="fewer than the threshold 3"):
+        net.nodes["h1"].unmask(forged)
+
+
+def test_without_dropouts_threshold_many_replies_suffice() -> None:
+    net = Network.of(5)
+    net.round1({name: encode_vector([2, 0, 0, 1]) for name in net.names})
+    requests = net.agg.unmask_requests()
+    for name in ["h1", "h3", "h5"]:
+        net.agg.add_unmask(name, net.nodes[name].unmask(requests[name]))
+    assert decode_vector(net.agg.total()) == [10.0, 0.0, 0.0, 5.0]
+
+
+def test_a_survivor_missing_in_round_two_after_dropouts_is_named() -> None:
+    net = Network.of(5)
+    net.round1({name: encode_vector([1, 1, 1, 1]) for name in net.names if name != "h5"})
+    requests = net.agg.unmask_requests()
+    for name in ["h1", "h2", "h3"]:
+        net.agg.add_unmask(name, net.nodes[name].unmask(requests[name]))
+    with pytest.raises(SecAggError, match="did not answer round 2") as caught:
+        net.agg.total()
+    assert caught.value.nodes == ("h4",)
+
+
+# --- setup refusals --------------------------------------------------------------
+
+
+def test_one_node_alone_is_refused() -> None:
+    key = X25519PrivateKey.generate()
+    with pytest.raises(SecAggError, match="at least two participating nodes"):
+        MaskingSession("h1", key, {}, "s", 0)
+    with pytest.raises(SecAggError, match="at least two"):
+        Aggregator(["h1"], None, 3, "s", 0)
+
+
+@pytest.mark.parametrize(
+    ("n", "threshold"),
+    [
+        (5, 2),  # below a majority: a lying hub could collect both masks of a node
+        (4, 2),  # 2 of 4 is not a strict majority
+        (3, 4),  # more than the participants can never be met
+        (2, 1),  # one share would be the seed itself
+    ],
+)
+def test_unsafe_thresholds_are_refused(n: int, threshold: int) -> None:
+    with pytest.raises(SecAggError, match="threshold"):
+        Aggregator([f"h{i}" for i in range(n)], threshold, 3, "s", 0)
+
+
+def test_default_threshold_is_a_majority_of_at_least_two() -> None:
+    assert [default_threshold(n) for n in range(2, 9)] == [2, 2, 3, 3, 4, 4, 5]
+
+
+def test_errors_are_medspace_errors() -> None:
+    assert issubclass(SecAggError, MedSpaceError)
+    assert issubclass(InconsistentSharesError, SecAggError)
+
+
+# --- a node answers once, never both masks --------------------------------------
+
+
+def test_a_node_refuses_a_second_unmask_request() -> None:
+    net = Network.of(4)
+    net.round1({name: encode_vector([1, 2, 3, 4]) for name in net.names})
+    request = net.agg.unmask_requests()["h2"]
+    net.nodes["h2"].unmask(request)
+    with pytest.raises(SecAggError, match="already answered"):
+        net.nodes["h2"].unmask(request)
+    other_split = {**request, "survivors": ["h1", "h2", "h3"], "dropped": ["h4"]}
+    with pytest.raises(SecAggError, match="already answered"):
+        net.nodes["h2"].unmask(other_split)
+
+
+def test_a_node_masks_only_once_per_round() -> None:
+    net = Network.of(3)
+    net.nodes["h1"].masked_input(encode_vector([1, 2, 3, 4]))
+    with pytest.raises(SecAggError, match="already sent its masked input"):
+        net.nodes["h1"].masked_input(encode_vector([5, 6, 7, 8]))
+
+
+def test_a_node_listed_as_both_survivor_and_dropped_is_refused() -> None:
+    net = Network.of(4)
+    net.round1({name: encode_vector([1, 2, 3, 4]) for name in net.names})
+    request = net.agg.unmask_requests()["h1"]
+    forged = {**request, "dropped": ["h2"]}  # h2 stays among the survivors too
+    with pytest.raises(SecAggError, match="each node exactly once"):
+        net.nodes["h1"].unmask(forged)
+
+
+def test_the_hub_cannot_ask_again_with_another_split() -> None:
+    net = Network.of(5)
+    net.round1({name: encode_vector([1, 2, 3, 4]) for name in net.names})
+    first = net.agg.unmask_requests()
+    assert net.agg.unmask_requests() == first  # a resend is the same request
+    with pytest.raises(SecAggError, match="already started with other survivors"):
+        net.agg.unmask_requests(dropped=["h1"])
+
+
+def test_the_hubs_unmask_view_never_holds_both_masks_of_a_node() -> None:
+    rng = random.Random(7)
+    for trial in range(12):
+        n = rng.randint(3, 7)
+        net = Network.of(n, session=f"view-{trial}")
+        t = default_threshold(n)
+        gone = set(rng.sample(net.names, rng.randint(0, n - t)))
+        net.round1({name: encode_vector([trial] * 4) for name in net.names if name not in gone})
+        replies = net.round2()
+        share_owners = {owner for r in replies.values() for owner in r["self_mask_shares"]}
+        seed_peers = {peer for r in replies.values() for peer in r["pair_seeds"]}
+        assert share_owners == set(net.names) - gone
+        assert seed_peers == gone
+        assert not share_owners & seed_peers
+
+
+# --- tampering, replay, bad data ------------------------------------------------
+
+
+def test_a_tampered_masked_vector_is_caught_by_the_peers() -> None:
+    net = Network.of(3)
+    messages = {
+        name: net.nodes[name].masked_input(encode_vector([1, 2, 3, 4])) for name in net.names
+    }
+    messages["h2"]["masked"] = flip_b64(messages["h2"]["masked"], 5)
+    for name, message in messages.items():
+        net.agg.add_masked(name, message)
+    request = net.agg.unmask_requests()["h1"]
+    with pytest.raises(SecAggError, match="not the one h2 sent") as caught:
+        net.nodes["h1"].unmask(request)
+    assert caught.value.nodes == ("h2",)
+
+
+def test_a_tampered_share_does_not_decrypt() -> None:
+    net = Network.of(3)
+    messages = {
+        name: net.nodes[name].masked_input(encode_vector([1, 2, 3, 4])) for name in net.names
+    }
+    messages["h3"]["shares"]["h1"] = flip_b64(messages["h3"]["shares"]["h1"], 20)
+    for name, message in messages.items():
+        net.agg.add_masked(name, message)
+    with pytest.raises(SecAggError, match="share from h3 does not decrypt") as caught:
+        net.nodes["h1"].unmask(net.agg.unmask_requests()["h1"])
+    assert caught.value.nodes == ("h3",)
+
+
+def test_a_wrong_length_vector_is_rejected_naming_the_node() -> None:
+    net = Network.of(3, length=4)
+    message = net.nodes["h2"].masked_input(encode_vector([1, 2, 3]))
+    with pytest.raises(SecAggError, match="has 3 elements, not 4") as caught:
+        net.agg.add_masked("h2", message)
+    assert caught.value.nodes == ("h2",)
+    assert "h2" not in net.agg.received
+
+
+def test_a_round_one_message_replayed_into_another_round_is_rejected() -> None:
+    net = Network.of(3)
+    old = net.nodes["h1"].masked_input(encode_vector([1, 2, 3, 4]))
+    net.start(round=1)
+    with pytest.raises(SecAggError, match="another session or round") as caught:
+        net.agg.add_masked("h1", old)
+    assert caught.value.nodes == ("h1",)
+
+
+def test_a_round_one_message_replayed_into_another_session_is_rejected() -> None:
+    net = Network.of(3)
+    old = net.nodes["h1"].masked_input(encode_vector([1, 2, 3, 4]))
+    net.start(session="task-2")
+    with pytest.raises(SecAggError, match="another session or round"):
+        net.agg.add_masked("h1", old)
+
+
+def test_a_replay_relabelled_for_the_new_round_is_caught_by_the_pair_commitments() -> None:
+    net = Network.of(3)
+    old = net.nodes["h1"].masked_input(encode_vector([1, 2, 3, 4]))
+    net.start(round=1)
+    relabelled = {**old, "round": 1, "context": base64.b64encode(net.agg.context.digest).decode()}
+    net.agg.add_masked("h1", relabelled)  # the hub cannot tell yet...
+    fresh = net.nodes["h2"].masked_input(encode_vector([1, 2, 3, 4]))
+    with pytest.raises(InconsistentSharesError, match="different pair secrets") as caught:
+        net.agg.add_masked("h2", fresh)  # ...but h2's commitments for this round differ
+    assert caught.value.nodes == ("h1", "h2")
+    assert net.agg.received == frozenset()  # neither is used: which one lies is unknown
+
+
+def test_a_replayed_share_fails_to_decrypt_at_its_recipient() -> None:
+    net = Network.of(3)
+    old = net.nodes["h1"].masked_input(encode_vector([1, 2, 3, 4]))
+    net.start(round=1)
+    messages = {
+        name: net.nodes[name].masked_input(encode_vector([1, 2, 3, 4])) for name in net.names
+    }
+    messages["h1"]["shares"]["h2"] = old["shares"]["h2"]  # round 0's share, spliced in
+    for name, message in messages.items():
+        net.agg.add_masked(name, message)
+    with pytest.raises(SecAggError, match="share from h1 does not decrypt") as caught:
+        net.nodes["h2"].unmask(net.agg.unmask_requests()["h2"])
+    assert caught.value.nodes == ("h1",)
+
+
+def test_a_node_with_a_wrong_peer_key_is_caught_in_round_one() -> None:
+    net = Network.of(3)
+    publics = net.publics()
+    publics["h2"] = X25519PrivateKey.generate().public_key()  # a swapped announcement
+    net.nodes["h1"] = MaskingSession(
+        "h1", net.keys["h1"], {p: k for p, k in publics.items() if p != "h1"}, "task-1", 0
+    )
+    net.agg.add_masked("h1", net.nodes["h1"].masked_input(encode_vector([1, 2, 3, 4])))
+    with pytest.raises(InconsistentSharesError, match="different pair secrets") as caught:
+        net.agg.add_masked("h2", net.nodes["h2"].masked_input(encode_vector([1, 2, 3, 4])))
+    assert caught.value.nodes == ("h1", "h2")
+
+
+def test_a_node_masked_for_other_participants_is_rejected() -> None:
+    net = Network.of(4)
+    publics = net.publics()
+    alone = MaskingSession("h1", net.keys["h1"], {"h2": publics["h2"]}, "task-1", 0)
+    with pytest.raises(SecAggError, match="other participants") as caught:
+        net.agg.add_masked("h1", alone.masked_input(encode_vector([1, 2, 3, 4])))
+    assert caught.value.nodes == ("h1",)
+
+
+def test_a_bad_self_mask_share_is_traced_to_its_sender() -> None:
+    net = Network.of(5)
+    net.round1({name: encode_vector([3, 1, 4, 1]) for name in net.names})
+    requests = net.agg.unmask_requests()
+    for name, request in requests.items():
+        reply = net.nodes[name].unmask(request)
+        if name == "h4":  # h4 lies about its share of h2's self-mask seed
+            reply["self_mask_shares"]["h2"] = base64.b64encode((12345).to_bytes(66, "big")).decode()
+        net.agg.add_unmask(name, reply)
+    with pytest.raises(InconsistentSharesError, match="withheld") as caught:
+        net.agg.total()
+    assert caught.value.nodes == ("h4",)
+
+
+def test_a_bad_share_among_exactly_threshold_replies_is_detected() -> None:
+    net = Network.of(5)
+    net.round1({name: encode_vector([3, 1, 4, 1]) for name in net.names})
+    requests = net.agg.unmask_requests()
+    for name in ["h1", "h2", "h3"]:
+        reply = net.nodes[name].unmask(requests[name])
+        if name == "h3":
+            reply["self_mask_shares"]["h1"] = base64.b64encode((99).to_bytes(66, "big")).decode()
+        net.agg.add_unmask(name, reply)
+    with pytest.raises(InconsistentSharesError) as caught:
+        net.agg.total()
+    assert "h3" in caught.value.nodes  # which one lied cannot be told with t shares
+
+
+def test_a_wrong_pair_seed_is_rejected_against_its_commitment() -> None:
+    net = Network.of(5)
+    net.round1({name: encode_vector([1, 1, 1, 1]) for name in net.names if name != "h3"})
+    requests = net.agg.unmask_requests()
+    reply = net.nodes["h1"].unmask(requests["h1"])
+    reply["pair_seeds"]["h3"] = flip_b64(reply["pair_seeds"]["h3"])
+    with pytest.raises(InconsistentSharesError, match="does not match") as caught:
+        net.agg.add_unmask("h1", reply)
+    assert caught.value.nodes == ("h1",)
+
+
+def test_a_reply_revealing_a_survivors_pair_seed_is_rejected() -> None:
+    net = Network.of(4)
+    net.round1({name: encode_vector([1, 1, 1, 1]) for name in net.names})
+    requests = net.agg.unmask_requests()
+    reply = net.nodes["h1"].unmask(requests["h1"])
+    reply["pair_seeds"]["h2"] = base64.b64encode(bytes(32)).decode()
+    with pytest.raises(SecAggError, match="nothing else") as caught:
+        net.agg.add_unmask("h1", reply)
+    assert caught.value.nodes == ("h1",)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda m: m.pop("masked"),  # a field missing
+        lambda m: m.update(masked="not base64!"),  # bad encoding
+        lambda m: m.update(format="something-else/1"),  # another message kind
+        lambda m: m.update(node="h3"),  # labelled as another node
+        lambda m: m["shares"].pop("h2"),  # a share missing
+        lambda m: m["pair_commitments"].update(h9=m["pair_commitments"]["h2"]),  # extra peer
+        lambda m: m.update(round=True),  # a boolean is not a round number
+        lambda m: m["shares"].update(h2=base64.b64encode(b"short").decode()),  # share size
+    ],
+)
+def test_malformed_round_one_messages_are_rejected_naming_the_node(mutate: Any) -> None:
+    net = Network.of(3)
+    message = net.nodes["h1"].masked_input(encode_vector([1, 2, 3, 4]))
+    mutate(message)
+    with pytest.raises(SecAggError) as caught:
+        net.agg.add_masked("h1", message)
+    assert caught.value.nodes == ("h1",)
+
+
+def test_a_second_message_from_one_node_is_rejected() -> None:
+    net = Network.of(3)
+    message = net.nodes["h1"].masked_input(encode_vector([1, 2, 3, 4]))
+    net.agg.add_masked("h1", message)
+    with pytest.raises(SecAggError, match="second masked input"):
+        net.agg.add_masked("h1", message)
+
+
+def test_a_vector_that_is_not_ring_elements_is_refused() -> None:
+    net = Network.of(3)
+    with pytest.raises(SecAggError, match="encode it with encode_vector"):
+        net.nodes["h1"].masked_input([1.5, 2, 3, 4])  # type: ignore[list-item]
+    with pytest.raises(SecAggError, match="encode it with encode_vector"):
+        net.nodes["h1"].masked_input([-1, 2, 3, 4])
