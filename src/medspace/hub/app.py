@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -198,6 +198,26 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
     async def count(user: CurrentUser, token: Token, project_id: ProjectIdParam) -> dict[str, Any]:
         """Count the project's cohort on every approving node (min cell size applied)."""
         return await run_count(core, channel, user, token, project_id)
+
+    # -- emergency lookup (medspace.hub.lookup) ---------------------------------------
+
+    from medspace.hub.lookup import LookupHub
+
+    lookups = LookupHub(core, channel)
+
+    @app.post("/lookup", tags=["lookup"])
+    async def lookup(user: CurrentUser, token: Token, body: dict[str, Any]) -> StreamingResponse:
+        """A clinician's emergency lookup (a request signed by their node): fanned out to
+        every connected node; sealed answers stream back as NDJSON lines as they arrive,
+        then a line naming the nodes that did not answer by the deadline (partial)."""
+        run = await asyncio.to_thread(lookups.accept, user, token, body)
+        return StreamingResponse(lookups.stream(run), media_type="application/x-ndjson")
+
+    @app.post("/lookup/entries", tags=["lookup"], status_code=201)
+    def lookup_entries(user: CurrentUser, body: dict[str, Any]) -> dict[str, Any]:
+        """Ledger entries a node signed about lookups (a view, a review, an alert),
+        submitted by a clinician or steward of that node."""
+        return {"appended": lookups.record(user, body)}
 
     @app.get("/ledger/entries", tags=["ledger"])
     def entries(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,27 @@ class HubClient:
     def post(self, path: str, body: Any = None) -> Any:
         """POST a JSON body."""
         return self.request("POST", path, json=body if body is not None else {})
+
+    def stream_lines(self, path: str, body: Any) -> Iterator[dict[str, Any]]:
+        """POST a JSON body and yield the NDJSON answer line by line as it arrives (the
+        emergency lookup streams answers this way)."""
+        try:
+            with self._http.stream("POST", path, json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    try:
+                        message = str(response.json().get("message"))
+                    except (ValueError, AttributeError):
+                        message = response.text[:300]
+                    raise HubRequestError(message, response.status_code)
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.TransportError as error:
+            raise HubUnreachable(
+                f"the hub at {self.url} did not answer ({type(error).__name__}); check that it "
+                "runs and the URL is right, then retry"
+            ) from None
 
     def login(self, name: str, password: str) -> str:
         """Log in; returns the bearer token (and uses it for later calls)."""

@@ -89,6 +89,7 @@ class NodeService:
             self._ssl = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         self._node = open_node(self.directory)
         self._worker: NodeWorker | None = None
+        self._lookup: Any = None  # medspace.lookup.responder.LookupResponder, made on use
         self._stop = asyncio.Event()
         self._on_event = on_event or (lambda _event: None)
         self.sessions = 0
@@ -128,6 +129,8 @@ class NodeService:
         finally:
             if self._worker is not None:
                 self._worker.close()
+            if self._lookup is not None:
+                self._lookup.log.close()
             self._node.close()
 
     async def _session(self, websocket: ClientConnection) -> bool:
@@ -189,6 +192,14 @@ class NodeService:
             for job in running:
                 job.cancel()
 
+    def _lookup_responder(self, worker: NodeWorker) -> Any:
+        """The node's emergency-lookup responder (made once, kept across sessions)."""
+        if self._lookup is None:
+            from medspace.lookup.responder import LookupResponder
+
+            self._lookup = LookupResponder(self._node, parse_public_key(worker.pin.hub_key))
+        return self._lookup
+
     async def _handle(
         self, worker: NodeWorker, body: dict[str, Any], send: Callable[[dict[str, Any]], Any]
     ) -> None:
@@ -202,6 +213,10 @@ class NodeService:
                 self._on_event(f"task {reply.get('status')}")
             elif kind == "cosign":
                 reply = await asyncio.to_thread(worker.handle_cosign, body)
+            elif kind == "lookup":
+                responder = await asyncio.to_thread(self._lookup_responder, worker)
+                reply = await asyncio.to_thread(responder.handle, body)
+                self._on_event(f"lookup {reply.get('status')} {reply.get('answer', '')}".rstrip())
             else:
                 reply = {"type": "reply", "status": "error", "reason": "unknown request type"}
         except MedSpaceError as error:

@@ -1,0 +1,239 @@
+"""The hub's part of the emergency lookup: check, fan out, stream the sealed answers back.
+
+The hub sees neither the patient nor the records. It receives linkage tokens (keyed
+HMAC and Bloom-filter encodings under a key it does not have) inside a request the
+asking node signed, and it routes back ciphertext sealed to the asking node.
+
+What it checks before anything is sent: the request's signature with the asking node's
+registered key, its freshness and that the request id is new (`SeenRequests`), the
+caller's token, and `decide("lookup")` (a clinician, bound to the asking node; purpose
+ETREAT, or BTG where the asking node's announced policy allows break-glass; a written
+justification). A refusal is ledgered like every decision. Then every connected node,
+the asking node included (its own records join the timeline), gets the request in
+parallel; answers stream back as NDJSON lines in the order they arrive; after the
+deadline (default 2 s) a final line names the nodes that did not answer and marks the
+result partial. The nodes' signed entries and the hub's own `lookup` entry are appended
+to the ledger in one batch before that final line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from medspace.errors import MedSpaceError
+from medspace.hub.channel import ChannelHub, NodeMissing
+from medspace.hub.core import HubCore
+from medspace.identity import Role, User, public_key_text
+from medspace.ledger import Entry, EntryError, EntryType, SignedEntry, utc_timestamp
+from medspace.lookup.errors import LookupDenied, RequestRejected
+from medspace.lookup.request import LookupQuery, SeenRequests, SignedQuery
+from medspace.policy import LookupRequest
+
+DEFAULT_DEADLINE = 2.0
+MAX_DEADLINE = 30.0
+MAX_ENTRIES = 32
+NODE_ENTRY_TYPES = frozenset(
+    {
+        EntryType.LOOKUP,
+        EntryType.BREAK_GLASS,
+        EntryType.VIEW,
+        EntryType.ALERT,
+        EntryType.REVIEW,
+        EntryType.POLICY,
+    }
+)
+"""What a node may submit about lookups through the API (answers come over the channel)."""
+
+
+def _decode(entries: object) -> list[bytes]:
+    if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
+        raise RequestRejected(f"entries must be a list of at most {MAX_ENTRIES}")
+    try:
+        return [base64.b64decode(e, validate=True) for e in entries]
+    except (TypeError, ValueError):
+        raise RequestRejected("entries must be base64 signed ledger entries") from None
+
+
+def _check_node_entries(node: str, bodies: Sequence[bytes]) -> None:
+    for body in bodies:
+        try:
+            signed = SignedEntry.from_bytes(body)
+        except EntryError as error:
+            raise RequestRejected(f"a submitted ledger entry is malformed: {error}") from None
+        if signed.entry.type not in NODE_ENTRY_TYPES or signed.entry.actor != node:
+            raise RequestRejected(
+                "only the clinician's or steward's own node may submit lookup entries "
+                "(lookup, break_glass, view, alert, review)"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRun:
+    """An accepted lookup, ready to fan out."""
+
+    signed: SignedQuery
+    query: LookupQuery
+    token: str
+    requester_key: str
+    deadline: float
+
+
+class LookupHub:
+    """The hub's lookup service (one per app)."""
+
+    def __init__(self, core: HubCore, channel: ChannelHub) -> None:
+        self._core = core
+        self._channel = channel
+        self._seen = SeenRequests()
+
+    # -- checks (run in a worker thread) --------------------------------------------------
+
+    def accept(self, user: User, token: str, body: object) -> LookupRun:
+        """Check a lookup before anything is sent; raises `RequestRejected`,
+        `PolicyDenied` (ledgered) or `LookupDenied`."""
+        core = self._core
+        if not isinstance(body, dict):
+            raise RequestRejected("the body must be {request, entries, deadline}")
+        signed = SignedQuery.from_json(body.get("request"))
+        query = signed.query
+        deadline = body.get("deadline", DEFAULT_DEADLINE)
+        if not isinstance(deadline, int | float) or not 0 < deadline <= MAX_DEADLINE:
+            raise RequestRejected(
+                f"the deadline must be a number of seconds in (0, {MAX_DEADLINE:g}]"
+            )
+        # The decision comes first, so a non-clinician's attempt is refused AND ledgered.
+        core.decide(
+            user,
+            "lookup",
+            LookupRequest(query.purpose, query.justification, requester=query.requester),
+            node_policy=core.node_policy(query.requester),
+        )
+        if user.role is not Role.CLINICIAN or user.name != query.clinician:
+            raise LookupDenied("the signed request names another clinician than the caller")
+        key = core.registry.public_key(query.requester)
+        signed.verify(key)
+        now = core.clock()
+        query.check_fresh(now)
+        self._seen.claim(query.request, now)
+        bodies = _decode(body.get("entries", []))
+        _check_node_entries(query.requester, bodies)
+        core.append_node_entries(query.requester, bodies)
+        return LookupRun(signed, query, token, public_key_text(key), float(deadline))
+
+    def record(self, user: User, body: object) -> int:
+        """Append lookup entries a node signed (views, reviews, alerts), submitted by a
+        clinician or steward of that node; returns how many were appended."""
+        if user.role not in (Role.CLINICIAN, Role.STEWARD) or user.node is None:
+            raise LookupDenied(
+                "only a clinician or steward of a node may submit that node's lookup entries"
+            )
+        bodies = _decode(body.get("entries") if isinstance(body, dict) else None)
+        _check_node_entries(user.node, bodies)
+        return len(self._core.append_node_entries(user.node, bodies))
+
+    # -- fan-out --------------------------------------------------------------------------
+
+    async def stream(self, run: LookupRun) -> AsyncIterator[bytes]:
+        """NDJSON lines: one per answer as it arrives, then the closing line."""
+        core = self._core
+        registered = sorted(n.name for n in await asyncio.to_thread(core.registry.nodes))
+        targets = [n for n in self._channel.connected() if n in registered]
+        message = {
+            "type": "lookup",
+            "request": run.signed.to_json(),
+            "token": run.token,
+            "requester_key": run.requester_key,
+        }
+        jobs = {
+            asyncio.create_task(self._ask(node, message, run.deadline)): node for node in targets
+        }
+        answered: list[str] = []
+        entries: dict[str, list[bytes]] = {}
+        for job in asyncio.as_completed(jobs):
+            line, bodies = await job
+            if line["status"] != "missing":
+                answered.append(line["node"])
+                entries[line["node"]] = bodies
+            yield _line(line)
+        rejected = await asyncio.to_thread(self._append, entries)
+        missing = sorted(set(registered) - set(answered))
+        hub_entry = Entry(
+            type=EntryType.LOOKUP,
+            actor="hub",
+            time=utc_timestamp(core.clock()),
+            details={
+                "request": run.query.request,
+                "purpose": run.query.purpose.value,
+                "status": "partial" if missing else "completed",
+                "count": len(answered),
+                "partial": bool(missing),
+            },
+        )
+        await asyncio.to_thread(core.append, [core.hub_signer.sign(hub_entry)])
+        yield _line(
+            {
+                "type": "end",
+                "request": run.query.request,
+                "answered": sorted(answered),
+                "missing": missing,
+                "partial": bool(missing),
+                "unrecorded": rejected,
+            }
+        )
+
+    async def _ask(
+        self, node: str, message: dict[str, Any], deadline: float
+    ) -> tuple[dict[str, Any], list[bytes]]:
+        try:
+            reply = await self._channel.request(node, message, deadline)
+        except NodeMissing as missing:
+            return {"type": "answer", "node": node, "status": "missing", "reason": str(missing)}, []
+        try:
+            bodies = [base64.b64decode(e, validate=True) for e in reply.get("entries", [])]
+        except (TypeError, ValueError):
+            bodies = []
+        line: dict[str, Any] = {
+            "type": "answer",
+            "node": node,
+            "status": str(reply.get("status")),
+        }
+        if reply.get("status") == "ok":
+            line["answer"] = reply.get("answer")
+            if isinstance(reply.get("sealed"), dict):
+                line["sealed"] = reply["sealed"]
+        else:
+            line["reason"] = str(reply.get("reason", "no reason given"))[:500]
+        return line, bodies
+
+    def _append(self, entries: dict[str, list[bytes]]) -> list[str]:
+        """Append every node's entries in one batch (one commit); if the batch is refused,
+        append node by node so one node's bad entries do not cost the others'. Returns
+        the nodes whose entries failed the checks."""
+        try:
+            batch = []
+            for node, bodies in sorted(entries.items()):
+                for body in bodies:
+                    signed = SignedEntry.from_bytes(body)
+                    if signed.entry.actor != node:
+                        raise EntryError("a node may only submit entries it acted in itself")
+                    batch.append(signed)
+            self._core.append(batch)
+            return []
+        except (MedSpaceError, ValueError):
+            pass
+        rejected = []
+        for node, bodies in sorted(entries.items()):
+            try:
+                self._core.append_node_entries(node, bodies)
+            except (MedSpaceError, ValueError):
+                rejected.append(node)
+        return rejected
+
+
+def _line(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"

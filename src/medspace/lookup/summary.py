@@ -1,0 +1,147 @@
+"""The minimum-necessary summary a node returns for one matched patient.
+
+What it holds, and only that (issue 5, item 3): diagnoses (code, code text, date, status),
+current and recent drugs, allergies (with criticality and the reaction's coded name),
+the latest value of each lab test (value, unit, reference range, date) and the date of the
+last encounter. What it never holds: names, IDs, MRNs, addresses, phone numbers, the
+birth date, source record ids, note text or any other free text (a reaction name is kept
+only when it is short and the PHI scrubber finds nothing in it). Exact event dates stay:
+the summary goes only to the treating clinician's node, sealed.
+
+The summary is read from the node store's tables in one connection (a handful of indexed
+queries by the patient's source id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from medspace.store.schema import (
+    allergy,
+    condition_occurrence,
+    drug_exposure,
+    measurement,
+    person,
+    visit_occurrence,
+)
+
+MAX_DIAGNOSES = 50
+MAX_DRUGS = 50
+MAX_LABS = 30
+RECENT_DRUGS = timedelta(days=365)
+MAX_REACTION = 60
+
+
+@dataclass(frozen=True, slots=True)
+class MatchInfo:
+    """How the patient was matched: exact (national ID) or fuzzy (Bloom filter), score."""
+
+    kind: str
+    score: float
+
+
+def _day(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, date) else None
+
+
+def _code(row: Any) -> dict[str, Any]:
+    return {"system": row.code_system, "code": row.code, "text": row.code_display}
+
+
+def _safe_reaction(text: str | None) -> str | None:
+    if not text or len(text) > MAX_REACTION:
+        return None
+    from medspace.deid import find_phi
+
+    return None if find_phi(text) else text
+
+
+def build_summary(
+    conn: Connection, person_source_id: str, match: MatchInfo, *, today: date
+) -> dict[str, Any]:
+    """The summary of one patient of this node's store (see the module docstring)."""
+    sex = conn.execute(
+        sa.select(person.c.sex).where(person.c.source_id == person_source_id)
+    ).scalar_one_or_none()
+    diagnoses = [
+        {**_code(r), "date": _day(r.onset_date or r.recorded_date), "status": r.clinical_status}
+        for r in conn.execute(
+            sa.select(condition_occurrence)
+            .where(condition_occurrence.c.person_source_id == person_source_id)
+            .order_by(
+                sa.func.coalesce(
+                    condition_occurrence.c.onset_date, condition_occurrence.c.recorded_date
+                ).desc()
+            )
+            .limit(MAX_DIAGNOSES)
+        )
+    ]
+    drugs = []
+    for r in conn.execute(
+        sa.select(drug_exposure)
+        .where(drug_exposure.c.person_source_id == person_source_id)
+        .order_by(drug_exposure.c.start_date.desc())
+    ):
+        current = r.end_date is None or r.end_date >= today
+        recent = r.start_date is not None and r.start_date >= today - RECENT_DRUGS
+        if (current and r.status not in ("stopped", "completed", "cancelled")) or recent:
+            drugs.append(
+                {
+                    **_code(r),
+                    "start": _day(r.start_date),
+                    "end": _day(r.end_date),
+                    "status": r.status,
+                    "current": current,
+                }
+            )
+        if len(drugs) >= MAX_DRUGS:
+            break
+    allergies = [
+        {
+            **_code(r),
+            "criticality": r.criticality,
+            "reaction": _safe_reaction(r.reaction),
+            "date": _day(r.recorded_date),
+        }
+        for r in conn.execute(
+            sa.select(allergy).where(allergy.c.person_source_id == person_source_id)
+        )
+    ]
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in conn.execute(
+        sa.select(measurement)
+        .where(measurement.c.person_source_id == person_source_id)
+        .order_by(measurement.c.time_date.desc(), measurement.c.time_datetime.desc())
+    ):
+        key = (r.code_system, r.code)
+        if key in latest or r.value is None:
+            continue
+        latest[key] = {
+            **_code(r),
+            "value": r.value,
+            "unit": r.unit,
+            "low": r.ref_low,
+            "high": r.ref_high,
+            "date": _day(r.time_date),
+        }
+        if len(latest) >= MAX_LABS:
+            break
+    last = conn.execute(
+        sa.select(sa.func.max(visit_occurrence.c.start_date)).where(
+            visit_occurrence.c.person_source_id == person_source_id
+        )
+    ).scalar_one_or_none()
+    return {
+        "match": {"kind": match.kind, "score": round(match.score, 3)},
+        "sex": sex,
+        "last_encounter": _day(last),
+        "diagnoses": diagnoses,
+        "drugs": drugs,
+        "allergies": allergies,
+        "labs": list(latest.values()),
+    }

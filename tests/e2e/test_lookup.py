@@ -1,0 +1,74 @@
+"""End to end: a clinician's emergency lookup across three hospitals (hub and nodes on
+real loopback sockets): found at all three, one by a fuzzy match; an opted-out patient is
+absent under ETREAT and returned under break-glass where the node allows it; every step
+is in the ledger on both sides, without the patient."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.hub.support import PASSWORD
+from tests.lookup.support import A_SSN, B_DOB, B, lookup_network
+
+from medspace.hub import HubClient
+from medspace.lookup.ask import PatientInput, ask
+from medspace.lookup.review import LookupLog
+from medspace.node import open_node
+
+
+def _client(url: str, user: str) -> HubClient:
+    client = HubClient(url)
+    client.login(user, PASSWORD)
+    return client
+
+
+def test_patient_known_at_three_hospitals_is_found_at_all_three(tmp_path: Path) -> None:
+    with lookup_network(tmp_path) as (hub, _threads, dirs):
+        with open_node(dirs["h1"]) as node, _client(hub.url, "dr-h1") as client:
+            outcome = ask(
+                node,
+                client,
+                clinician="dr-h1",
+                patient=PatientInput.parse(
+                    national_id=A_SSN, name="Johnathan Smith", birth_date="1961-03-14", sex="male"
+                ),
+                reason="unconscious after a road accident, needs history now",
+            )
+        assert not outcome.partial
+        assert sorted(a.node for a in outcome.matched) == ["h1", "h2", "h3"]
+        kinds = {a.node: a.patients[0]["match"]["kind"] for a in outcome.matched}
+        assert kinds == {"h1": "exact", "h2": "exact", "h3": "fuzzy"}
+        summary = outcome.matched[0].patients[0]
+        assert summary["allergies"][0]["criticality"] == "high"
+        assert summary["labs"][0]["unit"] == "mg/dL"
+        text = repr(outcome)
+        assert "Smith" not in text and A_SSN not in text and "h1-P1" not in text
+
+
+def test_opted_out_patient_is_absent_unless_break_glass(tmp_path: Path) -> None:
+    patient = PatientInput.parse(national_id=B["national_id"], birth_date=B_DOB.isoformat())
+    with lookup_network(tmp_path) as (hub, _threads, dirs):
+        with open_node(dirs["h1"]) as node, _client(hub.url, "dr-h1") as client:
+            normal = ask(
+                node,
+                client,
+                clinician="dr-h1",
+                patient=patient,
+                reason="chest pain, needs prior cardiac history",
+            )
+            glass = ask(
+                node,
+                client,
+                clinician="dr-h1",
+                patient=patient,
+                break_glass=True,
+                reason="arrest in the ED, no consent obtainable",
+            )
+        assert normal.matched == []
+        assert [a.node for a in glass.matched] == ["h2"]
+        log = LookupLog(dirs["h2"])
+        try:
+            events = log.events(break_glass_only=True)
+        finally:
+            log.close()
+        assert [e.request for e in events] == [glass.request]
