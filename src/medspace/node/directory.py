@@ -11,6 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from medspace.errors import UsageError
+from medspace.linkage.index import LinkageIndexer
+from medspace.linkage.key import KEY_FILE as LINKAGE_KEY_FILE
+from medspace.linkage.key import LinkageKey, read_key_file
 from medspace.node import keys
 from medspace.node.config import CONFIG_FILE, NodeConfig
 from medspace.node.errors import NodeConfigError, NodeExistsError, NodeNotFoundError
@@ -22,10 +25,18 @@ _NAME_MAX = 100
 class Node:
     """An opened node directory: its config, keys and store. Close it when done."""
 
-    def __init__(self, config: NodeConfig, store: NodeStore, public_key: Ed25519PublicKey):
+    def __init__(
+        self,
+        config: NodeConfig,
+        store: NodeStore,
+        public_key: Ed25519PublicKey,
+        linkage_key: LinkageKey | None = None,
+    ):
         self.config = config
         self.store = store
         self.identity_public_key = public_key
+        #: The network linkage key from `linkage.key`, None until a steward installs it.
+        self.linkage_key = linkage_key
 
     @property
     def directory(self) -> Path:
@@ -136,9 +147,13 @@ def open_node(directory: Path, *, batch_size: int = DEFAULT_BATCH_SIZE) -> Node:
 
     `batch_size` is the number of source units the store writes per transaction.
 
+    When the directory holds `linkage.key` (the network linkage key), every ingest also
+    writes the patients' linkage tokens and `Node.linkage_key` is set.
+
     Raises `NodeNotFoundError` (no node there; says what to run), `UnsafeKeyFileError`
     (a key file readable by group/others; says `chmod 600 FILE`), `NodeConfigError`
-    (damaged files), `KeyMismatchError` (kek.key does not match the store).
+    (damaged files), `KeyMismatchError` (kek.key does not match the store),
+    `LinkageKeyError` (linkage.key unsafe or damaged).
     """
     directory = Path(directory).absolute()
     config_path = directory / CONFIG_FILE
@@ -167,10 +182,14 @@ def open_node(directory: Path, *, batch_size: int = DEFAULT_BATCH_SIZE) -> Node:
             "identity.pub.pem does not match the identity key id in node.json: restore "
             "the node's own identity files from backup"
         )
+    linkage_key = None
+    if (directory / LINKAGE_KEY_FILE).exists():
+        linkage_key = read_key_file(directory / LINKAGE_KEY_FILE)
     store = NodeStore.open(
         config.db_url,
         keeper=keys.FileKekKeeper(directory),
         pseudonym_key=pseudonym_key,
         batch_size=batch_size,
+        indexer=None if linkage_key is None else LinkageIndexer(linkage_key),
     )
-    return Node(config, store, public)
+    return Node(config, store, public, linkage_key)

@@ -29,6 +29,7 @@ from medspace.store.errors import (
     StoreWriteError,
     TamperedDataError,
 )
+from medspace.store.ingest import PatientIndexer
 from medspace.store.keyring import KekKeeper
 from medspace.store.nodestore import DEFAULT_BATCH_SIZE, NodeStore
 from medspace.store.reports import IngestReport, QuarantineEntry, RotationReport, StoreStats
@@ -41,6 +42,7 @@ __all__ = [
     "KekKeeper",
     "KeyMismatchError",
     "NodeStore",
+    "PatientIndexer",
     "QuarantineEntry",
     "RecordNotFoundError",
     "RotationReport",

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Engine, Table, select, update
@@ -37,6 +37,18 @@ _CHUNK = 500
 Row = dict[str, Any]
 _Key = tuple[str, str]  # (record kind, source_id)
 Writers = dict[tuple[str, tuple[str, ...]], BulkUpsert]
+
+
+class PatientIndexer(Protocol):
+    """Keeps a per-patient index in step with ingest (the linkage index of
+    `medspace.linkage`): `index` gets the patients each batch writes, inside that batch's
+    transaction, so the index never disagrees with the stored patients."""
+
+    def prepare(self, engine: Engine) -> None:
+        """Make sure the index's tables exist (called when the store opens)."""
+
+    def index(self, conn: Connection, patients: Sequence[Patient]) -> None:
+        """Write the index rows of `patients` (new or re-ingested)."""
 
 
 def _now() -> datetime:
@@ -93,6 +105,7 @@ class IngestRun:
         source: str,
         batch_size: int,
         progress: Callable[[int], None] | None,
+        indexer: PatientIndexer | None = None,
     ) -> None:
         self.run_id = os.urandom(16).hex()
         self._engine = engine
@@ -102,6 +115,7 @@ class IngestRun:
         self._source = source
         self._batch_size = batch_size
         self._progress = progress
+        self._indexer = indexer
         self._seen = SeenFilter()
         self._pending: list[Outcome] = []
         self._done = _Counts()
@@ -155,6 +169,9 @@ class IngestRun:
             for kind, records in batch.writes.items():
                 out = [self._row(r, ciphers) for r in records]
                 self._writer(kind, out[0]).run(conn, out)
+            patients = [r for r in batch.writes.get("patient", ()) if isinstance(r, Patient)]
+            if self._indexer is not None and patients:
+                self._indexer.index(conn, patients)
             if batch.rejected:
                 conn.execute(quarantine.insert(), self._quarantine_rows(batch, ciphers))
             totals = self._done.plus(batch.counts)

@@ -19,7 +19,7 @@ from medspace.store import cohort, crypto, extract, rows
 from medspace.store.crypto import Kek
 from medspace.store.db import describe_db_error, make_engine, safe_url
 from medspace.store.errors import RecordNotFoundError, StoreError, StoreWriteError
-from medspace.store.ingest import IngestRun, Writers
+from medspace.store.ingest import IngestRun, PatientIndexer, Writers
 from medspace.store.keyring import QUARANTINE_OWNER, DataKeys, KekKeeper, patient_owner
 from medspace.store.reports import IngestReport, QuarantineEntry, RotationReport, StoreStats
 from medspace.store.rotation import rewrap, settle
@@ -44,6 +44,7 @@ class NodeStore:
         pseudonym_key: bytes,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        indexer: PatientIndexer | None = None,
     ) -> None:
         self._engine = engine
         self._keeper = keeper
@@ -51,6 +52,7 @@ class NodeStore:
         self._pseudonym_key = pseudonym_key
         self._batch_size = batch_size
         self._writers: Writers = {}
+        self._indexer = indexer
 
     @classmethod
     def open(
@@ -61,8 +63,12 @@ class NodeStore:
         pseudonym_key: bytes,
         create: bool = False,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        indexer: PatientIndexer | None = None,
     ) -> NodeStore:
         """Open the store at `db_url` with the keeper's KEK (with `create`, make it first).
+
+        `indexer` (the node's linkage index, when it has a linkage key) is kept in step
+        with every ingest batch.
 
         Finishes or undoes a key rotation that a crash interrupted. Raises
         `StoreConfigError` (no store, unsupported database), `KeyMismatchError` (the KEK
@@ -74,6 +80,8 @@ class NodeStore:
         try:
             with keeper.lock():
                 kek = settle(engine, keeper, create=create, url_for_messages=safe_url(db_url))
+            if indexer is not None:
+                indexer.prepare(engine)
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StoreError(
@@ -83,7 +91,18 @@ class NodeStore:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, keeper, kek, pseudonym_key, batch_size=batch_size)
+        return cls(engine, keeper, kek, pseudonym_key, batch_size=batch_size, indexer=indexer)
+
+    @property
+    def engine(self) -> Engine:
+        """The store's engine, for components that own tables in the node's database (the
+        linkage index); they never touch the store's own tables through it."""
+        return self._engine
+
+    @property
+    def indexer(self) -> PatientIndexer | None:
+        """The per-patient index kept in step with ingest (the linkage index), if any."""
+        return self._indexer
 
     @property
     def kek_id(self) -> str:
@@ -132,6 +151,7 @@ class NodeStore:
             source=source,
             batch_size=self._batch_size,
             progress=progress,
+            indexer=self._indexer,
         )
         try:
             run.start()
@@ -279,6 +299,11 @@ class NodeStore:
             quarantined=sum(r.quarantined for r in runs),
             skipped_by_type=dict(sorted(by_type.items())),
         )
+
+    def connect(self) -> Connection:
+        """A connection for read-only SQL pushdown by `medspace.analytics` (aggregates
+        only leave through its disclosure control). Use it in a `with` block."""
+        return self._engine.connect()
 
     def count_patients(
         self,

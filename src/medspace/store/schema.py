@@ -198,6 +198,22 @@ store_meta = Table(
     Column("created", DateTime, nullable=False),
 )
 
+#: Linkage tokens per patient, written and probed by `medspace.linkage` (keyed hashes and
+#: Bloom filters only, never identifiers). A lookup probes the indexed columns, never scans.
+#: Not in DATA_TABLES: stores made before it get it when a linkage key is installed.
+linkage_token = Table(
+    "linkage_token",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("person_source_id", Text, nullable=False, unique=True),
+    Column("key_id", Text, nullable=False, index=True),
+    Column("exact_token", LargeBinary, index=True),
+    Column("clk", LargeBinary),
+    Column("block_birth", LargeBinary, index=True),
+    Column("block_cohort", LargeBinary, index=True),
+    Column("block_sound", LargeBinary, index=True),
+)
+
 #: Record kind (`medspace.model.KIND_OF`) -> table.
 TABLE_OF: dict[str, Table] = {
     "patient": person,

@@ -1,0 +1,159 @@
+"""Cryptographic long-term keys (CLKs): Bloom-filter encodings of name, birth date and sex.
+
+After Schnell, Bachteler and Reiher (2009, 2011) as in clkhash/anonlink: every feature of a
+record (a name's padded bigrams, the parts of its birth date, its sex) is hashed into one
+bit array of `bits` bits (1,024 by default) by k hash functions, and two records are
+compared by the Dice coefficient of their arrays, 2|A∩B| / (|A| + |B|). A typo changes only
+a few bigrams, so the arrays of one person's two records stay close while the features
+themselves cannot be read back without the key.
+
+The k functions are keyed double hashing (Kirsch and Mitzenmacher 2006, as in Schnell's
+original): one HMAC-SHA256 of the feature under a per-field key derived from the network
+linkage key via HKDF gives two 64-bit numbers h1, h2 and the positions
+(h1 + i·h2) mod bits, i = 0..k-1 (h2 forced odd, so with 1,024 bits the k positions are
+distinct). The HMAC key makes a frequency or dictionary attack need the key; each field has
+its own key so a year "1980" and a bigram "19" never share positions.
+
+Per-field k ("bits per feature") is the weight of a field. Han names have few characters,
+so they are encoded as characters and padded bigrams with a larger k, which makes a Han
+name carry about as many bits as a Latin one. The defaults were chosen on the synthetic
+hospitals' noise (see docs/linkage.md, `medspace node linkage evaluate`).
+
+Encoding is vectorised over a batch with numpy: HMACs are computed in a Python loop (one C
+call each), positions and bits as whole arrays.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from medspace.linkage.errors import LinkageInputError
+from medspace.linkage.key import LinkageKey
+from medspace.linkage.normalise import NormalisedName
+
+#: Fields in encoding order. "name": padded bigrams of alphabetic words; "han": Han
+#: characters and padded bigrams; "year", "month", "day", "date": parts of the birth date
+#: and the whole; "sex".
+FIELDS = ("name", "han", "year", "month", "day", "date", "sex")
+_PAD = "_"
+
+
+@dataclass(frozen=True, slots=True)
+class ClkSchema:
+    """Size of the bit array and hash functions per feature of each field (its weight)."""
+
+    bits: int = 1024
+    k_name: int = 20
+    k_han: int = 40
+    k_year: int = 30
+    k_month: int = 15
+    k_day: int = 15
+    k_date: int = 30
+    k_sex: int = 20
+
+    def __post_init__(self) -> None:
+        if not 64 <= self.bits <= 8192 or self.bits % 8:
+            raise LinkageInputError("a CLK has 64 to 8,192 bits, a multiple of 8 (e.g. 1024)")
+        if any(not 0 <= self.k(f) <= 200 for f in FIELDS):
+            raise LinkageInputError("hash functions per feature (k) must be 0 to 200")
+
+    def k(self, field: str) -> int:
+        """Hash functions per feature of `field`."""
+        return int(getattr(self, f"k_{field}"))
+
+    @property
+    def tag(self) -> str:
+        """A short name of these parameters, carried with a CLK so that CLKs made under
+        other parameters are never compared."""
+        ks = "-".join(str(self.k(f)) for f in FIELDS)
+        return f"clk1/{self.bits}/{ks}"
+
+
+DEFAULT_SCHEMA = ClkSchema()
+
+Features = list[tuple[int, str]]  # (field number in FIELDS, feature text)
+
+
+def _padded_bigrams(text: str) -> list[str]:
+    padded = _PAD + text + _PAD
+    return [padded[i : i + 2] for i in range(len(padded) - 1)]
+
+
+def features(name: NormalisedName, birth_date: date | None, sex: str | None) -> Features:
+    """The features of a record: what the CLK encodes, before hashing.
+
+    Alphabetic names give the padded bigrams of each word (a set: word order and repeated
+    bigrams do not matter); Han names give each character and the padded bigrams of the
+    whole name.
+    """
+    out: Features = []
+    seen: set[str] = set()
+    for word in name.words:
+        for gram in _padded_bigrams(word):
+            if gram not in seen:
+                seen.add(gram)
+                out.append((0, gram))
+    if name.han:
+        han = dict.fromkeys([*name.han, *_padded_bigrams(name.han)])
+        out.extend((1, gram) for gram in han)
+    if birth_date is not None:
+        out.append((2, f"{birth_date.year:04d}"))
+        out.append((3, f"{birth_date.month:02d}"))
+        out.append((4, f"{birth_date.day:02d}"))
+        out.append((5, birth_date.isoformat()))
+    if sex is not None:
+        out.append((6, sex))
+    return out
+
+
+class ClkEncoder:
+    """Encodes feature lists into CLKs under one linkage key and schema."""
+
+    def __init__(self, key: LinkageKey, schema: ClkSchema = DEFAULT_SCHEMA) -> None:
+        self.schema = schema
+        self._keys = [key.derive(f"clk/{field}") for field in FIELDS]
+        self._k = np.array([schema.k(f) for f in FIELDS], dtype=np.int64)
+        self._kmax = int(self._k.max())
+        self._steps = np.arange(self._kmax, dtype=np.uint64)
+
+    def encode(self, records: Sequence[Features]) -> list[bytes]:
+        """One CLK (bits/8 bytes, most significant bit first) per feature list."""
+        bits = self.schema.bits
+        h1: list[int] = []
+        h2: list[int] = []
+        fields: list[int] = []
+        owners: list[int] = []
+        keys = self._keys
+        digest = hmac.digest
+        for number, record in enumerate(records):
+            for field, text in record:
+                d = digest(keys[field], text.encode("utf-8"), "sha256")
+                h1.append(int.from_bytes(d[:8], "big"))
+                h2.append(int.from_bytes(d[8:16], "big") | 1)
+                fields.append(field)
+                owners.append(number)
+        table = np.zeros((len(records), bits), dtype=np.uint8)
+        if h1:
+            m = np.uint64(bits)
+            a = np.array(h1, dtype=np.uint64) % m
+            b = np.array(h2, dtype=np.uint64) % m
+            positions = (a[:, None] + self._steps[None, :] * b[:, None]) % m
+            used = self._steps[None, :] < self._k[np.array(fields)][:, None].astype(np.uint64)
+            rows = np.broadcast_to(np.array(owners)[:, None], positions.shape)
+            table[rows[used], positions[used].astype(np.int64)] = 1
+        packed = np.packbits(table, axis=1)
+        return [row.tobytes() for row in packed]
+
+
+def dice(a: bytes, b: bytes) -> float:
+    """Dice coefficient of two CLKs of the same length (0.0 when both are empty)."""
+    if len(a) != len(b):
+        raise LinkageInputError("CLKs of different lengths cannot be compared")
+    x, y = int.from_bytes(a, "big"), int.from_bytes(b, "big")
+    total = x.bit_count() + y.bit_count()
+    return 2 * (x & y).bit_count() / total if total else 0.0
