@@ -29,6 +29,7 @@ offer yet.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -307,13 +308,19 @@ def _noise_group(
     )
 
 
+@functools.lru_cache(maxsize=2)
+def _space(integer: bool) -> tuple[Any, Any]:
+    if integer:
+        return dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int)
+    return dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l1_distance(T=float)
+
+
+@functools.lru_cache(maxsize=256)
 def _calibrated(kind: type, d_in: Any, epsilon: float) -> tuple[Any, float]:
     """The Laplace measurement for sensitivity `d_in` whose OpenDP privacy map is at most
-    `epsilon`, with the smallest scale found by widening sensitivity/epsilon."""
-    if kind is int:
-        space = dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int)
-    else:
-        space = dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l1_distance(T=float)
+    `epsilon`, with the smallest scale found by widening sensitivity/epsilon. Cached:
+    measurements are immutable, and repeated queries reuse their epsilon shares."""
+    space = _space(kind is int)
     scale = float(d_in) / epsilon if d_in else 0.0
     for _ in range(64):
         measurement = dp.m.make_laplace(*space, scale=scale)
