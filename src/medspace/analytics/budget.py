@@ -18,6 +18,7 @@ charges nothing, so a retried release cannot double-spend.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -34,6 +35,7 @@ MICRO = Decimal("0.000001")
 _PER_EPSILON = 1_000_000
 
 metadata = sa.MetaData()
+_READY: weakref.WeakSet[sa.Engine] = weakref.WeakSet()  # engines whose tables exist
 
 project_budgets = sa.Table(
     "analytics_dp_budgets",
@@ -149,7 +151,9 @@ class Budget:
                 f"the DP budget needs SQLite or PostgreSQL, not {engine.dialect.name}"
             )
         self._engine = engine
-        metadata.create_all(engine)
+        if engine not in _READY:
+            metadata.create_all(engine)
+            _READY.add(engine)
 
     @classmethod
     def open_file(cls, path: Path) -> Budget:
