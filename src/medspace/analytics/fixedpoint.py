@@ -6,8 +6,9 @@ of the values. With the default scale_bits = 40:
 
 - precision: values are rounded to a multiple of 2^-40 (about 9.1e-13) each, so a sum
   of n values is within n * 2^-41 of the exact sum; integers (counts) are exact;
-- range: |x| <= 2^71 (about 2.4e21) per value. That leaves 16 bits of headroom, so a sum
-  of up to 65,536 encoded values cannot wrap around; larger values are refused.
+- range: |x| < 2^71 (about 2.4e21) per value. That leaves 16 bits of headroom, so a sum
+  of up to 65,536 encoded values stays within [-2^127, 2^127) and cannot wrap around;
+  larger values are refused.
 
 Decoding gives floats: exact for every integer sum below 2^53 (counts round-trip
 exactly), otherwise correctly rounded from the exact ring value.
@@ -29,7 +30,7 @@ _HALF = 1 << (RING_BITS - 1)
 
 
 def max_magnitude(scale_bits: int = DEFAULT_SCALE_BITS) -> int:
-    """The largest |value| `encode_vector` accepts at this scale: 2^(127 - 16 - scale_bits)."""
+    """The bound on |value| for `encode_vector` at this scale (exclusive): 2^(111 - scale_bits)."""
     _check_scale(scale_bits)
     return 1 << (RING_BITS - 1 - HEADROOM_BITS - scale_bits)
 
@@ -48,7 +49,7 @@ def encode_vector(
 
     Integers (Python or numpy) are encoded exactly; floats are rounded to the nearest
     multiple of 2^-scale_bits (ties to even). Raises `FixedPointError` for NaN, infinity,
-    non-numbers, or |value| > `max_magnitude(scale_bits)`, naming the position only.
+    non-numbers, or |value| >= `max_magnitude(scale_bits)`, naming the position only.
     """
     _check_scale(scale_bits)
     limit = max_magnitude(scale_bits)
@@ -56,14 +57,14 @@ def encode_vector(
     for position, value in enumerate(values):
         if isinstance(value, numbers.Integral):
             whole = int(value)
-            if abs(whole) > limit:
+            if abs(whole) >= limit:
                 raise FixedPointError(_range_message(position, scale_bits))
             scaled = whole << scale_bits
         elif isinstance(value, numbers.Real):
             real = float(value)
             if not math.isfinite(real):
                 raise FixedPointError(f"value at position {position} is not a finite number")
-            if abs(real) > limit:
+            if abs(real) >= limit:
                 raise FixedPointError(_range_message(position, scale_bits))
             scaled = round(math.ldexp(real, scale_bits))  # exact scaling by a power of two
         else:
@@ -75,7 +76,7 @@ def encode_vector(
 def _range_message(position: int, scale_bits: int) -> str:
     return (
         f"value at position {position} is out of range for secure aggregation: "
-        f"|value| must be at most 2^{RING_BITS - 1 - HEADROOM_BITS - scale_bits} at "
+        f"|value| must be below 2^{RING_BITS - 1 - HEADROOM_BITS - scale_bits} at "
         f"scale_bits={scale_bits}; rescale the statistic or lower scale_bits"
     )
 
