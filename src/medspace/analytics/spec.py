@@ -432,7 +432,7 @@ class QuerySpec(_Model):
             fields.add("person.sex")
         if self.cohort.age is not None:
             fields.add("person.birth_date")
-        used = _used_variables(self)
+        used = used_variables(self)
         for name in used:
             var = self.variables[name]
             if isinstance(var, AgeVar | AgeBandVar):
@@ -511,7 +511,7 @@ def _filter_fields(flt: CodeFilter) -> set[str]:
     return fields
 
 
-def _used_variables(spec: QuerySpec) -> set[str]:
+def used_variables(spec: QuerySpec) -> set[str]:
     used: set[str] = set()
     for stat in spec.statistics:
         used |= set(getattr(stat, "by", ()))

@@ -1,0 +1,171 @@
+"""Differencing protection: per project, a node does not answer two cohorts that differ
+by fewer than k patients.
+
+The classic attack: "count of C22 patients" (100), then "count of C22 patients except
+men aged 37" (99): each count is large, the difference is one person. Every statistic
+here is a sum over the patients of a cohort, so two answers over cohorts A and B reveal
+the sum over A Δ B. `QueryAudit` therefore remembers, per project, the cohorts it has
+answered (as sets of internal person ids, compressed, in a local SQLite file that never
+leaves the node) and refuses a new cohort when
+
+1. it differs from an earlier one by 0 < |A Δ B| < k patients ("pairwise"), or
+2. together with the earlier ones it isolates a group of 0 < size < k patients: the
+   answered cohorts split the patients into *atoms* (patients who are in exactly the
+   same cohorts); an atom is exposed when its indicator is a linear combination of the
+   cohorts' indicators (it lies in their row space), so counts or sums over the cohorts
+   add and subtract to the atom's ("three-query" variants such as A, B = A - x + y, C = y).
+   An atom that is a whole cohort is left to cell suppression.
+
+Identical repeats are fine (|Δ| = 0 reveals nothing new). Under differential privacy the
+caller skips the audit: the noise protects the difference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import zlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from medspace.analytics.errors import AnalyticsError, DifferencingRefused
+
+IdArray = npt.NDArray[np.int64]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answered_cohort (
+    project_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    ids BLOB NOT NULL,
+    created TEXT NOT NULL,
+    PRIMARY KEY (project_id, digest)
+)
+"""
+
+
+def encode_ids(ids: IdArray) -> bytes:
+    """Sorted unique ids as zlib-compressed little-endian deltas."""
+    ordered = np.unique(np.asarray(ids, dtype=np.int64))
+    deltas = np.diff(ordered, prepend=np.int64(0))
+    return zlib.compress(deltas.astype("<i8").tobytes(), 6)
+
+
+def decode_ids(blob: bytes) -> IdArray:
+    """Inverse of `encode_ids`."""
+    deltas = np.frombuffer(zlib.decompress(blob), dtype="<i8")
+    return np.cumsum(deltas).astype(np.int64)
+
+
+class QueryAudit:
+    """The node's record of answered cohorts, per project, in the SQLite file `path`."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        try:
+            with self._connect() as conn:
+                conn.execute(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise AnalyticsError(
+                f"cannot open the query audit at {path.name} ({type(exc).__name__}): check "
+                "the node directory's permissions"
+            ) from None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        return conn
+
+    def check(
+        self,
+        project_id: str,
+        cohort_ids: Sequence[int] | IdArray,
+        *,
+        min_cell_size: int,
+        record: bool = True,
+    ) -> None:
+        """Raise `DifferencingRefused` when the cohort, with the project's earlier
+        cohorts, would expose fewer than `min_cell_size` patients; otherwise remember it
+        as answered (with `record`). Check and record are one transaction."""
+        if min_cell_size < 1:
+            raise AnalyticsError("min_cell_size must be at least 1")
+        new = np.unique(np.asarray(cohort_ids, dtype=np.int64))
+        blob = encode_ids(new)
+        digest = hashlib.sha256(blob).hexdigest()
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = conn.execute(
+                "SELECT digest, ids FROM answered_cohort WHERE project_id = ? ORDER BY created",
+                (project_id,),
+            ).fetchall()
+            if any(d == digest for d, _ in rows):
+                conn.execute("COMMIT")
+                return  # an identical repeat reveals nothing new
+            earlier = [decode_ids(b) for _, b in rows]
+            _check_pairwise(new, earlier, min_cell_size)
+            _check_atoms(new, earlier, min_cell_size)
+            if record:
+                conn.execute(
+                    "INSERT INTO answered_cohort VALUES (?, ?, ?, ?, ?)",
+                    (project_id, digest, len(new), blob, datetime.now(UTC).isoformat()),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+    def answered(self, project_id: str) -> int:
+        """How many distinct cohorts the project has had answered here."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM answered_cohort WHERE project_id = ?", (project_id,)
+            ).fetchone()
+        return int(row[0])
+
+
+def _refuse(k: int) -> DifferencingRefused:
+    return DifferencingRefused(
+        f"this cohort differs from a cohort already answered for this project by fewer "
+        f"than k = {k} patients (or, with earlier ones, singles out such a group), so "
+        "answering both could disclose those patients; widen the cohort, ask a query with "
+        "differential privacy, or ask a steward"
+    )
+
+
+def _check_pairwise(new: IdArray, earlier: list[IdArray], k: int) -> None:
+    for old in earlier:
+        common = np.intersect1d(new, old, assume_unique=True).size
+        difference = new.size + old.size - 2 * common
+        if 0 < difference < k:
+            raise _refuse(k)
+
+
+def _check_atoms(new: IdArray, earlier: list[IdArray], k: int) -> None:
+    cohorts = [*earlier, new]
+    if len(cohorts) < 2:
+        return
+    union = np.unique(np.concatenate(cohorts))
+    if union.size == 0:
+        return
+    member = np.vstack([np.isin(union, c, assume_unique=True) for c in cohorts])
+    packed = np.packbits(member, axis=0)
+    _, first, sizes = np.unique(packed, axis=1, return_index=True, return_counts=True)
+    atoms = member[:, first].astype(np.float64)  # cohorts x atoms, 0/1
+    small = [j for j, size in enumerate(sizes) if 0 < size < k]
+    if not small:
+        return
+    gram = np.linalg.pinv(atoms @ atoms.T)
+    cohort_sizes = atoms @ sizes
+    for j in small:
+        column = atoms[:, j]
+        exposed = float(column @ gram @ column) > 1 - 1e-9
+        is_whole_cohort = bool(np.any((column == 1) & (cohort_sizes == sizes[j])))
+        if exposed and not is_whole_cohort:
+            raise _refuse(k)

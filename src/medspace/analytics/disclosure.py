@@ -1,0 +1,183 @@
+"""Disclosure control on a vector of cells: minimum cell size and complementary
+suppression, so that no suppressed cell can be recomputed from the cells shown.
+
+The rules (docs/analytics.md lists them for stewards):
+
+1. *Primary*: a count cell with 0 < n < k is suppressed ("below-min-cell"). A zero is
+   kept: it says only that nobody at the node is in that cell, and suppressing zeros
+   would hide structural zeros (e.g. an age band nobody can be in) for no gain.
+2. *Complementary*: cells that add up to another cell form an equation (a table's row
+   and its row margin, a histogram's bins and its total, a proportion's yes + no = n,
+   and the same population counted by two statistics of one query). In every equation
+   where exactly one member is suppressed, the smallest non-zero member left is
+   suppressed too ("complementary"), until no equation has a single suppressed member.
+3. *Exact check*: the suppressed cells are then the unknowns of the linear system of all
+   equations; a cell is recomputable exactly when its unit vector lies in the row space
+   of that system (numpy SVD null space). Any such cell gets one more complementary
+   suppression, and the check repeats, so the final pattern leaves every suppressed
+   cell undetermined.
+4. A sum, sum of squares (behind a mean or variance) follows its n: hidden when the n
+   is ("follows-n").
+
+Populations are compared conservatively: a cell counting "patients with hba1c" and one
+counting "patients" are treated as the same population, so more, never fewer, equations
+are assumed than truly hold.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from medspace.analytics.layout import Layout
+
+BELOW_MIN_CELL = "below-min-cell"
+COMPLEMENTARY = "complementary"
+FOLLOWS_N = "follows-n"
+
+Equation = tuple[int, tuple[int, ...]]
+_MAX_EXACT_UNKNOWNS = 3000
+
+
+def equations(layout: Layout) -> list[Equation]:
+    """(total, parts) index pairs: the cells at `parts` add up to the cell at `total`."""
+    by_population: dict[tuple[tuple[str, str], ...], list[int]] = defaultdict(list)
+    for i, cell in enumerate(layout.cells):
+        if cell.count:
+            by_population[cell.population].append(i)
+    found: list[Equation] = []
+    for same in by_population.values():
+        found.extend((same[0], (other,)) for other in same[1:])
+    children: dict[tuple[tuple[tuple[str, str], ...], str], dict[str, int]] = defaultdict(dict)
+    for population, indices in by_population.items():
+        for condition in population:
+            parent = tuple(c for c in population if c != condition)
+            children[(parent, condition[0])][condition[1]] = indices[0]
+    for (parent, variable), cells in children.items():
+        if parent in by_population and len(cells) == layout.domains.get(variable, -1):
+            found.append((by_population[parent][0], tuple(sorted(cells.values()))))
+    return found
+
+
+def protect(
+    layout: Layout,
+    values: Sequence[float],
+    min_cell_size: int,
+    *,
+    already: Sequence[str | None] | None = None,
+) -> list[str | None]:
+    """The reason each cell must be hidden (None: may be shown).
+
+    `already` marks cells hidden for a reason decided elsewhere (e.g. a node suppressed
+    them); they count as suppressed for the complementary rules.
+    """
+    if len(values) != len(layout.cells):
+        raise ValueError("the vector does not match the layout")
+    reasons: list[str | None] = list(already) if already is not None else [None] * len(values)
+    for i, cell in enumerate(layout.cells):
+        if cell.count and reasons[i] is None and 0 < values[i] < min_cell_size:
+            reasons[i] = BELOW_MIN_CELL
+    system = equations(layout)
+    while True:
+        _complement_singles(system, values, reasons)
+        recomputable = _recomputable(system, reasons)
+        if not recomputable:
+            break
+        if not _widen(system, values, reasons, recomputable):
+            break  # nothing left to hide in those equations (cannot happen with k >= 1)
+    _follow_n(layout, reasons)
+    return reasons
+
+
+def _complement_singles(
+    system: list[Equation], values: Sequence[float], reasons: list[str | None]
+) -> None:
+    changed = True
+    while changed:
+        changed = False
+        for total, parts in system:
+            members = (total, *parts)
+            if sum(reasons[m] is not None for m in members) == 1 and _hide_smallest(
+                members, values, reasons
+            ):
+                changed = True
+
+
+def _hide_smallest(
+    members: Sequence[int], values: Sequence[float], reasons: list[str | None]
+) -> bool:
+    candidates = [m for m in members if reasons[m] is None and values[m] != 0]
+    if not candidates:
+        return False
+    chosen = min(candidates, key=lambda m: (values[m], m))
+    reasons[chosen] = COMPLEMENTARY
+    return True
+
+
+def _recomputable(system: list[Equation], reasons: Sequence[str | None]) -> list[int]:
+    """Suppressed cells that the equations determine exactly."""
+    unknowns = sorted({m for t, p in system for m in (t, *p) if reasons[m] is not None})
+    if not unknowns:
+        return []
+    column = {u: j for j, u in enumerate(unknowns)}
+    rows = []
+    for total, parts in system:
+        row = np.zeros(len(unknowns))
+        if total in column:
+            row[column[total]] += 1.0
+        for p in parts:
+            if p in column:
+                row[column[p]] -= 1.0
+        if row.any():
+            rows.append(row)
+    if not rows:
+        return []
+    if len(unknowns) > _MAX_EXACT_UNKNOWNS:
+        # Too large for the exact check: fall back to hiding every member of every
+        # equation that holds a suppressed cell's only unknown partner (conservative).
+        return [u for u in unknowns if _alone(system, reasons, u)]
+    matrix = np.vstack(rows)
+    _, singular, vt = np.linalg.svd(matrix)
+    rank = int((singular > 1e-9 * max(1.0, singular[0])).sum())
+    null_space = vt[rank:]
+    if null_space.shape[0] == 0:
+        return unknowns
+    free = np.abs(null_space).max(axis=0) > 1e-9
+    return [u for u, is_free in zip(unknowns, free, strict=True) if not is_free]
+
+
+def _alone(system: list[Equation], reasons: Sequence[str | None], cell: int) -> bool:
+    for total, parts in system:
+        members = (total, *parts)
+        if cell in members and sum(reasons[m] is not None for m in members) == 1:
+            return True
+    return False
+
+
+def _widen(
+    system: list[Equation],
+    values: Sequence[float],
+    reasons: list[str | None],
+    recomputable: list[int],
+) -> bool:
+    widened = False
+    for cell in recomputable:
+        for total, parts in system:
+            members = (total, *parts)
+            if cell in members and _hide_smallest(members, values, reasons):
+                widened = True
+                break
+    return widened
+
+
+def _follow_n(layout: Layout, reasons: list[str | None]) -> None:
+    n_reason: dict[tuple[str, tuple[str, ...]], str | None] = {}
+    for i, cell in enumerate(layout.cells):
+        if cell.part == "n":
+            n_reason[(cell.statistic, cell.labels)] = reasons[i]
+    for i, cell in enumerate(layout.cells):
+        hidden_n = n_reason.get((cell.statistic, cell.labels)) is not None
+        if cell.part in ("sum", "sumsq") and reasons[i] is None and hidden_n:
+            reasons[i] = FOLLOWS_N

@@ -1,0 +1,247 @@
+"""The spec's cohort and variables as SQL (SQLAlchemy Core; SQLite and PostgreSQL).
+
+`cohort_query` selects the patients of the cohort (internal person ids); `feature_table`
+adds one column per variable, computed per patient in SQL (EXISTS for presence, a
+correlated ORDER BY ... LIMIT 1 for earliest/latest values, CASE for categories), so the
+statistics can be aggregated by GROUP BY without reading rows into Python.
+
+Dates: a condition's date is its onset date, else its recorded date; a drug's its start
+date; measurements', observations' and procedures' their time. Age is completed years
+between birth date and the spec's reference date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    Subquery,
+    and_,
+    case,
+    cast,
+    exists,
+    extract,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+)
+
+from medspace.analytics.spec import (
+    AgeBandVar,
+    AgeVar,
+    CodeFilter,
+    HasVar,
+    IsVar,
+    MeasurementVar,
+    ObservationCategoryVar,
+    QuerySpec,
+    SexVar,
+    Variable,
+)
+from medspace.store.schema import (
+    condition_occurrence,
+    drug_exposure,
+    measurement,
+    observation,
+    person,
+    procedure_occurrence,
+)
+
+_TABLES = {
+    "condition": condition_occurrence,
+    "drug": drug_exposure,
+    "measurement": measurement,
+    "observation": observation,
+    "procedure": procedure_occurrence,
+}
+_DATE_COLUMN = {
+    "drug": "start_date",
+    "measurement": "time_date",
+    "observation": "time_date",
+    "procedure": "time_date",
+}
+
+
+def code_matches(column: ColumnElement[str], code: str) -> ColumnElement[bool]:
+    """`column` equals `code`, or starts with it when `code` ends in `*`."""
+    if not code.endswith("*"):
+        return column == code
+    prefix = code[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(prefix + "%", escape="\\")
+
+
+def age_years(birth: ColumnElement[date], reference: date) -> ColumnElement[int]:
+    """Completed years between `birth` and `reference` (NULL without a birth date)."""
+    birthday_later = (extract("month", birth) * 100 + extract("day", birth)) > (
+        reference.month * 100 + reference.day
+    )
+    years = literal(reference.year) - extract("year", birth)
+    return cast(years - case((birthday_later, 1), else_=0), Integer)
+
+
+def _record_date(domain: str) -> ColumnElement[date]:
+    table = _TABLES[domain]
+    if domain == "condition":
+        return func.coalesce(table.c.onset_date, table.c.recorded_date)
+    return table.c[_DATE_COLUMN[domain]]
+
+
+def _matches(flt: CodeFilter) -> ColumnElement[bool]:
+    """Records of `flt.domain` that match the filter and belong to the outer person."""
+    table = _TABLES[flt.domain]
+    where = [
+        table.c.person_source_id == person.c.source_id,
+        table.c.code_system == flt.system,
+        code_matches(table.c.code, flt.code),
+    ]
+    if flt.min is not None:
+        where.append(table.c.value >= flt.min)
+    if flt.max is not None:
+        where.append(table.c.value <= flt.max)
+    if flt.value_code is not None:
+        where.append(table.c.value_code_system == flt.value_code.system)
+        where.append(code_matches(table.c.value_code, flt.value_code.code))
+    if flt.after is not None:
+        where.append(_record_date(flt.domain) >= flt.after)
+    if flt.before is not None:
+        where.append(_record_date(flt.domain) <= flt.before)
+    return exists().where(and_(*where))
+
+
+def cohort_query(spec: QuerySpec, exclude_pseudonyms: Collection[str] = ()) -> Select[tuple[int]]:
+    """SELECT person.id of every patient in the spec's cohort, opted-out patients left
+    out."""
+    cohort = spec.cohort
+    where: list[ColumnElement[bool]] = []
+    for flt in cohort.filters:
+        found = _matches(flt)
+        where.append(found if flt.present else not_(found))
+    if cohort.sex is not None:
+        where.append(person.c.sex.in_(list(cohort.sex)))
+    if cohort.age is not None:
+        age = age_years(person.c.birth_date, spec.reference_date)
+        where.append(and_(age >= cohort.age.min, age <= cohort.age.max))
+    if exclude_pseudonyms:
+        where.append(person.c.pseudonym.not_in(list(exclude_pseudonyms)))
+    return select(person.c.id).where(and_(true(), *where))
+
+
+def _first_value(
+    domain: str,
+    system: str,
+    code: str,
+    pick: str,
+    column: ColumnElement[Any],
+    present: ColumnElement[Any],
+) -> ColumnElement[Any]:
+    """`column` of the person's earliest/latest record (by date, time, then row) among
+    those with this code and a non-NULL `present`."""
+    table = _TABLES[domain]
+    when = table.c.time_date
+    order = (when, table.c.time_datetime, table.c.id)
+    ordered = [c.asc() for c in order] if pick == "earliest" else [c.desc() for c in order]
+    return (
+        select(column)
+        .where(
+            table.c.person_source_id == person.c.source_id,
+            table.c.code_system == system,
+            code_matches(table.c.code, code),
+            present.is_not(None),
+        )
+        .order_by(*ordered)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _linear(expr: ColumnElement[Any], centre: float, scale: float) -> ColumnElement[Any]:
+    value: ColumnElement[Any] = cast(expr, Float)
+    if centre != 0:
+        value = value - centre
+    if scale != 1:
+        value = value / scale
+    return value
+
+
+def _base_expression(spec: QuerySpec, var: Variable) -> ColumnElement[Any]:
+    if isinstance(var, AgeVar):
+        return _linear(age_years(person.c.birth_date, spec.reference_date), var.centre, var.scale)
+    if isinstance(var, MeasurementVar):
+        m = measurement.c
+        value = _first_value("measurement", var.system, var.code, var.pick, m.value, m.value)
+        return _linear(value, var.centre, var.scale)
+    if isinstance(var, SexVar):
+        return case((person.c.sex.in_(list(var.categories)), person.c.sex), else_=null())
+    if isinstance(var, AgeBandVar):
+        age = age_years(person.c.birth_date, spec.reference_date)
+        return case(
+            *((and_(age >= b.min, age <= b.max), literal(b.label)) for b in var.bands),
+            else_=null(),
+        )
+    if isinstance(var, HasVar):
+        return case((_matches(var), 1), else_=0)
+    if isinstance(var, ObservationCategoryVar):
+        o = observation.c
+        label = case(
+            *(
+                (
+                    or_(
+                        *(
+                            and_(
+                                o.value_code_system == ref.system,
+                                code_matches(o.value_code, ref.code),
+                            )
+                            for ref in cat.codes
+                        )
+                    ),
+                    literal(cat.label),
+                )
+                for cat in var.categories
+            ),
+            else_=null(),
+        )
+        return _first_value("observation", var.system, var.code, var.pick, label, o.value_code)
+    raise AssertionError(var.kind)
+
+
+def feature_table(
+    spec: QuerySpec, names: Collection[str], exclude_pseudonyms: Collection[str] = ()
+) -> Subquery:
+    """A subquery with `pid` and one column per named variable, one row per cohort
+    patient (NULL where the variable is missing)."""
+    base_names = sorted({n for n in names if not isinstance(spec.variables[n], IsVar)})
+    base_names = sorted(
+        set(base_names) | {v.of for n in names if isinstance(v := spec.variables[n], IsVar)}
+    )
+    members = cohort_query(spec, exclude_pseudonyms).subquery("cohort")
+    columns = [person.c.id.label("pid")] + [
+        _base_expression(spec, spec.variables[n]).label(n) for n in base_names
+    ]
+    first = (
+        select(*columns)
+        .select_from(person.join(members, members.c.id == person.c.id))
+        .subquery("f0")
+    )
+    derived: list[ColumnElement[Any]] = []
+    for name in sorted(names):
+        var = spec.variables[name]
+        if isinstance(var, IsVar):
+            parent = first.c[var.of]
+            derived.append(
+                case(
+                    (parent.is_(None), null()),
+                    (parent == var.category, 1),
+                    else_=0,
+                ).label(name)
+            )
+    return select(*first.c, *derived).subquery("f")

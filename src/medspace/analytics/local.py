@@ -1,0 +1,218 @@
+"""A node's local answer to a query: aggregates computed in SQL, then disclosure control.
+
+`compute_local` runs one GROUP BY query per statistic over the feature table of
+`medspace.analytics.features` (no Python loop over patients: Python only places the
+grouped rows into the layout's cells), then applies `medspace.analytics.disclosure`.
+What leaves the node is `LocalAggregate.values` (suppressed cells zeroed, then masked by
+secure aggregation), `suppressed` and `refusals`; `cohort_size` stays at the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import ColumnElement, Connection, Subquery, and_, case, func, literal, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from medspace.analytics.disclosure import protect
+from medspace.analytics.errors import AnalyticsError, SpecError
+from medspace.analytics.features import cohort_query, feature_table
+from medspace.analytics.layout import ALL, TOTAL, Layout, bin_labels, layout
+from medspace.analytics.spec import (
+    BoundsStat,
+    CountStat,
+    HistogramStat,
+    LogisticStat,
+    MeanStat,
+    ProportionStat,
+    QuantilesStat,
+    QuerySpec,
+    Statistic,
+    SumStat,
+    TableStat,
+    VarianceStat,
+    used_variables,
+)
+from medspace.store import NodeStore
+
+BOUNDS_TOO_FEW = "bounds-below-min-cell"
+
+
+@dataclass(frozen=True)
+class LocalAggregate:
+    """A node's disclosure-controlled contribution, one value per layout cell.
+
+    `values[i]` is 0 where `suppressed[i]` names a reason. `refusals` maps a statistic
+    id to why the node gives nothing for it. `cohort_size` is for the node's own log
+    and the differencing audit: it never leaves the node.
+    """
+
+    values: list[float]
+    suppressed: list[str | None]
+    cohort_size: int
+    refusals: dict[str, str] = field(default_factory=dict)
+
+
+def compute_local(
+    store: NodeStore,
+    spec: QuerySpec,
+    *,
+    exclude_pseudonyms: Collection[str] = (),
+    min_cell_size: int,
+) -> LocalAggregate:
+    """Compute the spec's non-regression statistics on this node's store and apply
+    disclosure control with minimum cell size `min_cell_size`.
+
+    Raises `SpecError` for a bad minimum cell size and `AnalyticsError` when the
+    database fails.
+    """
+    if min_cell_size < 1:
+        raise SpecError("min_cell_size must be at least 1")
+    cells = layout(spec)
+    try:
+        with store.connect() as conn:
+            raw, cohort_size = _aggregate(conn, spec, cells, exclude_pseudonyms)
+    except SQLAlchemyError as exc:
+        raise AnalyticsError(
+            f"the node's database failed while computing the query ({type(exc).__name__}): "
+            "check the node's database and retry"
+        ) from None
+    reasons = protect(cells, raw, min_cell_size)
+    refusals: dict[str, str] = {}
+    for stat in spec.statistics:
+        if isinstance(stat, BoundsStat):
+            positions = cells.positions(stat.id)
+            if sum(raw[i] for i in positions) < min_cell_size:
+                refusals[stat.id] = BOUNDS_TOO_FEW
+                for i in positions:
+                    reasons[i] = BOUNDS_TOO_FEW
+    values = [
+        0.0 if reason is not None else float(v) for v, reason in zip(raw, reasons, strict=True)
+    ]
+    return LocalAggregate(values, reasons, cohort_size, refusals)
+
+
+def cohort_person_ids(
+    store: NodeStore, spec: QuerySpec, exclude: Collection[str] = ()
+) -> npt.NDArray[np.int64]:
+    """The internal person ids of the spec's cohort (sorted), for the differencing
+    audit. They never leave the node."""
+    try:
+        with store.connect() as conn:
+            ids = conn.execute(cohort_query(spec, exclude)).scalars().all()
+    except SQLAlchemyError as exc:
+        raise AnalyticsError(
+            f"the node's database failed while selecting the cohort ({type(exc).__name__})"
+        ) from None
+    return np.sort(np.fromiter(ids, dtype=np.int64, count=len(ids)))
+
+
+def _aggregate(
+    conn: Connection, spec: QuerySpec, cells: Layout, exclude: Collection[str]
+) -> tuple[list[float], int]:
+    names = sorted(used_variables(spec))
+    table = feature_table(spec, names, exclude)
+    values = [0.0] * len(cells)
+    position = {(c.statistic, c.labels, c.part): i for i, c in enumerate(cells.cells)}
+    cohort_size = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    for stat in spec.statistics:
+        if isinstance(stat, LogisticStat):
+            continue
+        for labels, part, value in _statistic_rows(conn, table, spec, stat, cohort_size):
+            values[position[(stat.id, labels, part)]] = value
+    return values, cohort_size
+
+
+Row = tuple[tuple[str, ...], str, float]
+
+
+def _statistic_rows(
+    conn: Connection, f: Subquery, spec: QuerySpec, stat: Statistic, cohort_size: int
+) -> list[Row]:
+    if isinstance(stat, CountStat):
+        if not stat.by:
+            return [((), "n", float(cohort_size))]
+        by = [f.c[n] for n in stat.by]
+        query = select(*by, func.count()).where(*_not_null(by)).group_by(*by)
+        return [(_text(r[:-1]), "n", float(r[-1])) for r in conn.execute(query)]
+    if isinstance(stat, SumStat | MeanStat | VarianceStat):
+        by = [f.c[n] for n in stat.by]
+        x = f.c[stat.variable]
+        query = (
+            select(*by, func.count(x), func.sum(x), func.sum(x * x))
+            .where(*_not_null([*by, x]))
+            .group_by(*by)
+        )
+        out: list[Row] = []
+        for r in conn.execute(query):
+            labels = _text(r[: len(by)])
+            n, total, squares = r[len(by)], r[len(by) + 1], r[len(by) + 2]
+            out.append((labels, "n", float(n)))
+            out.append((labels, "sum", float(total or 0)))
+            if isinstance(stat, VarianceStat):
+                out.append((labels, "sumsq", float(squares or 0)))
+        return out
+    if isinstance(stat, HistogramStat | QuantilesStat | BoundsStat):
+        x = f.c[stat.variable]
+        labels = bin_labels(stat.edges)
+        index = _bin_index(x, stat.edges)
+        query = select(index, func.count()).where(x.is_not(None)).group_by(index)
+        counts = {int(r[0]): float(r[1]) for r in conn.execute(query)}
+        if isinstance(stat, BoundsStat):
+            return [((labels[b],), "occupied", 1.0) for b, c in counts.items() if c > 0]
+        out = [((labels[b],), "bin", c) for b, c in counts.items()]
+        out.append(((TOTAL,), "n", float(sum(counts.values()))))
+        return out
+    if isinstance(stat, TableStat):
+        cols = [f.c[n] for n in stat.variables]
+        query = select(*cols, func.count()).where(*_not_null(cols)).group_by(*cols)
+        grid = {_text(r[:-1]): float(r[-1]) for r in conn.execute(query)}
+        return _table_rows(grid, len(cols))
+    if isinstance(stat, ProportionStat):
+        by = [f.c[n] for n in stat.by]
+        x = f.c[stat.variable]
+        query = select(*by, x, func.count()).where(*_not_null([*by, x])).group_by(*by, x)
+        out = []
+        totals: dict[tuple[str, ...], float] = {}
+        for r in conn.execute(query):
+            labels = _text(r[: len(by)])
+            out.append((labels, "yes" if int(r[-2]) == 1 else "no", float(r[-1])))
+            totals[labels] = totals.get(labels, 0.0) + float(r[-1])
+        out.extend((labels, "n", n) for labels, n in totals.items())
+        return out
+    raise AssertionError(stat.kind)
+
+
+def _table_rows(grid: dict[tuple[str, ...], float], dims: int) -> list[Row]:
+    if dims == 1:
+        rows: list[Row] = [(labels, "cell", n) for labels, n in grid.items()]
+        rows.append(((TOTAL,), "n", sum(grid.values())))
+        return rows
+    rows = [(labels, "cell", n) for labels, n in grid.items()]
+    row_margin: dict[str, float] = {}
+    col_margin: dict[str, float] = {}
+    for (a, b), n in grid.items():
+        row_margin[a] = row_margin.get(a, 0.0) + n
+        col_margin[b] = col_margin.get(b, 0.0) + n
+    rows += [((a, ALL), "margin", n) for a, n in row_margin.items()]
+    rows += [((ALL, b), "margin", n) for b, n in col_margin.items()]
+    rows.append(((ALL, ALL), "n", sum(grid.values())))
+    return rows
+
+
+def _bin_index(x: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[Any]:
+    """0 below the first edge, i for [e_i-1, e_i), len(edges) from the last edge up."""
+    whens = [(x < edge, literal(i)) for i, edge in enumerate(edges)]
+    return case(*whens, else_=literal(len(edges)))
+
+
+def _not_null(columns: Sequence[ColumnElement[Any]]) -> list[ColumnElement[bool]]:
+    return [and_(*(c.is_not(None) for c in columns))] if columns else []
+
+
+def _text(values: Sequence[Any]) -> tuple[str, ...]:
+    return tuple(str(v) for v in values)

@@ -1,0 +1,299 @@
+"""Federated logistic regression, fitted exactly by Newton-Raphson (as DataSHIELD's
+`ds.glm`): each node sends, per iteration, the gradient and information matrix of its
+own log-likelihood at the hub's current coefficients; the hub sums them (through secure
+aggregation) and takes the Newton step. Because the log-likelihood of the union is the
+sum of the nodes' log-likelihoods, the federated fit equals the pooled fit.
+
+Node side: `RegressionSession` builds the node's design matrix once (features in SQL,
+complete cases only) and checks the nfilter rules before anything leaves:
+
+- the node's complete-case n is at least max(k, 3 x number of parameters)
+  ("nfilter-cohort"; DataSHIELD's nfilter.glm = 0.33 parameters per patient);
+- each level (0 and 1) of the outcome and of every 0/1 covariate has at least k
+  patients ("nfilter-level");
+- no covariate is constant ("nfilter-constant").
+
+Hub side: `newton_step` and `logistic_summary`, pure functions of the summed vector.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import and_, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from medspace.analytics.errors import AnalyticsError, RegressionRefused, SpecError
+from medspace.analytics.features import feature_table
+from medspace.analytics.result import Coefficient, StatisticResult
+from medspace.analytics.spec import BINARY_KINDS, LogisticStat, QuerySpec
+from medspace.store import NodeStore
+
+Matrix = npt.NDArray[np.float64]
+PARAMETERS_PER_PATIENT = 3  # n >= 3 p, DataSHIELD's nfilter.glm = 0.33
+
+
+def regression_layout(p: int) -> int:
+    """Length of a step vector for p parameters: gradient (p), information matrix
+    (p x p, row-major), log-likelihood, n."""
+    return p + p * p + 2
+
+
+def parameter_names(stat: LogisticStat) -> tuple[str, ...]:
+    """Names of the coefficients, in vector order (intercept first when fitted)."""
+    return (("intercept",) if stat.intercept else ()) + stat.covariates
+
+
+def logistic_statistic(spec: QuerySpec, statistic_id: str) -> LogisticStat:
+    """The spec's logistic statistic with this id; raises `SpecError` otherwise."""
+    stat = spec.statistic(statistic_id)
+    if not isinstance(stat, LogisticStat):
+        raise SpecError(f"statistic {statistic_id} is not a logistic regression")
+    return stat
+
+
+def design_matrix(
+    store: NodeStore,
+    spec: QuerySpec,
+    statistic_id: str,
+    *,
+    exclude_pseudonyms: Collection[str] = (),
+) -> tuple[Matrix, Matrix]:
+    """(X, y) of the node's complete cases, X with an intercept column first when the
+    model has one. Local use only: this is row-level data and never leaves the node."""
+    stat = logistic_statistic(spec, statistic_id)
+    names = [stat.outcome, *stat.covariates]
+    table = feature_table(spec, names, exclude_pseudonyms)
+    columns = [table.c[n] for n in names]
+    query = select(*columns).where(and_(*(c.is_not(None) for c in columns))).order_by(table.c.pid)
+    try:
+        with store.connect() as conn:
+            rows = conn.execute(query).all()
+    except SQLAlchemyError as exc:
+        raise AnalyticsError(
+            f"the node's database failed while building the design matrix ({type(exc).__name__})"
+        ) from None
+    data = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+    y = data[:, 0]
+    x = data[:, 1:]
+    if stat.intercept:
+        x = np.hstack([np.ones((len(rows), 1)), x])
+    return x, y
+
+
+class RegressionSession:
+    """One node's part in one federated logistic regression.
+
+    Builds the design matrix once, checks the nfilter rules (raising `RegressionRefused`
+    with code nfilter-cohort / nfilter-level / nfilter-constant), then answers `step`
+    for each Newton iteration.
+    """
+
+    def __init__(
+        self,
+        store: NodeStore,
+        spec: QuerySpec,
+        statistic_id: str,
+        *,
+        exclude_pseudonyms: Collection[str] = (),
+        min_cell_size: int,
+    ) -> None:
+        if min_cell_size < 1:
+            raise SpecError("min_cell_size must be at least 1")
+        self.statistic = logistic_statistic(spec, statistic_id)
+        self.names = parameter_names(self.statistic)
+        self._x, self._y = design_matrix(
+            store, spec, statistic_id, exclude_pseudonyms=exclude_pseudonyms
+        )
+        _nfilter(spec, self.statistic, self._x, self._y, min_cell_size)
+
+    @property
+    def parameters(self) -> int:
+        """Number of coefficients p."""
+        return len(self.names)
+
+    def step(self, beta: Sequence[float]) -> list[float]:
+        """The node's [gradient (p), information matrix X'WX (p*p, row-major),
+        log-likelihood, n] at coefficients `beta`. Raises `SpecError` for a wrong length
+        or non-finite coefficients."""
+        b = np.asarray(beta, dtype=np.float64)
+        if b.shape != (self.parameters,) or not np.all(np.isfinite(b)):
+            raise SpecError(f"beta must be {self.parameters} finite numbers")
+        gradient, information, loglik = _pieces(self._x, self._y, b)
+        return [
+            *gradient.tolist(),
+            *information.ravel().tolist(),
+            float(loglik),
+            float(len(self._y)),
+        ]
+
+
+def _pieces(x: Matrix, y: Matrix, beta: Matrix) -> tuple[Matrix, Matrix, float]:
+    eta = x @ beta
+    mu = 1.0 / (1.0 + np.exp(-eta))
+    weights = mu * (1.0 - mu)
+    gradient = x.T @ (y - mu)
+    information = (x * weights[:, None]).T @ x
+    # log(1 + e^eta) computed stably
+    loglik = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+    return gradient, information, loglik
+
+
+def _nfilter(spec: QuerySpec, stat: LogisticStat, x: Matrix, y: Matrix, k: int) -> None:
+    n, p = x.shape
+    needed = max(k, PARAMETERS_PER_PATIENT * p)
+    if n < needed:
+        raise RegressionRefused(
+            f"logistic regression {stat.id}: this node has fewer complete cases than "
+            f"max(k, {PARAMETERS_PER_PATIENT} x {p} parameters) = {needed}; widen the cohort "
+            "or use fewer covariates",
+            code="nfilter-cohort",
+        )
+    offset = 1 if stat.intercept else 0
+    binary = [(stat.outcome, y)] + [
+        (name, x[:, offset + j])
+        for j, name in enumerate(stat.covariates)
+        if spec.variables[name].kind in BINARY_KINDS
+    ]
+    for name, column in binary:
+        ones = int(column.sum())
+        if min(ones, n - ones) < k:
+            raise RegressionRefused(
+                f"logistic regression {stat.id}: a level of {name} has fewer than k = {k} "
+                "patients at this node; merge categories or drop the variable",
+                code="nfilter-level",
+            )
+    for j, name in enumerate(stat.covariates):
+        column = x[:, offset + j]
+        if np.all(column == column[0]):
+            raise RegressionRefused(
+                f"logistic regression {stat.id}: covariate {name} is constant at this node; "
+                "drop it or widen the cohort",
+                code="nfilter-constant",
+            )
+
+
+# -- hub side ---------------------------------------------------------------------
+
+
+def _split(total: Sequence[float], p: int) -> tuple[Matrix, Matrix, float, float]:
+    if len(total) != regression_layout(p):
+        raise SpecError(f"a regression vector for {p} parameters has {regression_layout(p)} values")
+    v = np.asarray(total, dtype=np.float64)
+    return v[:p], v[p : p + p * p].reshape(p, p), float(v[-2]), float(v[-1])
+
+
+def newton_step(
+    beta: Sequence[float], total: Sequence[float], *, tolerance: float = 1e-8
+) -> tuple[list[float], bool]:
+    """One Newton-Raphson update from the summed step vector: beta + I^-1 g, and whether
+    it converged (largest coefficient change below `tolerance`). Raises
+    `AnalyticsError` when the combined information matrix is singular (a covariate is
+    collinear or separates the outcome)."""
+    b = np.asarray(beta, dtype=np.float64)
+    gradient, information, _, _ = _split(total, len(b))
+    try:
+        delta = np.linalg.solve(information, gradient)
+    except np.linalg.LinAlgError:
+        raise AnalyticsError(
+            "the combined information matrix is singular: a covariate is collinear with "
+            "others or the outcome is separated; drop a covariate"
+        ) from None
+    new = b + delta
+    return new.tolist(), bool(np.max(np.abs(delta)) < tolerance)
+
+
+def logistic_summary(
+    beta: Sequence[float], total: Sequence[float], names: Sequence[str] | None = None
+) -> list[Coefficient]:
+    """Coefficients with standard errors (from the inverse of the summed information
+    matrix), z and two-sided p-values (normal, via erfc)."""
+    b = np.asarray(beta, dtype=np.float64)
+    _, information, _, _ = _split(total, len(b))
+    try:
+        covariance = np.linalg.inv(information)
+    except np.linalg.LinAlgError:
+        raise AnalyticsError("the combined information matrix is singular") from None
+    names = list(names) if names is not None else [f"b{i}" for i in range(len(b))]
+    out = []
+    for i, name in enumerate(names):
+        se = math.sqrt(max(float(covariance[i, i]), 0.0))
+        z = float(b[i]) / se if se > 0 else math.inf
+        out.append(
+            Coefficient(
+                name=name,
+                estimate=float(b[i]),
+                std_error=se,
+                z=z,
+                p_value=math.erfc(abs(z) / math.sqrt(2)),
+            )
+        )
+    return out
+
+
+def logistic_result(
+    stat: LogisticStat,
+    beta: Sequence[float],
+    total: Sequence[float],
+    *,
+    iterations: int,
+    converged: bool,
+    refused: dict[str, str] | None = None,
+) -> StatisticResult:
+    """The regression's entry for a `QueryResult`: coefficients and fit notes."""
+    _, _, loglik, n = _split(total, len(beta))
+    notes = [
+        f"{iterations} Newton-Raphson iterations, "
+        + ("converged" if converged else "NOT converged: the estimates are unreliable"),
+        f"n = {n:.0f} complete cases, log-likelihood {loglik:.4f}",
+    ]
+    return StatisticResult(
+        id=stat.id,
+        kind=stat.kind,
+        label=stat.label,
+        coefficients=tuple(logistic_summary(beta, total, parameter_names(stat))),
+        notes=tuple(notes),
+        refused=refused or {},
+    )
+
+
+def pooled_logistic(
+    x: Matrix, y: Matrix, *, tolerance: float = 1e-10, max_iterations: int = 100
+) -> Matrix:
+    """Reference fit on pooled data (plain numpy Newton-Raphson), for tests and the
+    demo's comparison with the federated fit."""
+    beta = np.zeros(x.shape[1])
+    for _ in range(max_iterations):
+        gradient, information, _ = _pieces(x, y, beta)
+        delta = np.linalg.solve(information, gradient)
+        beta = beta + delta
+        if np.max(np.abs(delta)) < tolerance:
+            return beta
+    raise AnalyticsError("the pooled fit did not converge")
+
+
+def fit_federated(
+    sessions: Sequence[RegressionSession],
+    *,
+    tolerance: float | None = None,
+    max_iterations: int | None = None,
+) -> tuple[list[float], list[float], int, bool]:
+    """Fit in one process by summing the sessions' steps in the clear (no secure
+    aggregation): for tests and local checks. Returns (beta, last summed vector,
+    iterations, converged)."""
+    if not sessions:
+        raise SpecError("at least one session is needed")
+    stat = sessions[0].statistic
+    tol = stat.tolerance if tolerance is None else tolerance
+    limit = stat.max_iterations if max_iterations is None else max_iterations
+    beta = [0.0] * sessions[0].parameters
+    total: list[float] = []
+    for iteration in range(1, limit + 1):
+        total = np.sum([s.step(beta) for s in sessions], axis=0).tolist()
+        beta, converged = newton_step(beta, total, tolerance=tol)
+        if converged:
+            return beta, total, iteration, True
+    return beta, total, limit, False
