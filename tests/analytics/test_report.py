@@ -80,7 +80,7 @@ def _result() -> QueryResult:
                 id="patients",
                 kind="count",
                 label=f"Patients {EVIL}",
-                columns=("n",),
+                columns=("sex",),
                 rows=(
                     ResultRow(labels=("female",), values={"n": 41.0}, display={"n": "41"}),
                     ResultRow(
@@ -95,7 +95,7 @@ def _result() -> QueryResult:
             StatisticResult(
                 id="dm_rate",
                 kind="proportion",
-                columns=("n", "proportion", "ci_low", "ci_high"),
+                columns=("band",),
                 rows=(
                     ResultRow(
                         labels=("<60",),

@@ -183,7 +183,20 @@ def release(
     """Noise the summed vector of `spec` for release; pass the result to `combine`."""
     if len(total) != len(cells):
         raise UsageError("the summed vector does not match the spec's layout")
-    return privatize(total, noise_plan(spec, cells), epsilon, contributions=contributions)
+    noisy, info = privatize(total, noise_plan(spec, cells), epsilon, contributions=contributions)
+    return _consistent(cells, noisy), info
+
+
+def _consistent(cells: Layout, noisy: list[float]) -> list[float]:
+    """Post-processing (free under DP): a proportion's noisy yes and no counts are capped
+    at its noisy n, so no share exceeds 100 % (yes and n are noised independently)."""
+    where = {(c.statistic, c.labels, c.part): i for i, c in enumerate(cells)}
+    for (statistic, labels, part), index in where.items():
+        if part in ("yes", "no"):
+            total = where.get((statistic, labels, "n"))
+            if total is not None:
+                noisy[index] = min(noisy[index], noisy[total])
+    return noisy
 
 
 def _value_bound(spec: QuerySpec, statistic_id: str) -> float:

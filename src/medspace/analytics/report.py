@@ -201,9 +201,10 @@ def render_table(result: QueryResult) -> list[Table]:
                     format_p(c.p_value),
                 )
         else:
-            labels = max((len(r.labels) for r in stat.rows), default=0)
-            for i in range(labels):
-                table.add_column(f"group {i + 1}" if labels > 1 else "group")
+            headers = label_columns(stat)
+            labels = len(headers)
+            for header in headers:
+                table.add_column(header)
             columns = value_columns(stat)
             for name in columns:
                 table.add_column(name, justify="right")
@@ -222,13 +223,20 @@ def render_table(result: QueryResult) -> list[Table]:
 
 
 def value_columns(stat: StatisticResult) -> list[str]:
-    """The statistic's value columns in display order."""
-    if stat.columns:
-        return list(stat.columns)
+    """The statistic's value columns (e.g. n, mean, sd), in the order rows give them."""
     names: list[str] = []
     for row in stat.rows:
         names += [n for n in [*row.values, *row.display] if n not in names]
     return names
+
+
+def label_columns(stat: StatisticResult) -> list[str]:
+    """Headers of the label columns: the grouping variables' names when the result
+    names them (`columns`), else "group"."""
+    width = max((len(r.labels) for r in stat.rows), default=0)
+    if len(stat.columns) == width:
+        return list(stat.columns)
+    return ["group" if width == 1 else f"group {i + 1}" for i in range(width)]
 
 
 def chart_column(stat: StatisticResult) -> str | None:

@@ -18,6 +18,7 @@ from medspace.analytics.report import (
     format_number,
     format_p,
     interval_columns,
+    label_columns,
     value_columns,
 )
 from medspace.analytics.result import StatisticResult
@@ -128,8 +129,9 @@ def _statistic(stat: StatisticResult) -> str:
 
 def _table(stat: StatisticResult) -> str:
     columns = value_columns(stat)
-    width = max((len(r.labels) for r in stat.rows), default=0)
-    head = "".join('<th class="label">group</th>' for _ in range(width))
+    headers = label_columns(stat)
+    width = len(headers)
+    head = "".join(f'<th class="label">{escape(h)}</th>' for h in headers)
     head += "".join(f"<th>{escape(c)}</th>" for c in columns)
     head += '<th class="label">hidden because</th>'
     rows = [f"<table><tr>{head}</tr>"]
