@@ -286,6 +286,15 @@ def test_the_terminal_tables_show_cells_and_coefficients() -> None:
     console = Console(file=io.StringIO(), width=160, color_system=None)
     tables = render_table(_result())
     assert len(tables) == 3
+    headers = [str(c.header) for c in tables[1].columns]
+    assert headers == [
+        "band",
+        "patients",
+        "share",
+        "interval from",
+        "interval to",
+        "hidden because",
+    ]
     for table in tables:
         console.print(table)
     out = console.file.getvalue()  # type: ignore[attr-defined]

@@ -40,6 +40,17 @@ STATUS_WORDS: dict[str, str] = {
     "denied": "denied by its policy",
     "rejected": "answer rejected by the hub",
 }
+COLUMN_WORDS = {
+    "n": "patients",
+    "yes": "with it",
+    "proportion": "share",
+    "ci_low": "interval from",
+    "ci_high": "interval to",
+    "sd": "SD",
+    "error": "± error",
+    "lower": "lower bound",
+    "upper": "upper bound",
+}
 _CHART_COLUMNS = {
     "count": ("n", "count"),
     "histogram": ("n", "count"),
@@ -207,7 +218,7 @@ def render_table(result: QueryResult) -> list[Table]:
                 table.add_column(header)
             columns = value_columns(stat)
             for name in columns:
-                table.add_column(name, justify="right")
+                table.add_column(column_words(name), justify="right")
             table.add_column("hidden because")
             for row in stat.rows:
                 cells = [*row.labels, *("" for _ in range(labels - len(row.labels)))]
@@ -224,10 +235,15 @@ def render_table(result: QueryResult) -> list[Table]:
 
 def value_columns(stat: StatisticResult) -> list[str]:
     """The statistic's value columns (e.g. n, mean, sd), in the order rows give them."""
-    names: list[str] = []
+    names: dict[str, None] = {}
     for row in stat.rows:
-        names += [n for n in [*row.values, *row.display] if n not in names]
-    return names
+        names.update(dict.fromkeys([*row.values, *row.display]))
+    return list(names)
+
+
+def column_words(name: str) -> str:
+    """A value column's header for people ("share" for proportion)."""
+    return COLUMN_WORDS.get(name, name)
 
 
 def label_columns(stat: StatisticResult) -> list[str]:

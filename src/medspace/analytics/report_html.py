@@ -15,6 +15,7 @@ from medspace.analytics.report import (
     STATUS_WORDS,
     Report,
     chart_column,
+    column_words,
     format_number,
     format_p,
     interval_columns,
@@ -132,7 +133,7 @@ def _table(stat: StatisticResult) -> str:
     headers = label_columns(stat)
     width = len(headers)
     head = "".join(f'<th class="label">{escape(h)}</th>' for h in headers)
-    head += "".join(f"<th>{escape(c)}</th>" for c in columns)
+    head += "".join(f"<th>{escape(column_words(c))}</th>" for c in columns)
     head += '<th class="label">hidden because</th>'
     rows = [f"<table><tr>{head}</tr>"]
     for row in stat.rows:
@@ -164,7 +165,7 @@ def _chart(stat: StatisticResult) -> str:
                 span = (low, high)
         display = row.display.get(column, format_number(value))
         bars.append(Bar(" · ".join(row.labels) or stat.id, value, display, span))
-    title = f"{stat.label or stat.id}: {column}"
+    title = f"{stat.label or stat.id}: {column_words(column)}"
     return (
         f"<figure>{bar_chart(bars, title=title)}<figcaption class='meta'>"
         f"{escape(title)}</figcaption></figure>"
