@@ -217,6 +217,7 @@ def test_the_html_report_states_every_key_fact(written: tuple[Path, Path]) -> No
         assert fact in text, fact
     # DP parameters and the budget left: 0.5 spent of 2, 1.5 left.
     assert "1.5" in text and "discrete Laplace" in text
+    assert "These figures include random noise" in text
 
 
 def test_labels_from_the_spec_are_escaped(written: tuple[Path, Path]) -> None:

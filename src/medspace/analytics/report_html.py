@@ -66,6 +66,7 @@ def render_html(report: Report) -> str:
         f"<p>Cells counting fewer than {result.min_cell_size} patients are hidden and shown "
         f"as “&lt;{result.min_cell_size}”, with the reason; so are cells that would let a "
         "hidden one be worked out from the totals.</p>",
+        _noise_note(report),
         *(_statistic(stat) for stat in result.statistics),
         "<h2>Privacy</h2>",
         _privacy(report),
@@ -74,6 +75,16 @@ def render_html(report: Report) -> str:
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _noise_note(report: Report) -> str:
+    if report.dp is None:
+        return ""
+    return (
+        "<p><strong>These figures include random noise</strong> added for differential "
+        "privacy (see Privacy below for how much): small differences between them are not "
+        "meaningful.</p>"
+    )
 
 
 def _banner(report: Report) -> str:
@@ -212,7 +223,8 @@ def _privacy(report: Report) -> str:
             if release.contributions > 1
             else ""
         )
-        + ".</p>",
+        + ". The minimum cell size still applies: which cells are hidden is decided on "
+        "exact counts at each hospital and is not itself noised.</p>",
         "<table>"
         f'<tr><td class="label">epsilon spent by this query</td>'
         f"<td>{escape(epsilon_text(release.epsilon))}</td></tr>"
