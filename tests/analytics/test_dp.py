@@ -261,3 +261,14 @@ def test_release_noises_a_summed_vector_of_the_layout() -> None:
     assert sum(g.epsilon for g in info.groups) <= Decimal("1")
     with pytest.raises(UsageError, match="layout"):
         release(spec, cells, total[:-1], Decimal("1"))
+
+
+def test_a_transformed_variable_is_bounded_after_its_transform() -> None:
+    # (age - 60) / 10 for ages 18..90 lies in [-4.2, 3]: one patient adds at most 4.2.
+    spec = _spec(
+        cohort={"age": {"min": 18, "max": 90}},
+        variables={"age": {"kind": "age", "centre": 60, "scale": 10}},
+        statistics=[{"id": "age_mean", "kind": "mean", "variable": "age"}],
+    )
+    groups = {g.part: g for g in noise_plan(spec, layout(spec))}
+    assert groups["sum"].sensitivity(1) == pytest.approx(4.2)
