@@ -380,8 +380,8 @@ def test_a_replay_relabelled_for_the_new_round_is_caught_by_the_pair_commitments
     fresh = net.nodes["h2"].masked_input(encode_vector([1, 2, 3, 4]))
     with pytest.raises(InconsistentSharesError, match="different pair secrets") as caught:
         net.agg.add_masked("h2", fresh)  # ...but h2's commitments for this round differ
-    assert caught.value.nodes == ("h1", "h2")
-    assert net.agg.received == frozenset()  # neither is used: which one lies is unknown
+    assert caught.value.nodes == ("h1", "h2")  # one of the two; which one is unknown
+    assert net.agg.received == frozenset({"h1"})  # the later one is left out
 
 
 def test_a_replayed_share_fails_to_decrypt_at_its_recipient() -> None:
@@ -408,8 +408,15 @@ def test_a_node_with_a_wrong_peer_key_is_caught_in_round_one() -> None:
     )
     net.agg.add_masked("h1", net.nodes["h1"].masked_input(encode_vector([1, 2, 3, 4])))
     with pytest.raises(InconsistentSharesError, match="different pair secrets") as caught:
-        net.agg.add_masked("h2", net.nodes["h2"].masked_input(encode_vector([1, 2, 3, 4])))
+        net.agg.add_masked("h2", net.nodes["h2"].masked_input(encode_vector([10, 20, 30, 40])))
     assert caught.value.nodes == ("h1", "h2")
+    # h2 is left out; h1 reveals the seed it really used with "h2", so the sum is exact
+    net.agg.add_masked("h3", net.nodes["h3"].masked_input(encode_vector([5, 5, 5, 5])))
+    requests = net.agg.unmask_requests()
+    assert set(requests) == {"h1", "h3"}
+    for name, request in requests.items():
+        net.agg.add_unmask(name, net.nodes[name].unmask(request))
+    assert decode_vector(net.agg.total()) == [6.0, 7.0, 8.0, 9.0]
 
 
 def test_a_node_masked_for_other_participants_is_rejected() -> None:

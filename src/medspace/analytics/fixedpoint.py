@@ -55,6 +55,12 @@ def encode_vector(
     limit = max_magnitude(scale_bits)
     encoded: list[int] = []
     for position, value in enumerate(values):
+        if type(value) is float and -limit < value < limit:  # the common case, fast
+            encoded.append(round(math.ldexp(value, scale_bits)) % RING)
+            continue
+        if type(value) is int and -limit < value < limit:
+            encoded.append((value << scale_bits) % RING)
+            continue
         if isinstance(value, numbers.Integral):
             whole = int(value)
             if abs(whole) >= limit:

@@ -121,13 +121,16 @@ class Aggregator:
             )
         if any(len(sealed) != _SHARE_SIZE for sealed in parsed.shares.values()):
             raise SecAggError(f"a self-mask share of {node} has the wrong size", nodes=[node])
-        for peer, earlier in list(self._masked.items()):
+        for peer, earlier in self._masked.items():
             if earlier.pair_commitments[node] != parsed.pair_commitments[peer]:
-                del self._masked[peer], self._digests[peer]  # which of the two is wrong is unknown
+                # One of the two holds a wrong key for the other; which one is unknown.
+                # Leaving out the later one keeps the sum exact: `peer` reveals the seed
+                # it really used with `node` in round 2, and `node`'s masks never count.
                 raise InconsistentSharesError(
                     f"{node} and {peer} derived different pair secrets: one of them holds a "
                     "different agreement key for the other (stale pin or swapped "
-                    "announcement); both are left out of this round, check their keys",
+                    f"announcement). {node}'s input is left out of this round; check the "
+                    "agreement keys and pins of both",
                     nodes=[node, peer],
                 )
         self._masked[node] = parsed

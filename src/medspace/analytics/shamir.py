@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from itertools import combinations, islice
 
 PRIME = (1 << 521) - 1
@@ -44,15 +45,24 @@ def _evaluate(coefficients: Sequence[int], x: int) -> int:
 
 def interpolate(points: Mapping[int, int], at: int = 0) -> int:
     """Lagrange interpolation at `at` of the polynomial through `points` (x -> y)."""
-    total = 0
-    for xi, yi in points.items():
+    xs = tuple(sorted(points))
+    weights = _lagrange_weights(xs, at)
+    return sum(points[x] * w for x, w in zip(xs, weights, strict=True)) % PRIME
+
+
+@lru_cache(maxsize=4096)
+def _lagrange_weights(xs: tuple[int, ...], at: int) -> tuple[int, ...]:
+    """Weights w_i with f(at) = sum w_i f(x_i); they depend only on the x, so the hub
+    computes them once per round, not once per node."""
+    weights = []
+    for xi in xs:
         numerator, denominator = 1, 1
-        for xj in points:
+        for xj in xs:
             if xj != xi:
                 numerator = numerator * (at - xj) % PRIME
                 denominator = denominator * (xi - xj) % PRIME
-        total = (total + yi * numerator * pow(denominator, -1, PRIME)) % PRIME
-    return total
+        weights.append(numerator * pow(denominator, -1, PRIME) % PRIME)
+    return tuple(weights)
 
 
 def find_consistent(

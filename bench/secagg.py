@@ -1,0 +1,133 @@
+"""Secure aggregation cost: 5 nodes masking vectors of 1,000 and 10,000 elements, the
+hub unmasking the sum (round 1 + round 2), without and with a dropout; and how the work
+grows with the number of nodes.
+
+All in one process, no network: these are the cryptographic and arithmetic costs the
+federated query pays on top of the channel round trips (bench/channel.py). "per node"
+is one node's work (masking, later answering the unmask request), the part that runs in
+parallel across hospitals; "hub" is the Aggregator's checks and unmasking; "round 1 +
+2" is everything done one after another on one core, an upper bound for the critical
+path.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+REPEATS = 15
+TARGET_MS = 100.0  # 5 nodes x 10,000 cells within one channel round trip's noise
+
+
+def _one_round(n: int, length: int, dropouts: int) -> dict[str, float]:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from medspace.analytics.secagg import Aggregator, MaskingSession, decode_vector, encode_vector
+
+    names = [f"h{i}" for i in range(1, n + 1)]
+    keys = {name: X25519PrivateKey.generate() for name in names}
+    publics = {name: key.public_key() for name, key in keys.items()}
+    values = {name: [float(i % 97) - 48.5 for i in range(length)] for name in names}
+    encoded = {name: encode_vector(v) for name, v in values.items()}
+    node_s: list[float] = []
+    hub_s = 0.0
+    total_started = time.perf_counter()
+    started = time.perf_counter()
+    hub = Aggregator(names, None, length, "bench", 0)
+    hub_s += time.perf_counter() - started
+    sessions: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for name in names[: n - dropouts]:
+        started = time.perf_counter()
+        peers = {p: k for p, k in publics.items() if p != name}
+        sessions[name] = MaskingSession(name, keys[name], peers, "bench", 0)
+        messages[name] = sessions[name].masked_input(encoded[name])
+        node_s.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    for name, message in messages.items():
+        hub.add_masked(name, message)
+    requests = hub.unmask_requests()
+    hub_s += time.perf_counter() - started
+    replies = {}
+    for i, (name, request) in enumerate(requests.items()):
+        started = time.perf_counter()
+        replies[name] = sessions[name].unmask(request)
+        node_s[i] += time.perf_counter() - started
+    started = time.perf_counter()
+    for name, reply in replies.items():
+        hub.add_unmask(name, reply)
+    total = decode_vector(hub.total())
+    hub_s += time.perf_counter() - started
+    elapsed = time.perf_counter() - total_started
+    survivors = names[: n - dropouts]
+    expected = [sum(values[s][i] for s in survivors) for i in range(length)]
+    if total != expected:
+        raise AssertionError("secure aggregation returned a wrong sum")
+    return {"total": elapsed, "node": max(node_s), "hub": hub_s}
+
+
+def _metric(
+    name: str, value: float, unit: str, target: str | None = None, met: bool | None = None
+) -> dict[str, Any]:
+    return {
+        "metric": name,
+        "value": round(value, 3),
+        "unit": unit,
+        "target": target,
+        "anchor": None,
+        "met": met,
+    }
+
+
+def _median(n: int, length: int, dropouts: int, repeats: int = REPEATS) -> dict[str, float]:
+    _one_round(n, min(length, 10), dropouts)  # warm up imports and caches
+    runs = [_one_round(n, length, dropouts) for _ in range(repeats)]
+    return {k: statistics.median(r[k] for r in runs) * 1000 for k in runs[0]}
+
+
+def _per(started: float) -> float:
+    return (time.perf_counter() - started) / REPEATS * 1000
+
+
+def run() -> dict[str, Any]:
+    """Measure and return the benchmark result (see the module docstring)."""
+    metrics: list[dict[str, Any]] = []
+    for length in (1_000, 10_000):
+        for dropouts in (0, 1):
+            label = f"5 nodes x {length:,}" + (", 1 dropped" if dropouts else "")
+            ms = _median(5, length, dropouts)
+            target = f"<= {TARGET_MS:g} ms" if length == 10_000 and not dropouts else None
+            met = ms["total"] <= TARGET_MS if target else None
+            metrics.append(
+                _metric(f"{label}: round 1 + 2, one core", ms["total"], "ms", target, met)
+            )
+            metrics.append(_metric(f"{label}: per node (mask + unmask)", ms["node"], "ms"))
+            metrics.append(_metric(f"{label}: hub (check + unmask)", ms["hub"], "ms"))
+    from medspace.analytics.secagg import decode_vector, encode_vector
+
+    values = [float(i % 97) - 48.5 for i in range(10_000)]
+    encoded = encode_vector(values)
+    started = time.perf_counter()
+    for _ in range(REPEATS):
+        encode_vector(values)
+    metrics.append(_metric("encode 10,000 floats (node)", _per(started), "ms"))
+    started = time.perf_counter()
+    for _ in range(REPEATS):
+        decode_vector(encoded)
+    metrics.append(_metric("decode 10,000 sums (hub)", _per(started), "ms"))
+    for n in (10, 20):
+        ms = _median(n, 1_000, 0, repeats=5)
+        metrics.append(_metric(f"{n} nodes x 1,000: round 1 + 2, one core", ms["total"], "ms"))
+        metrics.append(_metric(f"{n} nodes x 1,000: per node (mask + unmask)", ms["node"], "ms"))
+    return {
+        "name": "secagg",
+        "environment": {
+            "protocol": "pairwise + self masks (Bonawitz et al. 2017), Z_2^128, AES-256-CTR "
+            "PRG, X25519 + HKDF-SHA256, Shamir over GF(2^521-1), threshold floor(n/2)+1",
+            "repeats": REPEATS,
+            "statistic": "median",
+            "network": "none: one process, messages passed as dicts (JSON-able)",
+        },
+        "metrics": metrics,
+    }
