@@ -72,3 +72,84 @@ def test_opted_out_patient_is_absent_unless_break_glass(tmp_path: Path) -> None:
         finally:
             log.close()
         assert [e.request for e in events] == [glass.request]
+
+
+def test_cli_lookup_review_and_a_refused_non_clinician(tmp_path: Path) -> None:
+    import pytest
+    from typer.testing import CliRunner
+
+    from medspace.hub.client import HubRequestError
+    from medspace.lookup.cli import app
+
+    env = {
+        "MEDSPACE_PASSWORD": PASSWORD,
+        "MEDSPACE_HOME": str(tmp_path / "home"),
+        "COLUMNS": "200",
+    }
+    runner = CliRunner()
+    with lookup_network(tmp_path) as (hub, _threads, dirs):
+        result = runner.invoke(
+            app,
+            [
+                "--node",
+                str(dirs["h1"]),
+                "--as",
+                "dr-h1",
+                "--hub",
+                hub.url,
+                "--id",
+                A_SSN,
+                "--break-glass",
+                "--reason",
+                "cardiac arrest in resus, no family present",
+            ],
+            env=env,
+        )
+        assert result.exit_code == 0, result.output
+        assert "timeline" in result.output and "Penicillin" in result.output
+        assert A_SSN not in result.output and "Smith" not in result.output
+        request = result.output.split("lookup ", 1)[1].split(" ", 1)[0]
+        # The steward of h2 reviews the break-glass event there.
+        listed = runner.invoke(app, ["review", "--node", str(dirs["h2"])], env=env)
+        assert request in listed.output and "to review" in listed.output
+        marked = runner.invoke(
+            app,
+            [
+                "review",
+                "--node",
+                str(dirs["h2"]),
+                "--mark",
+                request,
+                "--unjustified",
+                "--note",
+                "no emergency on record",
+            ],
+            env=env,
+        )
+        assert marked.exit_code == 0 and "unjustified" in marked.output
+        # A researcher cannot look up: refused at the hub, and the refusal is ledgered.
+        core = hub.app.state.core
+        before = core.log.size()
+        with (
+            _client(hub.url, "alice") as alice,
+            open_node(dirs["h1"]) as node,
+            pytest.raises(HubRequestError, match="clinician"),
+        ):
+            ask(
+                node,
+                alice,
+                clinician="alice",
+                patient=PatientInput.parse(national_id=A_SSN),
+                reason="curious about a neighbour's history",
+            )
+        new = [e.signed for e in core.log.entries(start=before, limit=100)]
+        refusals = [
+            s.entry
+            for s in new
+            if s.entry.type.value == "lookup" and s.entry.details.get("decision") == "deny"
+        ]
+        assert refusals and refusals[0].details["role"] == "researcher"
+        assert refusals[0].details["reason"] == "lookup/role"
+        # Nothing in the hub's ledger names the patient.
+        everything = b"".join(r.signed.body for r in core.log.entries(start=0, limit=10_000))
+        assert b"Smith" not in everything and A_SSN.encode() not in everything

@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from medspace.errors import MedSpaceError
 from medspace.hub.cli import fail, read_password
@@ -69,6 +69,7 @@ def lookup(
     if ctx.invoked_subcommand is not None:
         return
     from medspace.hub.client import HubClient
+    from medspace.lookup._linkage import tokens_from_input
     from medspace.lookup.ask import PatientInput, ask, check_reason
     from medspace.lookup.errors import LookupInputError
     from medspace.lookup.timeline import render
@@ -81,8 +82,17 @@ def lookup(
             national_id=national_id, id_system=id_system, name=name, birth_date=dob, sex=sex
         )
         check_reason(reason)
-        password = read_password(False)
         with open_node(node) as opened, HubClient(_hub_url(hub)) as client:
+            # Tokens first: a wrong check digit is refused before anything is sent.
+            tokens_from_input(
+                opened,
+                national_id=patient.national_id,
+                id_system=patient.id_system,
+                name=patient.name,
+                birth_date=patient.birth_date,
+                sex=patient.sex,
+            )
+            password = read_password(False)
             client.login(user, password)
             outcome = ask(
                 opened,
@@ -170,7 +180,7 @@ def _print_review(log: object) -> None:
 
     assert isinstance(log, LookupLog)
     table = Table(
-        "request",
+        Column("request", min_width=36, no_wrap=True),
         "time",
         "role",
         "clinician",
