@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy.pool import StaticPool
 
 from medspace.analytics.budget import (
     Budget,
@@ -147,3 +150,27 @@ def test_the_ledger_body_holds_numbers_as_decimal_strings_only(engine: sa.Engine
         "epsilon_spent_total": "0.25",
         "epsilon_left": "1.75",
     }
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    total=st.integers(min_value=1, max_value=10**8),
+    asks=st.lists(st.integers(min_value=1, max_value=10**7), min_size=1, max_size=12),
+)
+def test_the_budget_matches_exact_decimal_bookkeeping(total: int, asks: list[int]) -> None:
+    # Amounts in micro-epsilon; a plain Decimal model decides which spends fit.
+    engine = sa.create_engine("sqlite://", poolclass=StaticPool)
+    budget = Budget(engine)
+    limit = Decimal(total) / 1_000_000
+    spent = Decimal(0)
+    for i, micro in enumerate(asks):
+        asked = Decimal(micro) / 1_000_000
+        if spent + asked <= limit:
+            spend = budget.spend("p-one", f"q{i}", asked, limit)
+            spent += asked
+            assert spend.spent == spent and spend.left == limit - spent
+        else:
+            with pytest.raises(BudgetExceeded):
+                budget.spend("p-one", f"q{i}", asked, limit)
+    assert budget.spent("p-one") == spent
+    engine.dispose()
