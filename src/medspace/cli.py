@@ -168,6 +168,7 @@ node_app.command("serve")(network_cli.node_serve)
 node_app.command("export")(node_export)
 node_app.command("policy")(node_policy)
 node_app.command("opt-out")(node_opt_out)
+node_app.add_typer(network_cli.steward_app, name="steward")
 
 
 def main() -> None:

@@ -22,6 +22,10 @@ project_app = typer.Typer(
 query_app = typer.Typer(help="Run computations on approved projects.", no_args_is_help=True)
 audit_app = typer.Typer(help="Verify and inspect the ledger.", no_args_is_help=True)
 certs_app = typer.Typer(help="A small CA for TLS between hub and nodes.", no_args_is_help=True)
+steward_app = typer.Typer(
+    help="Pin the signing keys of this node's stewards (approvals must carry them).",
+    no_args_is_help=True,
+)
 
 
 def _client() -> Any:
@@ -38,18 +42,31 @@ def login(
     ] = None,
     password_stdin: Annotated[bool, typer.Option("--password-stdin")] = False,
 ) -> None:
-    """Log in to the hub and store the token (expires; log in again when it does)."""
-    from medspace.hub.client import HubClient, Session, save_session
+    """Log in to the hub and store the token (expires; log in again when it does).
+
+    On first login this creates your Ed25519 signing key on this machine
+    ($MEDSPACE_HOME/keys/<hub>/<user>.pem, mode 0600; the public key beside it as .pub)
+    and registers it with the hub: your requests, approvals and revocations are then
+    ledger entries only you can sign."""
+    from medspace.hub.client import HubClient, Session, home, save_session
+    from medspace.identity.userkeys import user_key_path
 
     try:
         password = read_password(password_stdin)
         ca = str(ca_file.absolute()) if ca_file else None
         with HubClient(hub, ca_file=ca) as client:
             token = client.login(user, password)
-        path = save_session(Session(hub, token, ca))
+            outcome = client.ensure_user_key(user)
+        path = save_session(Session(hub, token, ca, user))
     except MedSpaceError as error:
         fail(error)
     console.print(f"logged in as [bold]{user}[/] (session in {path})")
+    key = user_key_path(home(), hub, user)
+    if outcome == "created":
+        console.print(f"created your signing key {key} and registered it with the hub")
+        console.print(f"stewards: give {key.with_suffix('.pub')} to your node's operator")
+    elif outcome == "registered":
+        console.print(f"registered your signing key {key} with the hub")
 
 
 def _print_state(state: dict[str, Any]) -> None:
@@ -162,6 +179,57 @@ def query_count(
     console.print(table)
     if answer["partial"]:
         console.print("[yellow]partial answer: some approved nodes were missing[/]")
+
+
+# -- federated analytics: `medspace query run` --------------------------------------------
+
+
+@query_app.command("run")
+def query_run(
+    spec_file: Annotated[Path, typer.Argument(help="The query spec (JSON).")],
+    project: Annotated[str, typer.Option("--project", help="The project id.")],
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the HTML + JSON report here.")
+    ] = None,
+    hub: Annotated[
+        str | None, typer.Option("--hub", help="The hub URL (default: your login's).")
+    ] = None,
+    epsilon: Annotated[
+        str | None, typer.Option("--epsilon", help="DP budget this query spends.")
+    ] = None,
+) -> None:
+    """Run a federated query: every approving hospital computes locally, the hub sees only
+    the securely aggregated sum. Prints the result and writes the report."""
+    from medspace.hub.analytics_answer import answer_tables, write_answer_report
+    from medspace.hub.client import HubClient, load_session
+
+    try:
+        try:
+            spec = json.loads(spec_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read {spec_file} as JSON ({type(exc).__name__})") from None
+        if hub is None:
+            client = _client()
+        else:
+            session = load_session()
+            client = HubClient(hub, session.token, ca_file=session.ca_file)
+        with client:
+            answer = client.run_query(project, spec, epsilon=epsilon)
+        for table in answer_tables(answer):
+            console.print(table)
+        if report is not None and answer["status"] != "refused":
+            html_path, json_path = write_answer_report(answer, report)
+            console.print(f"report: {html_path} (JSON twin: {json_path})", highlight=False)
+    except MedSpaceError as error:
+        fail(error)
+    ids = ", ".join(str(i) for i in answer.get("ledger_entries", []))
+    console.print(f"ledger entries: {ids or 'none'}", highlight=False)
+    if answer["status"] == "refused":
+        console.print(f"[bold red]refused:[/] {answer.get('reason', '')}", highlight=False)
+        raise typer.Exit(8)
+    if answer["status"] == "partial":
+        missing = ", ".join(answer.get("missing", []))
+        console.print(f"[yellow]partial result: missing {missing}[/]", highlight=False)
 
 
 @audit_app.command("verify")
@@ -288,6 +356,68 @@ def certs_init(
     console.print(f"CA {bundle.ca.cert}, hub certificate {bundle.hub.cert}")
     for name, pair in bundle.nodes.items():
         console.print(f"node {name}: {pair.cert}")
+
+
+NodeDirOpt = Annotated[Path, typer.Option("--node", help="The node directory.")]
+
+
+@steward_app.command("add")
+def steward_add(
+    node: NodeDirOpt,
+    user: Annotated[str, typer.Option("--user", help="The steward's user name at the hub.")],
+    key: Annotated[Path, typer.Option("--key", help="The steward's public key file (<user>.pub).")],
+) -> None:
+    """Pin a steward's public signing key at this node (replaces an older pin of theirs).
+    Compare its fingerprint with the steward out of band."""
+    from medspace.identity import fingerprint, parse_public_key
+    from medspace.identity.stewards import pin_steward
+    from medspace.node import open_node
+
+    try:
+        with open_node(node):
+            pass  # a real node directory
+        try:
+            text = key.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read {key} ({type(exc).__name__})") from None
+        pinned = pin_steward(node, user, text)
+    except MedSpaceError as error:
+        fail(error)
+    console.print(
+        f"steward [bold]{user}[/] pinned (key fingerprint "
+        f"{fingerprint(parse_public_key(pinned))[:16]}…)"
+    )
+
+
+@steward_app.command("remove")
+def steward_remove(
+    node: NodeDirOpt,
+    user: Annotated[str, typer.Option("--user", help="The steward's user name.")],
+) -> None:
+    """Unpin a steward: approvals they sign are no longer accepted by this node."""
+    from medspace.identity.stewards import unpin_steward
+
+    try:
+        removed = unpin_steward(node, user)
+    except MedSpaceError as error:
+        fail(error)
+    console.print(f"steward {user} " + ("unpinned" if removed else "was not pinned"))
+
+
+@steward_app.command("list")
+def steward_list(node: NodeDirOpt) -> None:
+    """The stewards pinned at this node and their key fingerprints."""
+    from medspace.identity import fingerprint, parse_public_key
+    from medspace.identity.stewards import steward_pins
+
+    try:
+        pins = steward_pins(node)
+    except MedSpaceError as error:
+        fail(error)
+    table = Table("steward", "key fingerprint")
+    for name, key in sorted(pins.items()):
+        table.add_row(name, fingerprint(parse_public_key(key)))
+    console.print(table)
 
 
 def node_serve(

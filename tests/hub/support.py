@@ -4,6 +4,7 @@ in a thread, node services in threads, and polling with deadlines (never timing 
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import threading
 import time
@@ -14,15 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medspace.connectors.base import Parsed
 from medspace.hub import HubClient, HubCore, create_app, init_hub
 from medspace.identity import Role, User, public_key_text
+from medspace.identity.stewards import pin_steward
+from medspace.identity.userkeys import user_key_path
+from medspace.ledger import Entry, EntryType, sign_entry, utc_timestamp
 from medspace.model import Code, Condition, Identity, Patient
 from medspace.node import init_node, open_node
 from medspace.node.service import NodeService
 from medspace.node.standing import save_node_policy
-from medspace.policy import NodePolicy, Purpose
+from medspace.policy import NodePolicy, ProjectState, Purpose, contract_hash
 
 PASSWORD = "correct horse battery staple"
 DEADLINE = 60.0
@@ -118,10 +123,43 @@ def project_terms(project_id: str, nodes: list[str], **changes: Any) -> dict[str
     return terms
 
 
+def steward_approval(
+    state: ProjectState,
+    steward: User,
+    key: Ed25519PrivateKey,
+    now: datetime,
+    *,
+    node: str | None = None,
+    contract: str | None = None,
+) -> ProjectState:
+    """`state` approved for `node` (default: the steward's) with an approval entry signed
+    by `key`, built as the hub drafts it (`contract` overrides the agreement hash)."""
+    node = node or steward.node or ""
+    digest = contract or contract_hash(state.project, node)
+    entry = Entry(
+        type=EntryType.APPROVAL,
+        actor=steward.name,
+        time=utc_timestamp(now),
+        node=node,
+        project=state.project.id,
+        artefacts={"agreement": f"sha256:{digest}"},
+        details={
+            "decision": "allow",
+            "reason": "project.approve/allowed",
+            "role": "steward",
+            "purpose": state.project.purpose.value,
+        },
+    )
+    body = base64.b64encode(sign_entry(entry, key).body).decode("ascii")
+    return state.approve(steward, node, "ethics approval on file", now, entry=body)
+
+
 class HubThread:
     """A hub app served by uvicorn in a background thread on a free loopback port."""
 
     def __init__(self, directory: Path, port: int | None = None, **app_options: Any) -> None:
+        # Users' own signing keys live beside the hub, as on each user's machine.
+        self.key_home = Path(directory).parent / "user-keys"
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = create_app(directory, **app_options)
@@ -143,11 +181,25 @@ class HubThread:
         self._thread.join(timeout=DEADLINE)
 
     def client(self, user: str | None = None) -> HubClient:
-        """A client, logged in as `user` when given."""
+        """A client, logged in as `user` when given, signing with the user's own key
+        (created and registered on first login, as `medspace login` does)."""
         client = HubClient(self.url)
         if user is not None:
             client.login(user, PASSWORD)
+            client.ensure_user_key(user, self.key_home)
         return client
+
+    def public_key_file(self, user: str) -> Path:
+        """The `<user>.pub` file written at the user's first login."""
+        return user_key_path(self.key_home, self.url, user).with_suffix(".pub")
+
+    def pin_stewards(self, node_dirs: dict[str, Path]) -> None:
+        """Log each node's steward in once (creating their key) and pin it at the node,
+        as `medspace node steward add` does."""
+        for name, directory in node_dirs.items():
+            steward = f"steward-{name}"
+            self.client(steward).close()
+            pin_steward(directory, steward, self.public_key_file(steward).read_text())
 
     def connected(self) -> list[str]:
         """Nodes connected now."""
@@ -188,6 +240,7 @@ def network(
     }
     make_hub(tmp_path / "hub", node_dirs, **hub_options)
     hub = HubThread(tmp_path / "hub").start()
+    hub.pin_stewards(node_dirs)
     threads = {name: NodeThread(d, hub.url).start() for name, d in node_dirs.items()}
     try:
         wait_until(lambda: set(hub.connected()) == set(nodes), "every node to connect")

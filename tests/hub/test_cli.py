@@ -72,10 +72,15 @@ def test_audit_verify_db_passes_then_catches_a_changed_entry(tmp_path: Path) -> 
     assert ok.exit_code == 0, ok.output
     assert "VERIFIED" in ok.output
     with sqlite3.connect(db) as conn:
-        body = conn.execute("select body from ledger_entries where idx = 0").fetchone()[0]
+        # The researcher's signed request (entry 0 is her key registration).
+        idx, body = next(
+            (i, b)
+            for i, b in conn.execute("select idx, body from ledger_entries order by idx")
+            if b'"type":"request"' in bytes(b)
+        )
         conn.execute(
-            "update ledger_entries set body = ? where idx = 0",
-            (bytes(body).replace(b'"request"', b'"approval"'),),
+            "update ledger_entries set body = ? where idx = ?",
+            (bytes(body).replace(b'"request"', b'"approval"'), idx),
         )
     tampered = runner.invoke(app, ["audit", "verify", "--db", str(db)])
     assert tampered.exit_code == 11

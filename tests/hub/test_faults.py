@@ -19,6 +19,7 @@ from tests.hub.support import (
     make_node,
     network,
     project_terms,
+    steward_approval,
     wait_until,
 )
 from websockets.exceptions import ConnectionClosed
@@ -26,7 +27,8 @@ from websockets.sync.client import connect
 
 from medspace.hub import HubClient, HubRequestError
 from medspace.hub.protocol import CLOSE_AUTH, CLOSE_PROTOCOL, NODE_TO_HUB, Sealer, session_id
-from medspace.identity import Role, User, issue_token, sign_challenge
+from medspace.identity import Role, User, issue_token, public_key_text, sign_challenge
+from medspace.identity.stewards import pin_steward
 from medspace.node import open_node
 from medspace.node.standing import HubPin, load_node_policy
 from medspace.node.worker import NodeWorker
@@ -197,6 +199,7 @@ def test_hub_restart_nodes_reconnect_and_no_entry_is_lost(tmp_path: Path) -> Non
     hub = HubThread(tmp_path / "hub").start()
     from tests.hub.support import NodeThread
 
+    hub.pin_stewards(dirs)
     threads = [NodeThread(d, hub.url).start() for d in dirs.values()]
     try:
         wait_until(lambda: len(hub.connected()) == 2, "both nodes to connect")
@@ -221,7 +224,6 @@ def test_node_refuses_a_task_with_a_tampered_contract_hash(tmp_path: Path) -> No
     node_dir = make_node(tmp_path / "h1", "h1", 6, 4)
     hub_key = Ed25519PrivateKey.generate()
     log_key = Ed25519PrivateKey.generate()
-    from medspace.identity import public_key_text
     from medspace.ledger import NoteSigner
 
     pin = HubPin(
@@ -230,7 +232,9 @@ def test_node_refuses_a_task_with_a_tampered_contract_hash(tmp_path: Path) -> No
     now = datetime.now(UTC)
     project = Project.parse({"owner": "alice", **project_terms("tamper", ["h1"])})
     steward = User("steward-h1", Role.STEWARD, "h1")
-    state = ProjectState.request(project, now).approve(steward, "h1", "ok", now)
+    steward_key = Ed25519PrivateKey.generate()
+    pin_steward(node_dir, steward.name, public_key_text(steward_key))
+    state = steward_approval(ProjectState.request(project, now), steward, steward_key, now)
     token = issue_token(hub_key, User("alice", Role.RESEARCHER), timedelta(hours=1), now=now)
     good = contract_hash(project, "h1")
     tampered = ("0" if good[0] != "0" else "1") + good[1:]

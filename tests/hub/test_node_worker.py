@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from tests.hub.support import make_node, project_terms
+from tests.hub.support import make_node, project_terms, steward_approval
 
 from medspace.identity import Role, User, issue_token, public_key_text
+from medspace.identity.stewards import pin_steward
 from medspace.ledger import NoteSigner
 from medspace.node import open_node
 from medspace.node.standing import HubPin, save_consent
@@ -21,11 +22,13 @@ from medspace.policy import Project, ProjectState, TaskRequest, contract_hash
 
 NOW = datetime.now(UTC)
 HUB_KEY = Ed25519PrivateKey.generate()
+STEWARD_KEY = Ed25519PrivateKey.generate()
 
 
 @pytest.fixture
 def worker(tmp_path: Path) -> Iterator[NodeWorker]:
     node_dir = make_node(tmp_path / "h1", "h1", 10, 8)
+    pin_steward(node_dir, "steward-h1", public_key_text(STEWARD_KEY))
     pin = HubPin(
         "test-hub",
         public_key_text(HUB_KEY),
@@ -40,7 +43,7 @@ def worker(tmp_path: Path) -> Iterator[NodeWorker]:
 def _task(terms: dict[str, Any]) -> dict[str, Any]:
     project = Project.parse({"owner": "alice", **terms})
     steward = User("steward-h1", Role.STEWARD, "h1")
-    state = ProjectState.request(project, NOW).approve(steward, "h1", "ok", NOW)
+    state = steward_approval(ProjectState.request(project, NOW), steward, STEWARD_KEY, NOW)
     task = TaskRequest(
         project_id=project.id,
         node="h1",

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, WebSocket
+from fastapi import Depends, FastAPI, Header, Query, Request, WebSocket
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -24,9 +24,11 @@ from medspace.hub.channel import ChannelHub
 from medspace.hub.checkpoints import Checkpointer
 from medspace.hub.core import HubCore
 from medspace.hub.errors import ProofRequestError
+from medspace.hub.signers import parse_signed_entries
 from medspace.hub.tasks import run_count
-from medspace.identity import AuthError, Role, User
-from medspace.ledger import EntryNotFound, prove
+from medspace.identity import AuthError, Role, User, public_key_text
+from medspace.identity.errors import SignatureRequired, UserKeyError
+from medspace.ledger import EntryNotFound, SignedEntry, prove
 from medspace.policy import ProjectState
 
 ProjectIdParam = Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9-]{2,63}$")]
@@ -54,6 +56,17 @@ class NewNode(BaseModel):
 
     name: str = Field(min_length=1, max_length=63)
     public_key: str = Field(min_length=1, max_length=200)
+
+
+class KeyRegistration(BaseModel):
+    """A user's new signing key (base64 Ed25519) and its proof of possession: the
+    `key_rotation` entry naming it, signed by it (base64 signed-entry body)."""
+
+    public_key: str = Field(min_length=1, max_length=200)
+    entry: str = Field(min_length=1, max_length=4000)
+
+
+SIGNED_ENTRIES_HEADER = "X-MedSpace-Signed-Entries"
 
 
 class Reason(BaseModel):
@@ -120,6 +133,28 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
 
     CurrentUser = Annotated[User, Depends(current_user)]
 
+    @app.exception_handler(SignatureRequired)
+    async def _signature_required(request: Request, error: SignatureRequired) -> JSONResponse:
+        return JSONResponse(
+            {"error": type(error).__name__, "message": str(error), "drafts": error.drafts},
+            status_code=error.http_status,
+        )
+
+    def signed_entries(
+        signed: Annotated[
+            str | None,
+            Header(
+                alias=SIGNED_ENTRIES_HEADER,
+                max_length=1_000_000,
+                description="Entries you signed for this action (base64 bodies, comma "
+                "separated); without them the hub answers 428 with the drafts to sign.",
+            ),
+        ] = None,
+    ) -> list[SignedEntry]:
+        return parse_signed_entries(signed)
+
+    Signed = Annotated[list[SignedEntry], Depends(signed_entries)]
+
     @app.post("/auth/login", tags=["auth"])
     def login(body: Login) -> dict[str, str]:
         """Exchange a name and password for an expiring bearer token."""
@@ -135,6 +170,35 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
     def me(user: CurrentUser) -> dict[str, Any]:
         """Who the token belongs to."""
         return {"name": user.name, "role": user.role.value, "node": user.node}
+
+    @app.get("/auth/key", tags=["auth"])
+    def my_key(user: CurrentUser) -> dict[str, Any]:
+        """Your registered signing key (null before your first `medspace login`)."""
+        key = core.user_key(user)
+        if key is None:
+            return {"user": user.name, "key_id": None, "public_key": None}
+        return {
+            "user": user.name,
+            "key_id": key.key_id,
+            "public_key": public_key_text(key.public_key),
+        }
+
+    @app.post("/auth/key", tags=["auth"], status_code=201)
+    def register_key(user: CurrentUser, body: KeyRegistration) -> dict[str, Any]:
+        """Register your signing key (once; replacing it needs an admin's reset)."""
+        signed = parse_signed_entries(body.entry)
+        if len(signed) != 1:
+            raise UserKeyError("send exactly one registration entry")
+        key_id = core.register_user_key(user, body.public_key, signed[0])
+        return {"user": user.name, "key_id": key_id}
+
+    @app.delete("/users/{name}/key", tags=["admin"])
+    def reset_key(
+        user: CurrentUser,
+        name: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")],
+    ) -> dict[str, Any]:
+        """Retire a user's signing key so they register a new one at next login (admins)."""
+        return {"user": name, "retired_key_id": core.reset_user_key(name, by=user)}
 
     @app.get("/users", tags=["admin"])
     def users(user: CurrentUser) -> list[dict[str, Any]]:
@@ -165,9 +229,9 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
         return {"name": node.name, "fingerprint": node.fingerprint}
 
     @app.post("/projects", tags=["projects"], status_code=201)
-    def create_project(user: CurrentUser, body: dict[str, Any]) -> dict[str, Any]:
-        """File a project (researchers)."""
-        return _state_json(core.create_project(user, body), core)
+    def create_project(user: CurrentUser, signed: Signed, body: dict[str, Any]) -> dict[str, Any]:
+        """File a project (researchers; the request entry is signed by you)."""
+        return _state_json(core.create_project(user, body, signed), core)
 
     @app.get("/projects", tags=["projects"])
     def list_projects(user: CurrentUser) -> list[dict[str, Any]]:
@@ -180,44 +244,33 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
         return _state_json(core.show_project(user, project_id), core)
 
     @app.post("/projects/{project_id}/approve", tags=["projects"])
-    def approve(user: CurrentUser, project_id: ProjectIdParam, body: Reason) -> dict[str, Any]:
-        """A steward approves for their node; the contract hash is ledgered."""
-        return _state_json(core.approve(user, project_id, body.node, body.reason), core)
+    def approve(
+        user: CurrentUser, signed: Signed, project_id: ProjectIdParam, body: Reason
+    ) -> dict[str, Any]:
+        """A steward approves for their node, signing the contract hash (ledgered)."""
+        return _state_json(core.approve(user, project_id, body.node, body.reason, signed), core)
 
     @app.post("/projects/{project_id}/deny", tags=["projects"])
-    def deny(user: CurrentUser, project_id: ProjectIdParam, body: Reason) -> dict[str, Any]:
-        """A steward denies for their node, with a reason."""
-        return _state_json(core.deny(user, project_id, body.node, body.reason), core)
+    def deny(
+        user: CurrentUser, signed: Signed, project_id: ProjectIdParam, body: Reason
+    ) -> dict[str, Any]:
+        """A steward denies for their node, with a reason (signed by the steward)."""
+        return _state_json(core.deny(user, project_id, body.node, body.reason, signed), core)
 
     @app.post("/projects/{project_id}/revoke", tags=["projects"])
-    def revoke(user: CurrentUser, project_id: ProjectIdParam, body: Reason) -> dict[str, Any]:
-        """The owner or an admin revokes; a steward withdraws their node."""
-        return _state_json(core.revoke(user, project_id, body.reason), core)
+    def revoke(
+        user: CurrentUser, signed: Signed, project_id: ProjectIdParam, body: Reason
+    ) -> dict[str, Any]:
+        """The owner or an admin revokes; a steward withdraws their node (signed)."""
+        return _state_json(core.revoke(user, project_id, body.reason, signed), core)
 
     @app.post("/projects/{project_id}/count", tags=["tasks"])
-    async def count(user: CurrentUser, token: Token, project_id: ProjectIdParam) -> dict[str, Any]:
-        """Count the project's cohort on every approving node (min cell size applied)."""
-        return await run_count(core, channel, user, token, project_id)
-
-    # -- emergency lookup (medspace.hub.lookup) ---------------------------------------
-
-    from medspace.hub.lookup import LookupHub
-
-    lookups = LookupHub(core, channel)
-
-    @app.post("/lookup", tags=["lookup"])
-    async def lookup(user: CurrentUser, token: Token, body: dict[str, Any]) -> StreamingResponse:
-        """A clinician's emergency lookup (a request signed by their node): fanned out to
-        every connected node; sealed answers stream back as NDJSON lines as they arrive,
-        then a line naming the nodes that did not answer by the deadline (partial)."""
-        run = await asyncio.to_thread(lookups.accept, user, token, body)
-        return StreamingResponse(lookups.stream(run), media_type="application/x-ndjson")
-
-    @app.post("/lookup/entries", tags=["lookup"], status_code=201)
-    def lookup_entries(user: CurrentUser, body: dict[str, Any]) -> dict[str, Any]:
-        """Ledger entries a node signed about lookups (a view, a review, an alert),
-        submitted by a clinician or steward of that node."""
-        return {"appended": lookups.record(user, body)}
+    async def count(
+        user: CurrentUser, token: Token, signed: Signed, project_id: ProjectIdParam
+    ) -> dict[str, Any]:
+        """Count the project's cohort on every approving node (min cell size applied);
+        the task entries are signed by you."""
+        return await run_count(core, channel, user, token, project_id, signed)
 
     @app.get("/ledger/entries", tags=["ledger"])
     def entries(

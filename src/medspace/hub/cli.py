@@ -149,3 +149,29 @@ def hub_add_user(
     except MedSpaceError as error:
         fail(error)
     console.print(f"user [bold]{name}[/] added as {role}" + (f" of {node}" if node else ""))
+
+
+@hub_app.command("reset-user-key")
+def hub_reset_user_key(
+    hub: HubDir,
+    name: Annotated[str, typer.Argument(help="The user whose signing key to retire.")],
+) -> None:
+    """Retire a user's signing key (lost or compromised); they register a new one at their
+    next `medspace login`. The reset is ledgered; the old key is never accepted again."""
+    from medspace.hub.core import HubCore
+
+    try:
+        core = HubCore(hub)
+        try:
+            retired = core.reset_user_key(name)
+        finally:
+            core.close()
+    except MedSpaceError as error:
+        fail(error)
+    if retired is None:
+        console.print(f"user [bold]{name}[/] had no signing key; nothing to reset")
+    else:
+        console.print(
+            f"signing key {retired[:16]}… of [bold]{name}[/] retired; they register a new "
+            "one at their next `medspace login`"
+        )

@@ -1,20 +1,49 @@
 """A small HTTP client for the hub API (used by the CLI, the demo and the tests), and the
-stored login session (`$MEDSPACE_HOME/session.json`, default `~/.medspace`, mode 0600)."""
+stored login session (`$MEDSPACE_HOME/session.json`, default `~/.medspace`, mode 0600).
+
+The client holds the user's own signing key (`medspace.identity.userkeys`). When the hub
+answers 428 with entry drafts (see `medspace.hub.signers`), the client checks each one
+(`check_draft`: its own name, a fresh time, the project it asked about and, for an
+approval, the contract hash it computes itself from the terms) and repeats the request
+with the drafts signed. A draft that fails a check is never signed.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medspace.hub.errors import HubError, HubUnreachable
-from medspace.identity.keys import write_secret_file
+from medspace.identity.errors import UserKeyError
+from medspace.identity.keys import public_key_text, write_secret_file
+from medspace.identity.userkeys import (
+    MAX_SKEW,
+    check_fresh,
+    load_or_create_user_key,
+    registration_entry,
+    user_key_path,
+)
+from medspace.ledger import Entry, EntrySigner, EntryType
+
+SIGNED_ENTRIES_HEADER = "X-MedSpace-Signed-Entries"
+_SIGNABLE = {
+    EntryType.REQUEST,
+    EntryType.APPROVAL,
+    EntryType.DENIAL,
+    EntryType.REVOCATION,
+    EntryType.TASK,
+}
 
 
 class HubRequestError(HubError):
@@ -33,6 +62,7 @@ class Session:
     hub_url: str
     token: str
     ca_file: str | None = None
+    user: str | None = None
 
 
 def home() -> Path:
@@ -46,7 +76,12 @@ def save_session(session: Session) -> Path:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / "session.json"
     path.unlink(missing_ok=True)
-    data = {"hub_url": session.hub_url, "token": session.token, "ca_file": session.ca_file}
+    data = {
+        "hub_url": session.hub_url,
+        "token": session.token,
+        "ca_file": session.ca_file,
+        "user": session.user,
+    }
     write_secret_file(path, json.dumps(data).encode())
     return path
 
@@ -56,7 +91,13 @@ def load_session() -> Session:
     path = home() / "session.json"
     try:
         data = json.loads(path.read_text())
-        return Session(str(data["hub_url"]), str(data["token"]), data.get("ca_file"))
+        user = data.get("user")
+        return Session(
+            str(data["hub_url"]),
+            str(data["token"]),
+            data.get("ca_file"),
+            None if user is None else str(user),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         raise HubError("not logged in; run `medspace login --hub URL --user NAME` first") from None
 
@@ -72,19 +113,42 @@ class HubClient:
         *,
         ca_file: str | Path | None = None,
         timeout: float = 120.0,
+        user: str | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
     ) -> None:
         verify: Any = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = hub_url.rstrip("/")
+        self.user = user
+        self._signer = None if signing_key is None else EntrySigner(signing_key)
+        self._key = signing_key
         self._http = httpx.Client(
             base_url=self.url, headers=headers, verify=verify, timeout=timeout
         )
 
     @classmethod
     def from_session(cls) -> HubClient:
-        """A client for the stored login session."""
+        """A client for the stored login session, with the user's signing key when this
+        machine holds it."""
         session = load_session()
-        return cls(session.hub_url, session.token, ca_file=session.ca_file)
+        key = None
+        if session.user is not None:
+            path = user_key_path(home(), session.hub_url, session.user)
+            if path.exists():
+                key = load_or_create_user_key(home(), session.hub_url, session.user)[0]
+        return cls(
+            session.hub_url,
+            session.token,
+            ca_file=session.ca_file,
+            user=session.user,
+            signing_key=key,
+        )
+
+    def use_key(self, user: str, key: Ed25519PrivateKey) -> None:
+        """Sign entries as `user` with `key` from now on."""
+        self.user = user
+        self._key = key
+        self._signer = EntrySigner(key)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -97,14 +161,27 @@ class HubClient:
         self.close()
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One API call; the decoded JSON answer."""
+        """One API call; the decoded JSON answer. When the hub asks for signed entries
+        (HTTP 428), they are checked, signed with the user's key and the call repeated."""
+        response = self._send(method, path, **kwargs)
+        if response.status_code == 428:
+            drafts = _drafts(response)
+            if drafts is not None:
+                signed = self.sign_drafts(drafts, method, path, kwargs.get("json"))
+                headers = {**kwargs.pop("headers", {}), SIGNED_ENTRIES_HEADER: signed}
+                response = self._send(method, path, headers=headers, **kwargs)
+        return self._answer(response)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)
+            return self._http.request(method, path, **kwargs)
         except httpx.TransportError as error:
             raise HubUnreachable(
                 f"the hub at {self.url} did not answer ({type(error).__name__}); check that it "
                 "runs and the URL is right, then retry"
             ) from None
+
+    def _answer(self, response: httpx.Response) -> Any:
         if response.status_code >= 400:
             try:
                 message = str(response.json().get("message") or response.json().get("detail"))
@@ -120,6 +197,52 @@ class HubClient:
     def post(self, path: str, body: Any = None) -> Any:
         """POST a JSON body."""
         return self.request("POST", path, json=body if body is not None else {})
+
+    def sign_drafts(self, drafts: list[Any], method: str, path: str, body: Any = None) -> str:
+        """Check and sign the hub's entry drafts for the request `method path (body)`;
+        returns the header value (base64 signed bodies, comma separated). Raises
+        `UserKeyError` when there is no key or a draft is not what was asked for."""
+        if self._signer is None or self.user is None:
+            raise UserKeyError(
+                "this action must be signed with your key and this client holds none; run "
+                "`medspace login` on the machine that holds your key (it creates one on "
+                "first login)"
+            )
+        project = _project_of(method, path, body)
+        terms: dict[str, Any] | None = None
+        signed = []
+        for draft in drafts:
+            entry = Entry.from_json(draft)
+            if entry.type is EntryType.APPROVAL and terms is None and project is not None:
+                terms = self.get(f"/projects/{project}")["project"]
+            check_draft(entry, self.user, project, terms, datetime.now(UTC))
+            signed.append(base64.b64encode(self._signer.sign(entry).body).decode("ascii"))
+        return ",".join(signed)
+
+    def ensure_user_key(self, user: str, key_home: Path | None = None) -> str:
+        """Make sure `user` (logged in on this client) has a signing key here and at the
+        hub: creates it under `key_home` (default: `home()`) on first login and registers
+        it. Returns what happened: "created", "registered" or "unchanged". Raises
+        `UserKeyError` when the hub holds another key for the user."""
+        key, created = load_or_create_user_key(key_home or home(), self.url, user)
+        self.use_key(user, key)
+        mine = public_key_text(key)
+        registered = self.get("/auth/key").get("public_key")
+        if registered == mine:
+            return "unchanged"
+        if registered is not None:
+            raise UserKeyError(
+                f"the hub holds another signing key for {user} than the one on this machine "
+                f"({user_key_path(key_home or home(), self.url, user)}); log in from the "
+                "machine that holds your key, or ask an admin to reset it "
+                "(`medspace hub reset-user-key`)"
+            )
+        entry = EntrySigner(key).sign(registration_entry(user, key.public_key(), datetime.now(UTC)))
+        self.post(
+            "/auth/key",
+            {"public_key": mine, "entry": base64.b64encode(entry.body).decode("ascii")},
+        )
+        return "created" if created else "registered"
 
     def stream_lines(self, path: str, body: Any) -> Iterator[dict[str, Any]]:
         """POST a JSON body and yield the NDJSON answer line by line as it arrives (the
@@ -147,3 +270,61 @@ class HubClient:
         token = str(self.post("/auth/login", {"name": name, "password": password})["token"])
         self._http.headers["Authorization"] = f"Bearer {token}"
         return token
+
+
+def _drafts(response: httpx.Response) -> list[Any] | None:
+    try:
+        drafts = response.json().get("drafts")
+    except (ValueError, AttributeError):
+        return None
+    return drafts if isinstance(drafts, list) and drafts else None
+
+
+def _project_of(method: str, path: str, body: Any) -> str | None:
+    """The project a request is about: /projects/{id}/..., or the id of filed terms."""
+    parts = [unquote(p) for p in path.split("?")[0].strip("/").split("/")]
+    if parts[:1] == ["projects"] and len(parts) >= 2:
+        return parts[1]
+    if parts == ["projects"] and method.upper() == "POST" and isinstance(body, dict):
+        project = body.get("id")
+        return project if isinstance(project, str) else None
+    return None
+
+
+def check_draft(
+    entry: Entry,
+    user: str,
+    project: str | None,
+    terms: dict[str, Any] | None,
+    now: datetime,
+) -> None:
+    """Refuse (raise `UserKeyError`) to sign a draft that is not the act asked for: it
+    must be one of the user-signed kinds, name `user` as actor, be fresh, concern
+    `project` and, for an approval, carry the contract hash of `terms` for its node as
+    computed here (so a hub cannot get other terms approved)."""
+    from medspace.policy import Project, contract_hash
+
+    if entry.type not in _SIGNABLE:
+        raise UserKeyError(f"the hub asked to sign a {entry.type.value} entry; refused")
+    if entry.actor != user:
+        raise UserKeyError("the hub asked to sign an entry in another user's name; refused")
+    if entry.details.get("decision") != "allow":
+        raise UserKeyError("the hub asked to sign an entry that is not an allow; refused")
+    try:
+        check_fresh(entry, now)
+    except UserKeyError:
+        raise UserKeyError(
+            f"the hub's draft is more than {MAX_SKEW} away from this machine's clock; "
+            "check both clocks"
+        ) from None
+    if project is None or entry.project != project:
+        raise UserKeyError("the hub asked to sign an entry for another project; refused")
+    if entry.type is EntryType.APPROVAL:
+        if terms is None or entry.node is None:
+            raise UserKeyError("cannot check the approval draft: the project terms are missing")
+        expected = "sha256:" + contract_hash(Project.parse(terms), entry.node)
+        if entry.artefacts.get("agreement") != expected:
+            raise UserKeyError(
+                "the approval draft names another contract hash than the terms the hub "
+                "shows; refused (the terms may have been changed)"
+            )

@@ -8,6 +8,7 @@ carries tasks to nodes.
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -21,23 +22,37 @@ from medspace.hub import tables
 from medspace.hub.config import HubConfig, read_hub
 from medspace.hub.db import make_hub_engine
 from medspace.hub.rules import hub_engine
-from medspace.hub.signers import HUB_PRINCIPAL, SignerDirectory, UserSigners
+from medspace.hub.signers import (
+    HUB_PRINCIPAL,
+    HubRecorder,
+    SignerDirectory,
+    UserActs,
+    user_digest,
+)
 from medspace.identity import NodeRegistry, RegisteredNode, User, UserDirectory, parse_public_key
+from medspace.identity.userkeys import (
+    UserKey,
+    UserKeyRegistry,
+    check_fresh,
+    check_registration,
+)
 from medspace.ledger import (
     CosignatureVerifier,
     Entry,
     EntryError,
     EntrySigner,
+    EntryType,
     Log,
     LogStateError,
     NoteSigner,
     Quorum,
     SignedEntry,
+    utc_timestamp,
 )
 from medspace.policy import (
     Context,
     Decision,
-    DecisionRecord,
+    DecisionRecorder,
     NodePolicy,
     Project,
     ProjectBook,
@@ -51,23 +66,6 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The current time in UTC."""
     return datetime.now(UTC)
-
-
-class LedgerRecorder:
-    """Signs each policy decision as its actor and appends it (a `DecisionRecorder`)."""
-
-    def __init__(self, hub: HubCore) -> None:
-        self._hub = hub
-
-    def record(self, record: DecisionRecord) -> None:
-        """Sign and append `record`; raises if it cannot be stored."""
-        fields = record.ledger_fields()
-        if fields["actor"] == "anonymous":
-            fields["actor"] = HUB_PRINCIPAL
-            signer = self._hub.hub_signer
-        else:
-            signer = self._hub.user_signers.signer(fields["actor"])
-        self._hub.append([signer.sign(Entry(**fields))])
 
 
 class HubCore:
@@ -88,7 +86,7 @@ class HubCore:
         for node in self.registry.nodes():
             self.signers.add(node.name, "node", parse_public_key(node.public_key))
         self.hub_signer = EntrySigner(keys.hub)
-        self.user_signers = UserSigners(keys.user_secret, self.signers)
+        self.user_keys = UserKeyRegistry(self.engine)
         self.log_signer = NoteSigner(config.origin, keys.log)
         try:
             self.log = Log(self.engine, self.signers)
@@ -97,7 +95,7 @@ class HubCore:
         self._set_meta("log_vkey", self.log_signer.verifier.vkey)
         self._set_meta("quorum", "" if config.quorum is None else str(config.quorum))
         self.policy = hub_engine()
-        self.recorder = LedgerRecorder(self)
+        self.recorder = HubRecorder(self.append, self.hub_signer)
         self._append_lock = threading.Lock()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -116,9 +114,39 @@ class HubCore:
         with self._append_lock:
             return self.log.append(entries)
 
-    def context(self, **kwargs: Any) -> Context:
-        """A policy context at the hub's now that records to the ledger."""
-        return Context(now=self.clock(), recorder=self.recorder, **kwargs)
+    def context(self, recorder: DecisionRecorder | None = None, **kwargs: Any) -> Context:
+        """A policy context at the hub's now that records to the ledger (through the hub's
+        recorder unless another is given)."""
+        return Context(now=self.clock(), recorder=recorder or self.recorder, **kwargs)
+
+    def user_acts(self, by: User, signed: Sequence[SignedEntry] = ()) -> UserActs:
+        """The entries `by` signed for one request (checked against their active key);
+        raises `UserKeyError` if one is not theirs, badly signed or stale."""
+        return UserActs(
+            by,
+            signed,
+            self.user_keys.active(by.name),
+            now=self.clock(),
+            policy=self.policy,
+            context=self.context,
+            append=self.append,
+            hub_signer=self.hub_signer,
+        )
+
+    def _signed_decision(
+        self, by: User, signed: Sequence[SignedEntry], action: str, resource: object, **ctx: Any
+    ) -> str | None:
+        """Decide `action` so that an allow is logged as the entry `by` signed; returns
+        that entry's body (base64). A denial is ledgered by the hub and raised; missing
+        signatures raise `SignatureRequired` with the drafts, and nothing happens."""
+        acts = self.user_acts(by, signed)
+        if not acts.plan(action, resource, **ctx).allow:
+            self.decide(by, action, resource, **ctx)  # ledgers the denial and raises
+        acts.require()
+        acts.decide(action, resource, **ctx)
+        if not acts.accepted:
+            return None
+        return base64.b64encode(acts.accepted[-1].body).decode("ascii")
 
     def decide(self, actor: User, action: str, resource: object, **context: Any) -> Decision:
         """Decide (and ledger) with the hub's policy; raises `PolicyDenied` when denied."""
@@ -131,9 +159,45 @@ class HubCore:
         None); the user's custodial ledger key is registered at once."""
         if by is not None:
             self.decide(by, "user.add", None)
-        added = self.users.add_user(user, password)
-        self.user_signers.signer(user.name)
-        return added
+        return self.users.add_user(user, password)
+
+    def user_key(self, by: User) -> UserKey | None:
+        """`by`'s active signing key, or None before they register one."""
+        return self.user_keys.active(by.name)
+
+    def register_user_key(
+        self, by: User, public_key: Ed25519PublicKey | str, signed: SignedEntry
+    ) -> str:
+        """Bind `by`'s first signing key (or the first after an admin reset). `signed` is
+        the registration entry signed by that key (proof of possession); it is logged.
+        Raises `UserKeyExists` if the user has an active key, `UserKeyError` if the
+        proof is wrong or stale."""
+        key = parse_public_key(public_key) if isinstance(public_key, str) else public_key
+        check_registration(signed, by.name, key)
+        check_fresh(signed.entry, self.clock())
+        key_id = self.user_keys.register(by.name, key, self.clock())
+        self.signers.add(by.name, "user", key)
+        self.append([signed])
+        return key_id
+
+    def reset_user_key(self, name: str, *, by: User | None = None) -> str | None:
+        """Retire `name`'s signing key so they register a new one at their next login
+        (an admin via the API, or the operator via the CLI when `by` is None). Returns
+        the retired key id (None if there was none). The reset is ledgered by the hub."""
+        if by is not None:
+            self.decide(by, "user.reset-key", None)
+        self.users.get(name)  # raises UnknownUserError
+        retired = self.user_keys.reset(name, self.clock())
+        if retired is not None:
+            entry = Entry(
+                type=EntryType.KEY_ROTATION,
+                actor=HUB_PRINCIPAL,
+                time=utc_timestamp(self.clock()),
+                artefacts={"user": user_digest(name)},
+                details={"previous_key_id": retired},
+            )
+            self.append([self.hub_signer.sign(entry)])
+        return retired
 
     def list_users(self, by: User) -> list[User]:
         """Every user (admins only)."""
@@ -194,13 +258,15 @@ class HubCore:
 
     # -- projects --------------------------------------------------------------------------
 
-    def create_project(self, by: User, terms: dict[str, Any]) -> ProjectState:
-        """File a project (researchers, in their own name)."""
+    def create_project(
+        self, by: User, terms: dict[str, Any], signed: Sequence[SignedEntry] = ()
+    ) -> ProjectState:
+        """File a project (researchers, in their own name; the request entry is theirs)."""
         if not isinstance(terms, dict):
             raise ProjectError("project terms must be a JSON object")
         terms = {"owner": by.name, **terms}
         project = Project.parse(terms)
-        self.decide(by, "project.create", project)
+        self._signed_decision(by, signed, "project.create", project)
         now = self.clock()
         return self.book.file(ProjectState.request(project, now), now=now)
 
@@ -220,12 +286,21 @@ class HubCore:
                 seen.append(state)
         return seen
 
-    def approve(self, by: User, project_id: str, node: str | None, reason: str) -> ProjectState:
-        """`node`'s steward approves (node defaults to the steward's own)."""
+    def approve(
+        self,
+        by: User,
+        project_id: str,
+        node: str | None,
+        reason: str,
+        signed: Sequence[SignedEntry] = (),
+    ) -> ProjectState:
+        """`node`'s steward approves (node defaults to the steward's own); the approval
+        entry the steward signed is kept with the verdict, for the node to check."""
         node = node or by.node or ""
         state = self.book.get(project_id)
-        self.decide(
+        entry = self._signed_decision(
             by,
+            signed,
             "project.approve",
             state,
             node=node,
@@ -233,29 +308,45 @@ class HubCore:
             reason=reason,
         )
         return self.book.update(
-            project_id, lambda s: s.approve(by, node, reason, self.clock()), now=self.clock()
+            project_id,
+            lambda s: s.approve(by, node, reason, self.clock(), entry=entry),
+            now=self.clock(),
         )
 
-    def deny(self, by: User, project_id: str, node: str | None, reason: str) -> ProjectState:
-        """`node`'s steward denies, with a reason."""
+    def deny(
+        self,
+        by: User,
+        project_id: str,
+        node: str | None,
+        reason: str,
+        signed: Sequence[SignedEntry] = (),
+    ) -> ProjectState:
+        """`node`'s steward denies, with a reason (the denial entry is the steward's)."""
         node = node or by.node or ""
         state = self.book.get(project_id)
-        self.decide(by, "project.deny", state, node=node, reason=reason)
+        entry = self._signed_decision(by, signed, "project.deny", state, node=node, reason=reason)
         return self.book.update(
-            project_id, lambda s: s.deny(by, node, reason, self.clock()), now=self.clock()
+            project_id,
+            lambda s: s.deny(by, node, reason, self.clock(), entry=entry),
+            now=self.clock(),
         )
 
-    def revoke(self, by: User, project_id: str, reason: str) -> ProjectState:
-        """Revoke the project (owner, admin) or withdraw a steward's node from it."""
+    def revoke(
+        self, by: User, project_id: str, reason: str, signed: Sequence[SignedEntry] = ()
+    ) -> ProjectState:
+        """Revoke the project (owner, admin) or withdraw a steward's node from it; the
+        revocation entry is the revoker's own and travels with the project state."""
         state = self.book.get(project_id)
-        self.decide(by, "project.revoke", state, reason=reason)
+        entry = self._signed_decision(by, signed, "project.revoke", state, reason=reason)
         now = self.clock()
         if by.node is not None:
             node = by.node
             return self.book.update(
-                project_id, lambda s: s.withdraw(by, node, reason, now), now=now
+                project_id, lambda s: s.withdraw(by, node, reason, now, entry=entry), now=now
             )
-        return self.book.update(project_id, lambda s: s.revoke(by, reason, now), now=now)
+        return self.book.update(
+            project_id, lambda s: s.revoke(by, reason, now, entry=entry), now=now
+        )
 
     # -- ledger ----------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ def hub_rules() -> RuleRegistry:
         registry.register(action)(rule)
     registry.register("user.add")(_admin_only("add users"))
     registry.register("user.list")(_admin_only("list users"))
+    registry.register("user.reset-key")(_admin_only("reset users' signing keys"))
     registry.register("node.register")(_admin_only("register nodes"))
     registry.register("node.list")(_any_user("list the network's nodes"))
     return registry

@@ -1,34 +1,226 @@
-"""Who signs ledger entries at the hub, and the key resolver every verifier uses.
+"""Who signs ledger entries at the hub, the key resolver every verifier uses, and how a
+user's own signature gets onto the entries made in their name.
 
-Users log in with passwords and hold no keys of their own, so the hub signs their entries
-with a *custodial* Ed25519 key per user, derived from `users.secret` with HKDF-SHA256.
-That keeps the ledger's rule (an entry is signed by a key of its own actor) and lets an
-auditor tell users apart; it does not make the hub unable to sign for a user. Nodes sign
-their entries with their own keys, which the hub never holds.
+The hub never holds a user's private key (see `medspace.identity.userkeys`). Entries in a
+user's name for the actions in `SIGNED_ACTIONS` (filing, approving, denying, revoking a
+project, submitting a task) are signed by the user's own key, on the user's machine, over
+exactly the entry the hub will log. That is a two-step exchange on the same route:
+
+1. The client calls the route without signatures. The hub runs the policy decision as a
+   dry run (nothing is ledgered, nothing changes) and answers HTTP 428 with the entry
+   drafts it would log (`SignatureRequired`).
+2. The client checks each draft (its own name, the project it asked about, the contract
+   hash it computed itself for approvals), signs it, and repeats the call with the
+   signed entries. The hub checks them against the user's active registered key and
+   its own fresh decision (every field equal but the time, which must be within
+   `MAX_SKEW` of the hub's clock) and logs the user-signed entries themselves.
+
+A two-step exchange rather than a client that rebuilds the entry from the request: the
+entry's fields come from the policy engine (reason codes, agreement hash, node), and a
+second copy of that logic in every client would drift from the hub's.
+
+Everything else the hub records (reads of projects and of the ledger, admin actions,
+and every denial) is the hub's own observation: signed by the hub as actor `hub`, the
+user named by the artefact `user` = SHA-256 of their user name. The hub can forge its own
+observations, but no longer a user's act.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from medspace.hub import tables
-from medspace.ledger import EntrySigner, SignerKey, entry_key_id
+from medspace.identity import User
+from medspace.identity.errors import SignatureRequired, UserKeyError
+from medspace.identity.userkeys import UserKey, check_fresh
+from medspace.ledger import Entry, EntryError, EntrySigner, SignedEntry, SignerKey, entry_key_id
+from medspace.policy import Context, Decision, DecisionRecord, PolicyEngine
 
 HUB_PRINCIPAL = "hub"
-_USER_KEY_INFO = b"medspace-user-entry-key/v1\n"
+SIGNED_ACTIONS = frozenset(
+    {"project.create", "project.approve", "project.deny", "project.revoke", "task.submit"}
+)
+"""Actions whose allowed decision is logged only as an entry signed by the user."""
+
+MAX_SIGNED_ENTRIES = 1000
 
 
-def user_entry_key(secret: bytes, user: str) -> Ed25519PrivateKey:
-    """The custodial entry-signing key of `user` (deterministic for one hub secret)."""
-    seed = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=_USER_KEY_INFO + user.encode()
-    ).derive(secret)
-    return Ed25519PrivateKey.from_private_bytes(seed)
+def user_digest(name: str) -> str:
+    """How a hub-signed entry names a user: `sha256:` of the UTF-8 user name."""
+    return "sha256:" + hashlib.sha256(name.encode("utf-8")).hexdigest()
+
+
+def parse_signed_entries(text: str | None) -> list[SignedEntry]:
+    """Signed entries from a request header: base64 bodies separated by commas.
+
+    Raises `UserKeyError` when one is not a well-formed signed entry."""
+    if not text:
+        return []
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if len(parts) > MAX_SIGNED_ENTRIES:
+        raise UserKeyError(f"at most {MAX_SIGNED_ENTRIES} signed entries per request")
+    try:
+        return [SignedEntry.from_bytes(base64.b64decode(p, validate=True)) for p in parts]
+    except (binascii.Error, ValueError, EntryError):
+        raise UserKeyError(
+            "a signed entry in the request is malformed; let the MedSpace client sign"
+        ) from None
+
+
+def _without_time(entry: Entry) -> dict[str, Any]:
+    data = entry.to_json()
+    del data["time"]
+    return data
+
+
+class HubRecorder:
+    """Records one request's decisions (a `DecisionRecorder`).
+
+    Allowed decisions of `SIGNED_ACTIONS` taken by a user are logged as the entry that
+    user signed (taken from `acts`; none → the decision is refused). Everything else is
+    signed by the hub as its own observation. In a dry run (`drafts` given) nothing is
+    logged: the drafts of user-signed entries are collected instead."""
+
+    def __init__(
+        self,
+        append: Callable[[Sequence[SignedEntry]], list[int]],
+        hub_signer: EntrySigner,
+        *,
+        acts: UserActs | None = None,
+        drafts: list[Entry] | None = None,
+    ) -> None:
+        self._append = append
+        self._hub_signer = hub_signer
+        self._acts = acts
+        self._drafts = drafts
+
+    def record(self, record: DecisionRecord) -> None:
+        """Log (or, in a dry run, collect) `record`; raises if it cannot be logged."""
+        fields = record.ledger_fields()
+        if record.allow and record.action in SIGNED_ACTIONS and record.actor != "anonymous":
+            entry = Entry(**fields)
+            if self._drafts is not None:
+                self._drafts.append(entry)
+                return
+            signed = None if self._acts is None else self._acts.take(entry)
+            if signed is None:
+                raise UserKeyError(
+                    f"{record.action} needs an entry signed by the user's own key; "
+                    "the request carried none that matches"
+                )
+            self._append([signed])
+            return
+        if self._drafts is not None:
+            return
+        if fields["actor"] != "anonymous":
+            artefacts = dict(fields["artefacts"])
+            artefacts["user"] = user_digest(fields["actor"])
+            fields["artefacts"] = artefacts
+        fields["actor"] = HUB_PRINCIPAL
+        self._append([self._hub_signer.sign(Entry(**fields))])
+
+
+class UserActs:
+    """The entries one user signed for one request, and the decisions they cover.
+
+    `plan` dry-runs a decision and remembers the drafts it needs; `require` raises
+    `SignatureRequired` with every draft not yet covered by a signed entry; `decide`
+    takes the real decision, logging the matching user-signed entry.
+    """
+
+    def __init__(
+        self,
+        user: User,
+        signed: Sequence[SignedEntry],
+        key: UserKey | None,
+        *,
+        now: datetime,
+        policy: PolicyEngine,
+        context: Callable[..., Context],
+        append: Callable[[Sequence[SignedEntry]], list[int]],
+        hub_signer: EntrySigner,
+    ) -> None:
+        self.user = user
+        self._policy = policy
+        self._context = context
+        self._append = append
+        self._hub_signer = hub_signer
+        self._missing: list[Entry] = []
+        self.accepted: list[SignedEntry] = []
+        if signed and key is None:
+            raise UserKeyError(
+                f"user {user.name} has no registered signing key; run `medspace login` to "
+                "create and register one"
+            )
+        for item in signed:
+            _check_signed(item, user, key, now)
+        self._pending = list(signed)
+
+    def _covered(self, entry: Entry) -> bool:
+        wanted = _without_time(entry)
+        return any(_without_time(s.entry) == wanted for s in self._pending)
+
+    def plan(self, action: str, resource: object, **context: Any) -> Decision:
+        """Dry-run `action` (nothing is logged); remember the drafts it needs signed."""
+        drafts: list[Entry] = []
+        recorder = HubRecorder(self._append, self._hub_signer, drafts=drafts)
+        decision = self._policy.decide(
+            self.user, action, resource, self._context(recorder=recorder, **context)
+        )
+        self._missing.extend(d for d in drafts if not self._covered(d))
+        return decision
+
+    def require(self) -> None:
+        """Raise `SignatureRequired` (with the drafts) if a planned entry is unsigned."""
+        if self._missing:
+            raise SignatureRequired(
+                "sign these entries with your key and send them with the request "
+                "(the MedSpace client does this for you after `medspace login`)",
+                [d.to_json() for d in self._missing],
+            )
+
+    def decide(self, action: str, resource: object, **context: Any) -> Decision:
+        """Take the decision for real; a user-signed entry is logged for an allow."""
+        recorder = HubRecorder(self._append, self._hub_signer, acts=self)
+        return self._policy.decide(
+            self.user, action, resource, self._context(recorder=recorder, **context)
+        ).require()
+
+    def take(self, entry: Entry) -> SignedEntry | None:
+        """The signed entry matching `entry` (every field but the time), removed from
+        the pending ones; None when there is none."""
+        wanted = _without_time(entry)
+        for index, signed in enumerate(self._pending):
+            if _without_time(signed.entry) == wanted:
+                del self._pending[index]
+                self.accepted.append(signed)
+                return signed
+        return None
+
+
+def _check_signed(signed: SignedEntry, user: User, key: UserKey | None, now: datetime) -> None:
+    assert key is not None
+    if signed.entry.actor != user.name:
+        raise UserKeyError("a signed entry names another actor than you; sign only your own")
+    if signed.key_id != key.key_id:
+        raise UserKeyError(
+            "a signed entry is not signed by your registered key; log in again on the "
+            "machine that holds it, or ask an admin to reset your key"
+        )
+    try:
+        key.public_key.verify(signed.signature, signed.signed_message)
+    except InvalidSignature:
+        raise UserKeyError("a signed entry's signature does not verify with your key") from None
+    check_fresh(signed.entry, now)
 
 
 class SignerDirectory:
@@ -85,21 +277,3 @@ class SignerDirectory:
                 }
                 for r in rows
             ]
-
-
-class UserSigners:
-    """Entry signers for users, derived on demand from the hub's user secret."""
-
-    def __init__(self, secret: bytes, directory: SignerDirectory) -> None:
-        self._secret = secret
-        self._directory = directory
-        self._signers: dict[str, EntrySigner] = {}
-
-    def signer(self, user: str) -> EntrySigner:
-        """The signer for `user` (its public key is registered on first use)."""
-        signer = self._signers.get(user)
-        if signer is None:
-            key = user_entry_key(self._secret, user)
-            self._directory.add(user, "user", key.public_key())
-            signer = self._signers[user] = EntrySigner(key)
-        return signer

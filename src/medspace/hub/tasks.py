@@ -13,6 +13,7 @@ import asyncio
 import base64
 import hashlib
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from medspace.errors import MedSpaceError
@@ -20,9 +21,9 @@ from medspace.hub.channel import ChannelHub, NodeMissing
 from medspace.hub.core import HubCore
 from medspace.hub.errors import TaskError
 from medspace.identity import User
-from medspace.ledger import Entry, EntryType, canonical_bytes, utc_timestamp
+from medspace.ledger import Entry, EntryType, SignedEntry, canonical_bytes, utc_timestamp
 from medspace.node.cohort import parse_cohort
-from medspace.policy import ProjectState, TaskRequest, Verdict
+from medspace.policy import PolicyDenied, ProjectState, TaskRequest, Verdict
 
 COUNT = "count"
 
@@ -37,10 +38,18 @@ def _not_tasked(state: ProjectState, node: str) -> dict[str, Any] | None:
 
 
 async def run_count(
-    core: HubCore, channel: ChannelHub, user: User, token: str, project_id: str
+    core: HubCore,
+    channel: ChannelHub,
+    user: User,
+    token: str,
+    project_id: str,
+    signed: Sequence[SignedEntry] = (),
 ) -> dict[str, Any]:
     """Run the count of `project_id`'s cohort on every approving node; returns one row per
-    participating node (`count` is None where the cell is below the minimum size)."""
+    participating node (`count` is None where the cell is below the minimum size).
+
+    Each node's task entry is the one `user` signed (`signed`); without them this raises
+    `SignatureRequired` with the drafts before anything is sent or ledgered."""
     state = await asyncio.to_thread(core.book.get, project_id)
     project = state.project
     cohort = parse_cohort(project.cohort)
@@ -49,6 +58,8 @@ async def run_count(
     task_id = str(uuid.uuid4())
     rows: dict[str, dict[str, Any]] = {}
     sends: list[tuple[str, TaskRequest]] = []
+    planned: list[tuple[str, TaskRequest]] = []
+    acts = await asyncio.to_thread(core.user_acts, user, signed)
     for node in project.nodes:
         skipped = _not_tasked(state, node)
         if skipped is not None:
@@ -63,11 +74,14 @@ async def run_count(
             variables=cohort.variables,
             contract_hash=verdict.contract_hash,
         )
-        decision = await asyncio.to_thread(
-            core.policy.decide, user, "task.submit", state, core.context(task=task)
-        )
-        if not decision.allow:
-            rows[node] = {"node": node, "status": "refused", "reason": decision.reason}
+        planned.append((node, task))
+        await asyncio.to_thread(acts.plan, "task.submit", state, task=task)
+    await asyncio.to_thread(acts.require)  # 428 with the drafts: nothing sent or ledgered
+    for node, task in planned:
+        try:
+            await asyncio.to_thread(acts.decide, "task.submit", state, task=task)
+        except PolicyDenied as denied:  # ledgered by the hub as its observation
+            rows[node] = {"node": node, "status": "refused", "reason": str(denied)}
             continue
         sends.append((node, task))
     if not sends and all(r["status"] != "refused" for r in rows.values()):

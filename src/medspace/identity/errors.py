@@ -44,3 +44,30 @@ class NodeKeyError(IdentityError, UsageError):
 
 class CertError(IdentityError, ConfigError):
     """Certificates cannot be created (directory exists, bad host name, missing CA)."""
+
+
+class UserKeyError(IdentityError):
+    """A user's signing key cannot be used: missing, already registered, retired, or a
+    signature that does not verify against it. Maps to HTTP 403."""
+
+    exit_code = 7
+    http_status = 403
+
+
+class UserKeyExists(UserKeyError):
+    """The user already has a registered key; only an admin may reset it."""
+
+    exit_code = 8
+    http_status = 409
+
+
+class SignatureRequired(UserKeyError):
+    """The action must be signed by the user's key. Carries the entry drafts the hub will
+    log, for the client to check and sign (HTTP 428: nothing happened yet)."""
+
+    exit_code = 7
+    http_status = 428
+
+    def __init__(self, message: str, drafts: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.drafts = drafts

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medspace.errors import MedSpaceError
 from medspace.identity import AuthError, parse_public_key, verify_token
+from medspace.identity.errors import UserKeyError
+from medspace.identity.stewards import steward_ring, verify_steward_entry
 from medspace.ledger import (
     CheckpointError,
     Cosigner,
@@ -52,6 +54,8 @@ from medspace.policy import (
     Purpose,
     TaskRequest,
     UnknownProjectError,
+    Verdict,
+    contract_hash,
     decide,
 )
 
@@ -166,11 +170,40 @@ class NodeWorker:
 
     def _own_copy(self, received: ProjectState, now: datetime) -> ProjectState:
         """The node's copy of the project: the terms first seen are kept; verdicts and
-        revocations follow the hub. Raises `ProjectError` if the hub shows other terms."""
+        revocations follow the hub, but only so far as the hub cannot forge them:
+
+        - this node's approval must be the entry a steward pinned here signed, for this
+          node and project, over the contract hash of the node's own copy of the terms
+          (`verify_steward_entry`; a forged, replayed or stripped approval is refused);
+        - a revocation, or this node's denial or withdrawal, once seen, stays: a hub
+          that later shows the project open again is refused (closing needs no
+          signature check, since it only stops work).
+
+        Raises `ProjectError` (the task is refused and the node ledgers the refusal)."""
         with self._lock:
             try:
-                self._book.get(received.project.id)
+                old: ProjectState | None = self._book.get(received.project.id)
             except UnknownProjectError:
+                old = None
+            terms = received.project if old is None else old.project
+            if received.project != terms:
+                raise ProjectError("a project's terms never change; file a new project instead")
+            if old is not None:
+                _refuse_reopening(old, received, self.name)
+            verdict = received.verdict(self.name)
+            if verdict is not None and verdict.verdict is Verdict.APPROVED:
+                try:
+                    verify_steward_entry(
+                        verdict.entry,
+                        steward_ring(Path(self.node.directory)),
+                        kind=EntryType.APPROVAL,
+                        node=self.name,
+                        project=terms.id,
+                        contract_hash=contract_hash(terms, self.name),
+                    )
+                except UserKeyError as error:
+                    raise ProjectError(str(error)) from None
+            if old is None:
                 return self._book.file(received, now=now)
             return self._book.update(received.project.id, lambda _old: received, now=now)
 
@@ -229,3 +262,21 @@ class NodeWorker:
         except (CheckpointError, binascii.Error, TypeError, ValueError) as error:
             return {"type": "reply", "status": "error", "reason": str(error)[:300]}
         return {"type": "reply", "status": "ok", "cosignature": cosignature.line()}
+
+
+def _refuse_reopening(old: ProjectState, received: ProjectState, node: str) -> None:
+    """Raise `ProjectError` if `received` undoes a revocation, or this node's denial or
+    withdrawal, that the node has already seen (the lifecycle makes both final)."""
+    if old.revocation is not None and received.revocation is None:
+        raise ProjectError(
+            f"the hub shows project {old.project.id} as not revoked, but this node saw its "
+            "revocation; the task is refused"
+        )
+    before, after = old.verdict(node), received.verdict(node)
+    closed = (Verdict.DENIED, Verdict.WITHDRAWN)
+    reopened = after is None or before is None or after.verdict is not before.verdict
+    if before is not None and before.verdict in closed and reopened:
+        raise ProjectError(
+            f"the hub shows this node's {before.verdict.value} of project "
+            f"{old.project.id} undone; decisions are final, so the task is refused"
+        )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,6 +27,13 @@ from medspace.policy.errors import ProjectError
 from medspace.policy.project import Project, contract_hash, utc_text
 
 MAX_REASON = 2000
+MAX_SIGNED_ENTRY = 90_000  # base64 of a ledger entry of at most 64 KiB
+
+SignedEntryText = Annotated[
+    str | None, Field(max_length=MAX_SIGNED_ENTRY, pattern=r"^[A-Za-z0-9+/=]+$")
+]
+"""The ledger entry the deciding user signed (base64 of its body), kept with the decision
+so that a node can check it against the steward keys it pinned (the hub cannot forge it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,7 @@ class NodeVerdict(BaseModel):
     reason: str = Field(min_length=1, max_length=MAX_REASON)
     at: AwareDatetime
     contract_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    entry: SignedEntryText = None
 
     @model_validator(mode="after")
     def _hash_when_approved(self) -> NodeVerdict:
@@ -84,6 +92,7 @@ class Revocation(BaseModel):
     role: Role
     reason: str = Field(min_length=1, max_length=MAX_REASON)
     at: AwareDatetime
+    entry: SignedEntryText = None
 
 
 def _reason(reason: str) -> str:
@@ -240,17 +249,28 @@ class ProjectState(BaseModel):
         others = tuple(v for v in self.verdicts if v.node != verdict.node)
         return self.model_copy(update={"verdicts": tuple(sorted((*others, verdict), key=_node))})
 
-    def approve(self, actor: User, node: str, reason: str, now: datetime) -> ProjectState:
-        """`node`'s steward approves; records the contract hash of the terms approved.
-        Raises `ProjectError` when refused (see `decision_refusal`)."""
-        return self._decide(actor, node, reason, now, Verdict.APPROVED)
+    def approve(
+        self, actor: User, node: str, reason: str, now: datetime, *, entry: str | None = None
+    ) -> ProjectState:
+        """`node`'s steward approves; records the contract hash of the terms approved and
+        the steward's signed approval entry (`entry`, base64). Raises `ProjectError` when
+        refused (see `decision_refusal`)."""
+        return self._decide(actor, node, reason, now, Verdict.APPROVED, entry)
 
-    def deny(self, actor: User, node: str, reason: str, now: datetime) -> ProjectState:
+    def deny(
+        self, actor: User, node: str, reason: str, now: datetime, *, entry: str | None = None
+    ) -> ProjectState:
         """`node`'s steward denies. Raises `ProjectError` when refused."""
-        return self._decide(actor, node, reason, now, Verdict.DENIED)
+        return self._decide(actor, node, reason, now, Verdict.DENIED, entry)
 
     def _decide(
-        self, actor: User, node: str, reason: str, now: datetime, verdict: Verdict
+        self,
+        actor: User,
+        node: str,
+        reason: str,
+        now: datetime,
+        verdict: Verdict,
+        entry: str | None,
     ) -> ProjectState:
         refusal = self.decision_refusal(actor, node, now)
         if refusal is not None:
@@ -264,10 +284,13 @@ class ProjectState(BaseModel):
                 reason=_reason(reason),
                 at=now.astimezone(UTC),
                 contract_hash=digest,
+                entry=entry,
             )
         )
 
-    def withdraw(self, actor: User, node: str, reason: str, now: datetime) -> ProjectState:
+    def withdraw(
+        self, actor: User, node: str, reason: str, now: datetime, *, entry: str | None = None
+    ) -> ProjectState:
         """`node`'s steward withdraws its approval (the node's part of a revocation).
         Raises `ProjectError` when refused (see `withdrawal_refusal`)."""
         refusal = self.withdrawal_refusal(actor, node, now)
@@ -283,16 +306,23 @@ class ProjectState(BaseModel):
                 reason=_reason(reason),
                 at=now.astimezone(UTC),
                 contract_hash=approved.contract_hash,
+                entry=entry,
             )
         )
 
-    def revoke(self, actor: User, reason: str, now: datetime) -> ProjectState:
+    def revoke(
+        self, actor: User, reason: str, now: datetime, *, entry: str | None = None
+    ) -> ProjectState:
         """Revoke the whole project (owner or admin). Raises `ProjectError` when refused."""
         refusal = self.revocation_refusal(actor, now)
         if refusal is not None:
             raise ProjectError(refusal.message)
         revocation = Revocation(
-            by=actor.name, role=actor.role, reason=_reason(reason), at=now.astimezone(UTC)
+            by=actor.name,
+            role=actor.role,
+            reason=_reason(reason),
+            at=now.astimezone(UTC),
+            entry=entry,
         )
         return self.model_copy(update={"revocation": revocation})
 
