@@ -5,8 +5,8 @@ it for one of its own and read the node's pairwise masks. Two defences:
 
 1. announcement: the node signs its agreement key with its Ed25519 identity key
    (RFC 8032) over a domain-separated message that names the node; a peer verifies it
-   against the identity key the hub registered for that node (the steward compared its
-   fingerprint out of band when the node joined);
+   against the identity key registered for that node when it joined the network (its
+   operator compares the fingerprint out of band);
 2. trust on first use: each node pins the agreement key it first saw for every peer in
    `peers.json` in its node directory (mode 0600) and refuses a different key later, so
    a hub that later gains a signing key or a registry entry still cannot swap keys
