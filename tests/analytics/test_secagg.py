@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -272,6 +273,32 @@ def test_a_node_refuses_a_second_unmask_request() -> None:
     other_split = {**request, "survivors": ["h1", "h2", "h3"], "dropped": ["h4"]}
     with pytest.raises(SecAggError, match="already answered"):
         net.nodes["h2"].unmask(other_split)
+
+
+def test_concurrent_unmask_requests_get_one_answer() -> None:
+    net = Network.of(4)
+    net.round1({name: encode_vector([1, 2, 3, 4]) for name in net.names})
+    request = net.agg.unmask_requests()["h2"]
+    other_split = {**request, "survivors": ["h1", "h2", "h3"], "dropped": ["h4"]}
+    other_split["shares"] = {k: v for k, v in request["shares"].items() if k != "h4"}
+    other_split["digests"] = {k: v for k, v in request["digests"].items() if k != "h4"}
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def ask(req: dict[str, Any]) -> None:
+        start.wait()
+        try:
+            net.nodes["h2"].unmask(req)
+            outcomes.append("answered")
+        except SecAggError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=ask, args=(r,)) for r in (request, other_split)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["answered", "refused"]
 
 
 def test_a_node_masks_only_once_per_round() -> None:

@@ -158,3 +158,34 @@ def test_verified_peers_refuses_unregistered_and_mislabelled_peers() -> None:
         verified_peers({"h2": a}, {}, None)
     with pytest.raises(SecAggError, match="made by another node"):
         verified_peers({"h3": a}, {"h3": identity.public_key()}, None)
+
+
+def test_three_node_directories_sum_through_verified_announcements(tmp_path: Path) -> None:
+    from medspace.analytics.secagg import Aggregator, MaskingSession, decode_vector, encode_vector
+
+    names = ["h1", "h2", "h3"]
+    for name in names:
+        init_node(tmp_path / name, name)
+    nodes = {name: open_node(tmp_path / name) for name in names}
+    try:
+        # what the hub relays: each node's announcement and registered identity key
+        announcements = {
+            n: announce(n, node.identity_private_key(), node.agreement_private_key()).to_dict()
+            for n, node in nodes.items()
+        }
+        registered = {n: node.identity_public_key for n, node in nodes.items()}
+        hub = Aggregator(names, None, 2, "study-1", 0)
+        sessions = {}
+        for n, node in nodes.items():
+            others = {p: a for p, a in announcements.items() if p != n}
+            peers = verified_peers(others, registered, PeerPins(node.directory / PINS_FILE))
+            sessions[n] = MaskingSession(n, node.agreement_private_key(), peers, "study-1", 0)
+            hub.add_masked(n, sessions[n].masked_input(encode_vector([len(n), 0.25])))
+        for n, request in hub.unmask_requests().items():
+            hub.add_unmask(n, sessions[n].unmask(request))
+        assert decode_vector(hub.total()) == [6.0, 0.75]
+        for node in nodes.values():
+            assert stat.S_IMODE((node.directory / PINS_FILE).stat().st_mode) == 0o600
+    finally:
+        for node in nodes.values():
+            node.close()

@@ -11,6 +11,7 @@ node, and only when at least `threshold` nodes survived.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -78,6 +79,7 @@ class MaskingSession:
         }
         self._own_share: bytes | None = None
         self._answered = False
+        self._lock = threading.Lock()  # "at most once" must hold for concurrent requests
 
     @property
     def participants(self) -> tuple[str, ...]:
@@ -90,6 +92,10 @@ class MaskingSession:
         Callable once per session object (a fresh self-mask each time would let the hub
         difference two masked inputs). Returns the JSON-able round-1 message.
         """
+        with self._lock:
+            return self._masked_input(values)
+
+    def _masked_input(self, values: Sequence[int]) -> dict[str, Any]:
         if self._own_share is not None:
             raise SecAggError(
                 f"{self.node} already sent its masked input for this session and round: "
@@ -145,6 +151,10 @@ class MaskingSession:
         survivor whose masked input at the hub differs from the one it sent. A refused
         request reveals nothing; only an answered one counts.
         """
+        with self._lock:
+            return self._unmask(request)
+
+    def _unmask(self, request: Mapping[str, Any]) -> dict[str, Any]:
         if self._own_share is None:
             raise SecAggError(f"{self.node} has no masked input in this round: nothing to unmask")
         if self._answered:
