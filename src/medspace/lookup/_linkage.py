@@ -36,6 +36,8 @@ def tokens_from_input(
     name: str | None,
     birth_date: date | None,
     sex: str | None,
+    family_name: str | None = None,
+    given_name: str | None = None,
 ) -> dict[str, Any]:
     """Linkage tokens (JSON) for what the clinician typed, under this node's linkage key.
     Raises `LinkageInputError` (e.g. a wrong check digit) or `LinkageKeyError`."""
@@ -47,6 +49,8 @@ def tokens_from_input(
         name=name,
         birth_date=birth_date,
         sex=sex,
+        family_name=family_name,
+        given_name=given_name,
     )
     result: dict[str, Any] = tokens.to_json()
     return result

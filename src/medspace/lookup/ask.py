@@ -48,6 +48,8 @@ class PatientInput:
     name: str | None = None
     birth_date: date | None = None
     sex: str | None = None
+    family_name: str | None = None  # when the name comes in parts (a registration system)
+    given_name: str | None = None
 
     def __repr__(self) -> str:
         return "PatientInput(<hidden>)"
@@ -161,6 +163,8 @@ def ask(
         name=patient.name,
         birth_date=patient.birth_date,
         sex=patient.sex,
+        family_name=patient.family_name,
+        given_name=patient.given_name,
     )
     started = time.perf_counter()
     now = datetime.now(UTC)
