@@ -23,6 +23,7 @@ from rich.table import Table
 
 from medspace.hub import HubClient, HubCore, HubError, HubUnreachable, init_hub, verify_remote
 from medspace.identity import Role, User, init_certs, public_key_text
+from medspace.identity.userkeys import user_key_path
 from medspace.node import open_node
 from medspace.node.standing import POLICY_FILE, save_node_policy
 from medspace.policy import NodePolicy, Purpose
@@ -131,10 +132,13 @@ def demo(console: Console, workdir: Path, node_dirs: list[Path], *, tls: bool = 
         handles.append(out)
         processes.append(subprocess.Popen(hub_cmd, stdout=out, stderr=subprocess.STDOUT))
 
+        key_home = workdir / "user-keys"  # each user's own machine, in the demo
+
         def client(user: str | None = None) -> HubClient:
             c = HubClient(url, ca_file=ca)
             if user:
                 c.login(user, password)
+                c.ensure_user_key(user, key_home)  # created and registered on first login
             return c
 
         admin = _wait(lambda: client("admin"), "the hub to answer", processes)
@@ -153,6 +157,20 @@ def demo(console: Console, workdir: Path, node_dirs: list[Path], *, tls: bool = 
         )
         console.print(f"[bold]3.[/] {len(names)} nodes connected (outbound channels)")
         nodes = sorted(names)
+        for name, directory in names.items():
+            steward = f"steward-{name}"
+            client(steward).close()
+            public = user_key_path(key_home, url, steward).with_suffix(".pub")
+            pin = [*_CLI, "node", "steward", "add", "--node", str(directory)]
+            subprocess.run(
+                [*pin, "--user", steward, "--key", str(public)],
+                check=True,
+                capture_output=True,
+            )
+        console.print(
+            "   stewards logged in (each created an Ed25519 signing key) and were pinned "
+            "at their nodes with `medspace node steward add`"
+        )
         alice = client("alice")
         alice.post("/projects", _terms(nodes))
         console.print("[bold]4.[/] researcher alice filed project diabetes-prevalence (HRESCH)")
