@@ -229,6 +229,20 @@ def test_a_survivor_missing_in_round_two_after_dropouts_is_named() -> None:
 # --- setup refusals --------------------------------------------------------------
 
 
+def test_a_peer_with_this_nodes_own_agreement_key_is_refused() -> None:
+    key = X25519PrivateKey.generate()
+    other = X25519PrivateKey.generate().public_key()
+    with pytest.raises(SecAggError, match="copied node directory") as caught:
+        MaskingSession("h1", key, {"h2": key.public_key(), "h3": other}, "s", 0)
+    assert caught.value.nodes == ("h2",)
+
+
+def test_an_empty_vector_is_refused() -> None:
+    net = Network.of(3)
+    with pytest.raises(SecAggError, match="empty vector"):
+        net.nodes["h1"].masked_input([])
+
+
 def test_one_node_alone_is_refused() -> None:
     key = X25519PrivateKey.generate()
     with pytest.raises(SecAggError, match="at least two participating nodes"):

@@ -67,6 +67,15 @@ class MaskingSession:
                 f"the peer list gives {node} an agreement key that is not this node's own: "
                 "the hub's announcements are stale or forged"
             )
+        own_print = agreement_fingerprint(own_public)
+        clones = sorted(n for n, key in others.items() if agreement_fingerprint(key) == own_print)
+        if clones:
+            raise SecAggError(
+                f"{', '.join(clones)} announced the same agreement key as {node}: a copied "
+                "node directory? Each node needs its own key: on the copy, delete "
+                "agreement.key (a new one is made on first use) and re-announce",
+                nodes=clones,
+            )
         self.node = node
         self.context = Context.create(session, round, [node, *others], threshold)
         self._position = self.context.position(node)
@@ -103,6 +112,8 @@ class MaskingSession:
             )
         x = ring.from_ints(values)
         length = len(x)
+        if length == 0:
+            raise SecAggError("an empty vector has nothing to aggregate")
         context = self.context
         b = os.urandom(SEED_BYTES)
         masked = ring.add(x, prg(b, length))

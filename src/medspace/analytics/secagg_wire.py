@@ -50,7 +50,7 @@ class _Reader:
         value = self.data.get(key)
         if not isinstance(value, str) or not value or len(value) > 256:
             self.fail(f"has no valid {key!r}")
-        return str(value)
+        return value
 
     def integer(self, key: str) -> int:
         value = self.data.get(key)
@@ -58,12 +58,14 @@ class _Reader:
             self.fail(f"has no valid {key!r}")
         return int(value)
 
-    def blob(self, key: str, size: int | None = None, value: object = None) -> bytes:
-        value = self.data.get(key) if value is None else value
+    def blob(self, key: str, size: int | None = None) -> bytes:
+        return self._decode(key, self.data.get(key), size)
+
+    def _decode(self, key: str, value: object, size: int | None) -> bytes:
         if not isinstance(value, str):
             self.fail(f"has no valid {key!r}")
         try:
-            raw = base64.b64decode(str(value), validate=True)
+            raw = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             self.fail(f"has a {key!r} that is not base64")
         if size is not None and len(raw) != size:
@@ -89,7 +91,7 @@ class _Reader:
         for name, item in value.items():
             if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME:
                 self.fail(f"has a bad node name in {key!r}")
-            out[name] = self.blob(key, size, item)
+            out[name] = self._decode(key, item, size)
         return out
 
 
