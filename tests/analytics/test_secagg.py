@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from medspace.analytics.fixedpoint import RING
 from medspace.analytics.secagg import (
@@ -133,6 +135,27 @@ def test_hub_gets_the_exact_sum_of_all_nodes(n: int) -> None:
     for i, got in enumerate(decoded):
         expected = sum(values[name][i] for name in net.names)
         assert got == pytest.approx(expected, rel=1e-12, abs=n * 2.0**-40)
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.data())
+def test_any_dropout_pattern_within_the_threshold_gives_the_survivors_sum(
+    data: st.DataObject,
+) -> None:
+    n = data.draw(st.integers(min_value=2, max_value=6), label="nodes")
+    length = data.draw(st.integers(min_value=1, max_value=5), label="length")
+    net = Network.of(n, length=length)
+    t = default_threshold(n)
+    late = data.draw(st.integers(min_value=0, max_value=n - t), label="dropouts")
+    gone = set(data.draw(st.permutations(net.names), label="order")[:late])
+    element = st.integers(min_value=0, max_value=RING - 1)
+    vectors = {
+        name: data.draw(st.lists(element, min_size=length, max_size=length), label=name)
+        for name in net.names
+    }
+    net.round1({name: v for name, v in vectors.items() if name not in gone})
+    net.round2()
+    assert net.agg.total() == ring_sum((v for k, v in vectors.items() if k not in gone), length)
 
 
 def test_counts_sum_exactly_as_integers() -> None:

@@ -7,7 +7,7 @@ import math
 import random
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medspace.analytics import shamir
@@ -25,11 +25,13 @@ finite = st.floats(min_value=-1e15, max_value=1e15, allow_nan=False, allow_infin
 counts = st.integers(min_value=-(2**53), max_value=2**53)
 
 
+@settings(deadline=None)  # never fail on a busy machine
 @given(st.lists(counts, max_size=20))
 def test_integers_round_trip_exactly(values: list[int]) -> None:
     assert decode_vector(encode_vector(values)) == [float(v) for v in values]
 
 
+@settings(deadline=None)  # never fail on a busy machine
 @given(st.lists(finite, max_size=20))
 def test_floats_round_trip_within_half_a_step(values: list[float]) -> None:
     step = 2.0**-40
@@ -37,6 +39,7 @@ def test_floats_round_trip_within_half_a_step(values: list[float]) -> None:
         assert abs(got - want) <= step / 2 + abs(want) * 2**-52
 
 
+@settings(deadline=None)  # never fail on a busy machine
 @given(st.lists(st.lists(finite, min_size=3, max_size=3), min_size=1, max_size=8))
 def test_the_sum_of_encodings_decodes_to_the_sum(vectors: list[list[float]]) -> None:
     total = [0, 0, 0]
@@ -82,6 +85,7 @@ def test_a_bad_scale_is_refused() -> None:
         decode_vector([RING])
 
 
+@settings(deadline=None)  # never fail on a busy machine
 @given(st.lists(st.integers(min_value=0, max_value=RING - 1), min_size=1, max_size=10), st.data())
 def test_lane_arithmetic_matches_python_integers(a: list[int], data: st.DataObject) -> None:
     b = data.draw(
@@ -95,6 +99,7 @@ def test_lane_arithmetic_matches_python_integers(a: list[int], data: st.DataObje
     ]
 
 
+@settings(deadline=None)  # never fail on a busy machine
 @given(
     st.integers(min_value=0, max_value=2**256 - 1),
     st.integers(min_value=2, max_value=7),
