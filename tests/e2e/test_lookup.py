@@ -13,7 +13,7 @@ from tests.lookup.support import A_SSN, B_DOB, B, lookup_network
 from medspace.hub import HubClient
 from medspace.lookup.ask import PatientInput, ask
 from medspace.lookup.review import LookupLog
-from medspace.node import open_node
+from medspace.node import Node, open_node
 
 
 def _client(url: str, user: str) -> HubClient:
@@ -64,6 +64,8 @@ def test_opted_out_patient_is_absent_unless_break_glass(tmp_path: Path) -> None:
                 break_glass=True,
                 reason="arrest in the ED, no consent obtainable",
             )
+            replayed = _replay_at_hub(node, client)
+        assert "seen before" in replayed
         assert normal.matched == []
         assert [a.node for a in glass.matched] == ["h2"]
         log = LookupLog(dirs["h2"])
@@ -153,3 +155,33 @@ def test_cli_lookup_review_and_a_refused_non_clinician(tmp_path: Path) -> None:
         # Nothing in the hub's ledger names the patient.
         everything = b"".join(r.signed.body for r in core.log.entries(start=0, limit=10_000))
         assert b"Smith" not in everything and A_SSN.encode() not in everything
+
+
+def _replay_at_hub(node: object, client: HubClient) -> str:
+    """Send one signed request twice; the hub answers the first and refuses the second."""
+    import pytest
+
+    from medspace.hub.client import HubRequestError
+    from medspace.lookup import _linkage
+    from medspace.lookup.request import LookupQuery, sign_query
+    from medspace.policy import Purpose
+
+    assert isinstance(node, Node)
+    tokens = _linkage.tokens_from_input(
+        node, national_id=A_SSN, id_system="US-SSN", name=None, birth_date=None, sex=None
+    )
+    query = LookupQuery.new(
+        requester="h1",
+        clinician="dr-h1",
+        purpose=Purpose.ETREAT,
+        justification="replay test: the same signed request twice",
+        tokens=tokens,
+        agreement_key=node.agreement_private_key().public_key(),
+    )
+    body = {"request": sign_query(query, node.identity_private_key()).to_json(), "entries": []}
+    lines = list(client.stream_lines("/lookup", body))
+    assert lines[-1]["type"] == "end"
+    with pytest.raises(HubRequestError) as refused:
+        list(client.stream_lines("/lookup", body))
+    assert refused.value.http_status == 403
+    return str(refused.value)

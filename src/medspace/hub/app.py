@@ -10,6 +10,7 @@ import asyncio
 import base64
 import contextlib
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -271,6 +272,27 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
         """Count the project's cohort on every approving node (min cell size applied);
         the task entries are signed by you."""
         return await run_count(core, channel, user, token, project_id, signed)
+
+    # -- federated analytics (medspace.hub.analytics) ---------------------------------
+
+    @app.post("/projects/{project_id}/query", tags=["tasks"])
+    async def query(
+        user: CurrentUser,
+        token: Token,
+        project_id: ProjectIdParam,
+        body: dict[str, Any],
+        signed: Signed,
+        epsilon: Annotated[Decimal | None, Query(gt=0, le=100, decimal_places=6)] = None,
+    ) -> dict[str, Any]:
+        """Run a federated query (a query spec, see docs/analytics.md) on every approving
+        node with secure aggregation; the hub sees only the sum. Returns the combined,
+        disclosure-controlled result, each node's status and the ledger entry ids; the
+        status is `partial` when some nodes did not answer and `refused` when fewer than
+        the project's quorum did. `epsilon` is what a DP project's query spends of its
+        budget (default: a tenth of the total)."""
+        from medspace.hub.analytics import run_query
+
+        return await run_query(core, channel, user, token, project_id, body, epsilon, signed)
 
     @app.get("/ledger/entries", tags=["ledger"])
     def entries(

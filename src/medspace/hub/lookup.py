@@ -116,10 +116,26 @@ class LookupHub:
         if user.role is not Role.CLINICIAN or user.name != query.clinician:
             raise LookupDenied("the signed request names another clinician than the caller")
         key = core.registry.public_key(query.requester)
-        signed.verify(key)
         now = core.clock()
-        query.check_fresh(now)
-        self._seen.claim(query.request, now)
+        try:
+            signed.verify(key)
+            query.check_fresh(now)
+            self._seen.claim(query.request, now)
+        except RequestRejected:
+            # A forged, stale or replayed request is refused and the refusal ledgered.
+            refusal = Entry(
+                type=EntryType.LOOKUP,
+                actor="hub",
+                time=utc_timestamp(now),
+                node=query.requester,
+                details={
+                    "request": query.request,
+                    "status": "refused",
+                    "reason": "lookup/unverified",
+                },
+            )
+            core.append([core.hub_signer.sign(refusal)])
+            raise
         bodies = _decode(body.get("entries", []))
         _check_node_entries(query.requester, bodies)
         core.append_node_entries(query.requester, bodies)
@@ -160,7 +176,6 @@ class LookupHub:
                 answered.append(line["node"])
                 entries[line["node"]] = bodies
             yield _line(line)
-        rejected = await asyncio.to_thread(self._append, entries)
         missing = sorted(set(registered) - set(answered))
         hub_entry = Entry(
             type=EntryType.LOOKUP,
@@ -174,7 +189,7 @@ class LookupHub:
                 "partial": bool(missing),
             },
         )
-        await asyncio.to_thread(core.append, [core.hub_signer.sign(hub_entry)])
+        rejected = await asyncio.to_thread(self._append, entries, core.hub_signer.sign(hub_entry))
         yield _line(
             {
                 "type": "end",
@@ -210,10 +225,10 @@ class LookupHub:
             line["reason"] = str(reply.get("reason", "no reason given"))[:500]
         return line, bodies
 
-    def _append(self, entries: dict[str, list[bytes]]) -> list[str]:
-        """Append every node's entries in one batch (one commit); if the batch is refused,
-        append node by node so one node's bad entries do not cost the others'. Returns
-        the nodes whose entries failed the checks."""
+    def _append(self, entries: dict[str, list[bytes]], closing: SignedEntry) -> list[str]:
+        """Append every node's entries and the hub's closing entry in one batch (one
+        commit); if the batch is refused, append node by node so one node's bad entries
+        do not cost the others'. Returns the nodes whose entries failed the checks."""
         try:
             batch = []
             for node, bodies in sorted(entries.items()):
@@ -222,10 +237,11 @@ class LookupHub:
                     if signed.entry.actor != node:
                         raise EntryError("a node may only submit entries it acted in itself")
                     batch.append(signed)
-            self._core.append(batch)
+            self._core.append([*batch, closing])
             return []
         except (MedSpaceError, ValueError):
             pass
+        self._core.append([closing])
         rejected = []
         for node, bodies in sorted(entries.items()):
             try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,9 +57,16 @@ def _code(row: Any) -> dict[str, Any]:
 def _safe_reaction(text: str | None) -> str | None:
     if not text or len(text) > MAX_REACTION:
         return None
+    return text if _phi_free(text) else None
+
+
+@lru_cache(maxsize=4096)
+def _phi_free(text: str) -> bool:
+    """True if the PHI scrubber finds nothing in `text` (reaction names repeat, so the
+    answers are cached)."""
     from medspace.deid import find_phi
 
-    return None if find_phi(text) else text
+    return not find_phi(text)
 
 
 def build_summary(
