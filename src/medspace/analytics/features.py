@@ -40,6 +40,7 @@ from medspace.analytics.spec import (
     AgeBandVar,
     AgeVar,
     CodeFilter,
+    Criteria,
     HasVar,
     IsVar,
     MeasurementVar,
@@ -121,19 +122,27 @@ def _matches(flt: CodeFilter) -> ColumnElement[bool]:
 def cohort_query(spec: QuerySpec, exclude_pseudonyms: Collection[str] = ()) -> Select[tuple[int]]:
     """SELECT person.id of every patient in the spec's cohort, opted-out patients left
     out."""
-    cohort = spec.cohort
-    where: list[ColumnElement[bool]] = []
-    for flt in cohort.filters:
-        found = _matches(flt)
-        where.append(found if flt.present else not_(found))
-    if cohort.sex is not None:
-        where.append(person.c.sex.in_(list(cohort.sex)))
-    if cohort.age is not None:
-        age = age_years(person.c.birth_date, spec.reference_date)
-        where.append(and_(age >= cohort.age.min, age <= cohort.age.max))
+    where = _criteria(spec.cohort, spec.reference_date)
+    for group in spec.cohort.exclude:
+        # CASE keeps NULL (no birth date) from turning NOT (...) into NULL
+        met = case((and_(true(), *_criteria(group, spec.reference_date)), 1), else_=0)
+        where.append(met == 0)
     if exclude_pseudonyms:
         where.append(person.c.pseudonym.not_in(list(exclude_pseudonyms)))
     return select(person.c.id).where(and_(true(), *where))
+
+
+def _criteria(criteria: Criteria, reference: date) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    for flt in criteria.filters:
+        found = _matches(flt)
+        where.append(found if flt.present else not_(found))
+    if criteria.sex is not None:
+        where.append(person.c.sex.in_(list(criteria.sex)))
+    if criteria.age is not None:
+        age = age_years(person.c.birth_date, reference)
+        where.append(and_(age >= criteria.age.min, age <= criteria.age.max))
+    return where
 
 
 def _first_value(

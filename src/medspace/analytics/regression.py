@@ -9,9 +9,9 @@ complete cases only) and checks the nfilter rules before anything leaves:
 
 - the node's complete-case n is at least max(k, 3 x number of parameters)
   ("nfilter-cohort"; DataSHIELD's nfilter.glm = 0.33 parameters per patient);
+- no covariate is constant ("nfilter-constant");
 - each level (0 and 1) of the outcome and of every 0/1 covariate has at least k
-  patients ("nfilter-level");
-- no covariate is constant ("nfilter-constant").
+  patients ("nfilter-level").
 
 Hub side: `newton_step` and `logistic_summary`, pure functions of the summed vector.
 """
@@ -153,6 +153,14 @@ def _nfilter(spec: QuerySpec, stat: LogisticStat, x: Matrix, y: Matrix, k: int) 
             code="nfilter-cohort",
         )
     offset = 1 if stat.intercept else 0
+    for j, name in enumerate(stat.covariates):
+        column = x[:, offset + j]
+        if np.all(column == column[0]):
+            raise RegressionRefused(
+                f"logistic regression {stat.id}: covariate {name} is constant at this node; "
+                "drop it or widen the cohort",
+                code="nfilter-constant",
+            )
     binary = [(stat.outcome, y)] + [
         (name, x[:, offset + j])
         for j, name in enumerate(stat.covariates)
@@ -165,14 +173,6 @@ def _nfilter(spec: QuerySpec, stat: LogisticStat, x: Matrix, y: Matrix, k: int) 
                 f"logistic regression {stat.id}: a level of {name} has fewer than k = {k} "
                 "patients at this node; merge categories or drop the variable",
                 code="nfilter-level",
-            )
-    for j, name in enumerate(stat.covariates):
-        column = x[:, offset + j]
-        if np.all(column == column[0]):
-            raise RegressionRefused(
-                f"logistic regression {stat.id}: covariate {name} is constant at this node; "
-                "drop it or widen the cohort",
-                code="nfilter-constant",
             )
 
 

@@ -114,12 +114,19 @@ class AgeRange(_Model):
         return self
 
 
-class Cohort(_Model):
-    """Who is counted: every filter holds (AND), sex is one of `sex`, age within `age`."""
+class Criteria(_Model):
+    """Every filter holds (AND), sex is one of `sex`, age within `age`."""
 
     filters: tuple[CohortFilter, ...] = Field(default=(), max_length=MAX_FILTERS)
     sex: tuple[Sex, ...] | None = Field(default=None, min_length=1)
     age: AgeRange | None = None
+
+
+class Cohort(Criteria):
+    """Who is counted: the patients who meet the criteria, minus those who meet all the
+    criteria of any `exclude` group (e.g. "except men aged 37")."""
+
+    exclude: tuple[Criteria, ...] = Field(default=(), max_length=10)
 
 
 # -- variables -----------------------------------------------------------------------
@@ -426,12 +433,13 @@ class QuerySpec(_Model):
         """The store fields the query reads (e.g. `person.sex`, `condition.code`),
         sorted: what a project's `variables` should cover."""
         fields = {"person.id"}
-        for flt in self.cohort.filters:
-            fields |= _filter_fields(flt)
-        if self.cohort.sex is not None:
-            fields.add("person.sex")
-        if self.cohort.age is not None:
-            fields.add("person.birth_date")
+        for criteria in (self.cohort, *self.cohort.exclude):
+            for flt in criteria.filters:
+                fields |= _filter_fields(flt)
+            if criteria.sex is not None:
+                fields.add("person.sex")
+            if criteria.age is not None:
+                fields.add("person.birth_date")
         used = used_variables(self)
         for name in used:
             var = self.variables[name]

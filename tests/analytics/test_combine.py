@@ -1,0 +1,158 @@
+"""The hub's combine: summed node vectors in, a disclosure-controlled result out; every
+number checked against a direct computation over the union of the simulated patients."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from medspace.analytics import QueryResult, QuerySpec, SpecError, combine, layout, wilson_interval
+from medspace.analytics.local import compute_local
+from medspace.node import Node
+
+from .conftest import Hospital
+from .population import Person
+
+K = 5
+SPEC: dict[str, Any] = {
+    "variables": {
+        "hba1c": {"kind": "measurement", "system": "LOINC", "code": "4548-4"},
+        "sex": {"kind": "sex"},
+        "mi": {"kind": "has", "domain": "condition", "system": "ICD-10", "code": "I21.9"},
+    },
+    "statistics": [
+        {"id": "n", "kind": "count"},
+        {"id": "hba1c", "kind": "variance", "variable": "hba1c", "by": ["sex"]},
+        {"id": "mi", "kind": "proportion", "variable": "mi", "by": ["sex"]},
+        {
+            "id": "q",
+            "kind": "quantiles",
+            "variable": "hba1c",
+            "edges": [4, 4.5, 5, 5.5, 6, 6.5, 7, 7.5, 8, 9, 10, 12],
+            "probabilities": [0.25, 0.5, 0.75],
+        },
+        {
+            "id": "b",
+            "kind": "bounds",
+            "variable": "hba1c",
+            "edges": [3, 4, 5, 6, 8, 10, 12, 14, 16],
+        },
+        {"id": "h", "kind": "histogram", "variable": "hba1c", "edges": [5, 6, 7]},
+    ],
+}
+
+
+def _run(opened: list[Node], spec: QuerySpec, k: int = K) -> QueryResult:
+    parts = {
+        f"h{i + 1}": compute_local(n.store, spec, min_cell_size=k) for i, n in enumerate(opened)
+    }
+    total = np.sum([p.values for p in parts.values()], axis=0).tolist()
+    flags = {name: p.suppressed for name, p in parts.items()}
+    refusals = {name: p.refusals for name, p in parts.items()}
+    return combine(spec, layout(spec), total, flags, k, refusals=refusals)
+
+
+def _union(hospitals: list[Hospital]) -> list[Person]:
+    return [p for h in hospitals for p in h.people]
+
+
+def test_means_sds_and_proportions_equal_the_pooled_values(
+    hospitals: list[Hospital], opened: list[Node]
+) -> None:
+    spec = QuerySpec.parse(SPEC)
+    result = _run(opened, spec)
+    people = _union(hospitals)
+    assert result.statistic("n").rows[0].values["n"] == len(people)
+    for row in result.statistic("hba1c").rows:
+        values = [p.hba1c() for p in people if p.sex == row.labels[0] and p.hba1c() is not None]
+        assert row.values["n"] == len(values)
+        assert row.values["mean"] == pytest.approx(np.mean(values), rel=1e-12)
+        assert row.values["sd"] == pytest.approx(np.std(values, ddof=1), rel=1e-9)
+    for row in result.statistic("mi").rows:
+        group = [p for p in people if p.sex == row.labels[0]]
+        yes = sum(p.has("ICD-10", "I21.9") for p in group)
+        assert row.values["proportion"] == pytest.approx(yes / len(group))
+        assert row.values["ci_low"] < row.values["proportion"] < row.values["ci_high"]
+    assert result.nodes == ("h1", "h2", "h3")
+
+
+def test_quantiles_are_within_the_stated_bin_width(
+    hospitals: list[Hospital], opened: list[Node]
+) -> None:
+    spec = QuerySpec.parse(SPEC)
+    result = _run(opened, spec)
+    values = np.array([p.hba1c() for p in _union(hospitals) if p.hba1c() is not None])
+    for row, prob in zip(result.statistic("q").rows, (0.25, 0.5, 0.75), strict=True):
+        assert row.values["quantile"] is not None
+        assert abs(row.values["quantile"] - np.quantile(values, prob)) <= row.values["error"]
+    assert any("bin width" in note for note in result.statistic("q").notes)
+
+
+def test_bounds_are_bin_edges_that_enclose_the_data(
+    hospitals: list[Hospital], opened: list[Node]
+) -> None:
+    spec = QuerySpec.parse(SPEC)
+    bounds = _run(opened, spec).statistic("b").rows[0].values
+    values = [p.hba1c() for p in _union(hospitals) if p.hba1c() is not None]
+    assert bounds["lower"] in SPEC["statistics"][4]["edges"]
+    assert bounds["upper"] in SPEC["statistics"][4]["edges"]
+    assert bounds["lower"] <= min(values) and max(values) < bounds["upper"]
+    assert bounds["lower"] != min(values) and bounds["upper"] != max(values)
+
+
+def test_a_cell_suppressed_at_one_node_is_hidden_in_the_combined_result() -> None:
+    spec = QuerySpec.parse(
+        {
+            "variables": {"sex": {"kind": "sex"}},
+            "statistics": [{"id": "n", "kind": "count", "by": ["sex"]}],
+        }
+    )
+    cells = layout(spec)
+    # h1 hid its female count (and, complementary, its male count); h2 shows both
+    flags = {"h1": ["below-min-cell", "complementary"], "h2": [None, None]}
+    result = combine(spec, cells, [40.0, 60.0], flags, K)
+    rows = {r.labels: r for r in result.statistic("n").rows}
+    assert rows[("female",)].values["n"] is None
+    assert rows[("female",)].display["n"] == "<5"
+    assert "h1: below-min-cell" in rows[("female",)].reasons
+    assert len(result.suppressed) == 2
+
+
+def test_a_combined_count_below_k_is_hidden_with_its_complement() -> None:
+    spec = QuerySpec.parse(
+        {
+            "variables": {"sex": {"kind": "sex"}},
+            "statistics": [
+                {"id": "n", "kind": "count", "by": ["sex"]},
+                {"id": "all", "kind": "count"},
+            ],
+        }
+    )
+    result = combine(spec, layout(spec), [3.0, 60.0, 63.0], {"h1": [None] * 3, "h2": [None] * 3}, K)
+    rows = {r.labels: r for r in result.statistic("n").rows}
+    assert rows[("female",)].reasons == ("combined: below-min-cell",)
+    total = result.statistic("all").rows[0].values["n"]
+    assert rows[("male",)].values["n"] is None or total is None
+
+
+def test_wilson_interval_matches_the_textbook_value() -> None:
+    # Wilson 95 % interval for 8 of 10: (0.490, 0.943)
+    low, high = wilson_interval(8, 10, 0.95)
+    assert math.isclose(low, 0.4902, abs_tol=5e-4) and math.isclose(high, 0.9433, abs_tol=5e-4)
+
+
+def test_vectors_of_the_wrong_length_are_refused() -> None:
+    spec = QuerySpec.parse(SPEC)
+    cells = layout(spec)
+    with pytest.raises(SpecError, match="length"):
+        combine(spec, cells, [0.0] * (len(cells) - 1), {"h1": [None] * len(cells)}, K)
+
+
+def test_the_result_is_json_and_back(opened: list[Node]) -> None:
+    spec = QuerySpec.parse(SPEC)
+    result = _run(opened, spec)
+    assert QueryResult.model_validate_json(result.model_dump_json()) == result
+    assert result.spec_digest == spec.digest()
