@@ -158,6 +158,9 @@ def test_verified_peers_refuses_unregistered_and_mislabelled_peers() -> None:
         verified_peers({"h2": a}, {}, None)
     with pytest.raises(SecAggError, match="made by another node"):
         verified_peers({"h3": a}, {"h3": identity.public_key()}, None)
+    with pytest.raises(SecAggError, match="missing or malformed") as caught:
+        verified_peers({"h4": None}, {"h4": identity.public_key()}, None)  # type: ignore[dict-item]
+    assert caught.value.nodes == ("h4",)
 
 
 def test_three_node_directories_sum_through_verified_announcements(tmp_path: Path) -> None:

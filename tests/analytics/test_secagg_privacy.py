@@ -80,8 +80,9 @@ def test_a_nodes_masked_input_looks_uniform_whatever_its_data() -> None:
     big = encode_vector(
         [max_magnitude() - 1] * (LENGTH // 2) + [1 - max_magnitude()] * (LENGTH // 2)
     )
-    seen_zero = many(lambda i: masked_bytes("h2", zero, f"zero-{i}"))
-    seen_big = many(lambda i: masked_bytes("h2", big, f"big-{i}"))
+    # everything but the data is the same: keys, peers, session ids, round
+    seen_zero = many(lambda i: masked_bytes("h2", zero, f"uniform-{i}"))
+    seen_big = many(lambda i: masked_bytes("h2", big, f"uniform-{i}"))
     critical = chi2_critical(255)
     for seen in (seen_zero, seen_big):
         assert chi2_uniform(byte_histogram(seen)) < critical

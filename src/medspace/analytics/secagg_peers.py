@@ -252,7 +252,17 @@ def verified_peers(
     """
     peers: dict[str, X25519PublicKey] = {}
     for name, raw in announcements.items():
-        announcement = raw if isinstance(raw, Announcement) else Announcement.from_dict(raw)
+        if isinstance(raw, Announcement):
+            announcement = raw
+        else:
+            try:
+                announcement = Announcement.from_dict(raw)
+            except SecAggError:
+                raise SecAggError(
+                    f"the agreement-key announcement listed for {name} is missing or "
+                    "malformed: the node must connect and announce again",
+                    nodes=[name],
+                ) from None
         if announcement.node != name:
             raise SecAggError(
                 f"the announcement listed for {name} was made by another node",
