@@ -578,3 +578,49 @@ def test_a_vector_that_is_not_ring_elements_is_refused() -> None:
         net.nodes["h1"].masked_input([1.5, 2, 3, 4])  # type: ignore[list-item]
     with pytest.raises(SecAggError, match="encode it with encode_vector"):
         net.nodes["h1"].masked_input([-1, 2, 3, 4])
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda r: r.update(format="medspace-secagg-masked/1"),  # another message kind
+        lambda r: r.update(node="h2"),  # labelled as another node
+        lambda r: r.update(round=3),  # another round
+        lambda r: r["self_mask_shares"].update(h1="%%%"),  # not base64
+        lambda r: r["self_mask_shares"].pop("h2"),  # a survivor's share missing
+        lambda r: r["self_mask_shares"].update(  # a share outside the field
+            h2=base64.b64encode(b"\xff" * 66).decode()
+        ),
+        lambda r: r.update(pair_seeds=[]),  # not a map
+    ],
+)
+def test_malformed_unmask_replies_are_rejected_naming_the_node(mutate: Any) -> None:
+    net = Network.of(3)
+    net.round1({name: encode_vector([1, 2, 3, 4]) for name in net.names})
+    reply = net.nodes["h1"].unmask(net.agg.unmask_requests()["h1"])
+    mutate(reply)
+    with pytest.raises(SecAggError) as caught:
+        net.agg.add_unmask("h1", reply)
+    assert caught.value.nodes == ("h1",)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r.pop("survivors"), "survivors"),  # a field missing
+        (lambda r: r.update(session="task-9"), "another session or round"),
+        (lambda r: r.update(context=base64.b64encode(bytes(32)).decode()), "other participants"),
+        (lambda r: r["shares"].pop("h2"), "exactly one share"),
+        (lambda r: r.update(survivors=["h1", "h2", "h3", "h3"]), "repeats a node"),
+        (lambda r: r.update(survivors=["h2", "h3"], dropped=["h1"]), "itself as dropped"),
+    ],
+)
+def test_malformed_unmask_requests_are_refused_by_the_node(mutate: Any, message: str) -> None:
+    net = Network.of(3)
+    net.round1({name: encode_vector([1, 2, 3, 4]) for name in net.names})
+    request = net.agg.unmask_requests()["h1"]
+    mutate(request)
+    with pytest.raises(SecAggError, match=message):
+        net.nodes["h1"].unmask(request)
+    # a refused request reveals nothing and does not use up the node's one answer
+    net.nodes["h1"].unmask(net.agg.unmask_requests()["h1"])
