@@ -121,6 +121,9 @@ class QueryAudit:
         finally:
             conn.close()
 
+    def close(self) -> None:
+        """Nothing to release: every check opens and closes its own connection."""
+
     def answered(self, project_id: str) -> int:
         """How many distinct cohorts the project has had answered here."""
         with self._connect() as conn:

@@ -10,7 +10,8 @@ Shape:
 - `cohort`: filters ANDed. Each filter names a domain (condition, drug, measurement,
   observation, procedure), a code system and a code (`C22*` is a prefix), optionally a
   value range (measurement/observation), an observation value code, a date window, and
-  `present: false` for absence. Cohort-level `sex` and `age` (years at `reference_date`).
+  `present: false` for absence. Cohort-level `sex` and `age` (years at `reference_date`),
+  and `exclude` groups (e.g. men aged 37) removed from the cohort.
 - `variables`: named features: `age`, `sex`, `age_band`, `measurement` (earliest or
   latest value), `has` (0/1 presence of a code), `observation_category` (an observation's
   value code mapped to listed categories), `is` (0/1 from a categorical variable).
