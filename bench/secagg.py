@@ -7,7 +7,7 @@ federated query pays on top of the channel round trips (bench/channel.py). "per 
 is one node's work (masking, later answering the unmask request), the part that runs in
 parallel across hospitals; "hub" is the Aggregator's checks and unmasking; "round 1 +
 2" is everything done one after another on one core, an upper bound for the critical
-path.
+path (wall clock, and the process's CPU time, which a busy shared machine inflates less).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import time
 from typing import Any
 
 REPEATS = 15
-TARGET_MS = 100.0  # 5 nodes x 10,000 cells within one channel round trip's noise
 
 
 def _one_round(n: int, length: int, dropouts: int) -> dict[str, float]:
@@ -34,6 +33,7 @@ def _one_round(n: int, length: int, dropouts: int) -> dict[str, float]:
     node_s: list[float] = []
     hub_s = 0.0
     total_started = time.perf_counter()
+    cpu_started = time.process_time()
     started = time.perf_counter()
     hub = Aggregator(names, None, length, "bench", 0)
     hub_s += time.perf_counter() - started
@@ -61,11 +61,12 @@ def _one_round(n: int, length: int, dropouts: int) -> dict[str, float]:
     total = decode_vector(hub.total())
     hub_s += time.perf_counter() - started
     elapsed = time.perf_counter() - total_started
+    cpu = time.process_time() - cpu_started
     survivors = names[: n - dropouts]
     expected = [sum(values[s][i] for s in survivors) for i in range(length)]
     if total != expected:
         raise AssertionError("secure aggregation returned a wrong sum")
-    return {"total": elapsed, "node": max(node_s), "hub": hub_s}
+    return {"total": elapsed, "cpu": cpu, "node": max(node_s), "hub": hub_s}
 
 
 def _metric(
@@ -99,11 +100,8 @@ def run() -> dict[str, Any]:
         for dropouts in (0, 1):
             label = f"5 nodes x {length:,}" + (", 1 dropped" if dropouts else "")
             ms = _median(5, length, dropouts)
-            target = f"<= {TARGET_MS:g} ms" if length == 10_000 and not dropouts else None
-            met = ms["total"] <= TARGET_MS if target else None
-            metrics.append(
-                _metric(f"{label}: round 1 + 2, one core", ms["total"], "ms", target, met)
-            )
+            metrics.append(_metric(f"{label}: round 1 + 2, one core", ms["total"], "ms"))
+            metrics.append(_metric(f"{label}: round 1 + 2, CPU time", ms["cpu"], "ms"))
             metrics.append(_metric(f"{label}: per node (mask + unmask)", ms["node"], "ms"))
             metrics.append(_metric(f"{label}: hub (check + unmask)", ms["hub"], "ms"))
     from medspace.analytics.secagg import decode_vector, encode_vector
@@ -121,6 +119,7 @@ def run() -> dict[str, Any]:
     for n in (10, 20):
         ms = _median(n, 1_000, 0, repeats=5)
         metrics.append(_metric(f"{n} nodes x 1,000: round 1 + 2, one core", ms["total"], "ms"))
+        metrics.append(_metric(f"{n} nodes x 1,000: round 1 + 2, CPU time", ms["cpu"], "ms"))
         metrics.append(_metric(f"{n} nodes x 1,000: per node (mask + unmask)", ms["node"], "ms"))
     return {
         "name": "secagg",
