@@ -111,6 +111,9 @@ class ChannelHub:
         self.sessions: dict[str, NodeSession] = {}
         self.on_connect: list[Callable[[str], Coroutine[Any, Any, None]]] = []
         self._jobs: set[asyncio.Task[None]] = set()
+        # Each connected node's signed agreement-key announcement (secure aggregation),
+        # checked against its registered identity key; forgotten when it disconnects.
+        self._announcements: dict[str, dict[str, Any]] = {}
 
     def connected(self) -> list[str]:
         """Names of the nodes connected now, sorted."""
@@ -152,6 +155,8 @@ class ChannelHub:
                     session.deliver(body)
                 elif body.get("type") == "policy":
                     await self._store_policy(session.node, body)
+                elif body.get("type") == "announce":
+                    await self._store_announcement(session.node, body)
                 else:
                     raise ChannelError("unknown message type from node")
         except ChannelError as error:
@@ -164,6 +169,7 @@ class ChannelHub:
             session.fail_all()
             if self.sessions.get(session.node) is session:
                 del self.sessions[session.node]
+                self._announcements.pop(session.node, None)
 
     async def _handshake(self, websocket: WebSocket) -> NodeSession:
         core = self._core
@@ -201,6 +207,32 @@ class ChannelHub:
         if policy.node != node:
             raise ChannelError("a node may announce only its own standing policy")
         await asyncio.to_thread(self._core.set_node_policy, policy)
+
+    # -- agreement-key announcements (federated analytics) ------------------------------
+
+    async def _store_announcement(self, node: str, body: dict[str, Any]) -> None:
+        """Keep `node`'s announcement if it verifies against the node's registered key."""
+        from medspace.analytics.secagg import Announcement, SecAggError, verify_announcement
+
+        try:
+            announcement = Announcement.from_dict(body.get("announcement"))
+            if announcement.node != node:
+                raise ChannelError("a node may announce only its own agreement key")
+            identity = await asyncio.to_thread(self._core.registry.public_key, node)
+            verify_announcement(announcement, identity)
+        except SecAggError as error:
+            raise ChannelError(
+                f"node sent an invalid agreement-key announcement: {error}"
+            ) from None
+        self._announcements[node] = {
+            "announcement": announcement.to_dict(),
+            "identity_key": public_key_text(identity),
+        }
+
+    def announcement(self, node: str) -> dict[str, Any] | None:
+        """`node`'s verified announcement with its registered identity key (what peers
+        need to check it themselves), or None while it has not announced."""
+        return self._announcements.get(node)
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:

@@ -198,6 +198,17 @@ class HubClient:
         """POST a JSON body."""
         return self.request("POST", path, json=body if body is not None else {})
 
+    def run_query(
+        self, project_id: str, spec: dict[str, Any], *, epsilon: str | None = None
+    ) -> dict[str, Any]:
+        """Run a federated query spec on `project_id` (spending `epsilon` of a DP project's
+        budget, default a tenth); the hub's answer: status completed, partial or refused,
+        per-node rows, the combined result, DP parameters and ledger entry ids."""
+        params = {"epsilon": epsilon} if epsilon is not None else None
+        path = f"/projects/{project_id}/query"
+        answer: dict[str, Any] = self.request("POST", path, json=spec, params=params)
+        return answer
+
     def sign_drafts(self, drafts: list[Any], method: str, path: str, body: Any = None) -> str:
         """Check and sign the hub's entry drafts for the request `method path (body)`;
         returns the header value (base64 signed bodies, comma separated). Raises

@@ -36,6 +36,7 @@ from medspace.hub.protocol import (
     unb64,
 )
 from medspace.identity import AuthError, parse_public_key, sign_challenge
+from medspace.node.analytics_worker import AnalyticsWorker
 from medspace.node.directory import open_node
 from medspace.node.standing import HubPin, read_pin, write_pin
 from medspace.node.worker import NodeWorker
@@ -90,6 +91,7 @@ class NodeService:
         self._node = open_node(self.directory)
         self._worker: NodeWorker | None = None
         self._lookup: Any = None  # medspace.lookup.responder.LookupResponder, made on use
+        self._analytics: AnalyticsWorker | None = None
         self._stop = asyncio.Event()
         self._on_event = on_event or (lambda _event: None)
         self.sessions = 0
@@ -127,6 +129,8 @@ class NodeService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), pause)
         finally:
+            if self._analytics is not None:
+                self._analytics.close()
             if self._worker is not None:
                 self._worker.close()
             if self._lookup is not None:
@@ -164,6 +168,13 @@ class NodeService:
                 await websocket.send(sealer.seal(body))
 
         await send({"type": "policy", "policy": worker.policy.model_dump(mode="json")})
+        # Federated analytics: the signed agreement key peers mask against. A node that
+        # cannot announce still serves everything else; the hub leaves it out of queries.
+        try:
+            analytics = await asyncio.to_thread(self._analytics_worker, worker)
+            await send({"type": "announce", "announcement": analytics.announcement()})
+        except MedSpaceError as error:
+            self._on_event(f"no agreement-key announcement ({error}); analytics disabled")
         self.sessions += 1
         self._on_event("connected")
         running: set[asyncio.Task[None]] = set()
@@ -192,6 +203,12 @@ class NodeService:
             for job in running:
                 job.cancel()
 
+    def _analytics_worker(self, worker: NodeWorker) -> AnalyticsWorker:
+        """The node's federated-analytics handler (made once, kept across sessions)."""
+        if self._analytics is None:
+            self._analytics = AnalyticsWorker(worker)
+        return self._analytics
+
     def _lookup_responder(self, worker: NodeWorker) -> Any:
         """The node's emergency-lookup responder (made once, kept across sessions)."""
         if self._lookup is None:
@@ -217,6 +234,10 @@ class NodeService:
                 responder = await asyncio.to_thread(self._lookup_responder, worker)
                 reply = await asyncio.to_thread(responder.handle, body)
                 self._on_event(f"lookup {reply.get('status')} {reply.get('answer', '')}".rstrip())
+            elif kind == "analytics":
+                analytics = self._analytics_worker(worker)
+                reply = await asyncio.to_thread(analytics.handle, body)
+                self._on_event(f"analytics {body.get('op')} {reply.get('status')}")
             else:
                 reply = {"type": "reply", "status": "error", "reason": "unknown request type"}
         except MedSpaceError as error:

@@ -1,0 +1,388 @@
+"""The node's side of a federated query: check, compute, mask, unmask, forget.
+
+The hub drives a query in operations on one session (see `medspace.hub.analytics`):
+
+- `prepare`: the node checks the researcher's token, keeps its own copy of the terms,
+  checks that the task's computation kinds and data fields are exactly what the spec
+  asks for (so a hub cannot label a regression as a count), re-decides `task.run` with
+  its standing policy, spends its own copy of the DP budget, drops opted-out patients,
+  runs the differencing audit (unless the project uses DP), then computes its local,
+  disclosure-controlled aggregate (or builds the design matrix of a regression) and
+  keeps it in memory for this session only;
+- `mask` (secure aggregation round 1): verifies the peers' signed agreement keys (pinned
+  on first use), masks its vector (or, for a regression, the gradient/Hessian at the
+  hub's current coefficients) and returns it with its suppression flags;
+- `unmask` (round 2): answers the hub's unmask request once;
+- `close`: forgets the session.
+
+Every decision and every contribution is a ledger entry the node signs itself; entries
+hold counts, codes and digests of masked messages, never values (a digest of a small
+count could be brute-forced, a digest of a masked vector cannot).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from medspace.errors import MedSpaceError
+from medspace.identity import AuthError, parse_public_key, verify_token
+from medspace.ledger import Entry, EntryType, canonical_bytes, utc_timestamp
+from medspace.node.standing import load_consent
+from medspace.node.worker import NodeWorker
+from medspace.policy import (
+    Context,
+    MemoryRecorder,
+    ProjectError,
+    ProjectState,
+    Purpose,
+    TaskRequest,
+    decide,
+)
+
+log = logging.getLogger(__name__)
+
+ANALYTICS_DB = "analytics.db"
+SESSION_TTL = 600.0
+MAX_SESSIONS = 64
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+@dataclass
+class _Query:
+    """What the node keeps between the operations of one query."""
+
+    session: str
+    project_id: str
+    contract_hash: str
+    spec: Any
+    min_cell_size: int
+    aggregate: Any = None
+    regressions: dict[str, Any] = field(default_factory=dict)
+    masks: dict[int, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+
+class AnalyticsWorker:
+    """One node's federated-analytics handler (thread-safe; the service calls `handle`
+    from worker threads)."""
+
+    def __init__(self, worker: NodeWorker) -> None:
+        from medspace.analytics.secagg import PINS_FILE, PeerPins, announce
+
+        self.worker = worker
+        self.node = worker.node
+        self.name = worker.name
+        self._agreement_key = self.node.agreement_private_key()
+        self._announcement = announce(self.name, worker.identity_key, self._agreement_key)
+        self._pins = PeerPins(Path(self.node.directory) / PINS_FILE)
+        self._db = Path(self.node.directory) / ANALYTICS_DB
+        self._sessions: dict[str, _Query] = {}
+        self._lock = threading.Lock()
+        self._budget: Any = None
+        self._audit: Any = None
+
+    def close(self) -> None:
+        """Forget every session and release the local databases."""
+        with self._lock:
+            self._sessions.clear()
+        for held in (self._budget, self._audit):
+            closer = getattr(held, "close", None)
+            if callable(closer):
+                closer()
+
+    def announcement(self) -> dict[str, Any]:
+        """This node's signed agreement-key announcement (JSON)."""
+        result: dict[str, Any] = self._announcement.to_dict()
+        return result
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    def handle(self, body: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+        """Handle one analytics operation; the reply (status ok, refused or error)."""
+        now = now or datetime.now(UTC)
+        session = body.get("session")
+        if not isinstance(session, str) or not _UUID.fullmatch(session):
+            return _error("the analytics request names no valid session")
+        op = body.get("op")
+        try:
+            if op == "prepare":
+                return self._prepare(session, body, now)
+            if op == "close":
+                with self._lock:
+                    self._sessions.pop(session, None)
+                return {"type": "reply", "status": "ok"}
+            query = self._session(session)
+            if op == "mask":
+                return self._mask(query, body, now)
+            if op == "unmask":
+                return self._unmask(query, body)
+        except MedSpaceError as error:
+            return _error(str(error)[:300])
+        except Exception as error:  # a bug must not leave the hub waiting for its deadline
+            log.exception("analytics %s failed", op)
+            return _error(f"the node failed ({type(error).__name__}); see the node's log")
+        return _error("unknown analytics operation")
+
+    def _session(self, session: str) -> _Query:
+        with self._lock:
+            query = self._sessions.get(session)
+        if query is None:
+            raise _SessionError("this node holds no such analytics session (expired or closed)")
+        return query
+
+    # -- prepare ----------------------------------------------------------------------
+
+    def _prepare(self, session: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+        from medspace.analytics import QuerySpec, Refused
+
+        worker = self.worker
+        try:
+            user = verify_token(worker._hub_token_key, str(body.get("token", "")), now=now).user
+            task = TaskRequest.parse(body.get("task"))
+            received = ProjectState.parse(body.get("project"))
+            state = worker._own_copy(received, now)
+            spec = QuerySpec.parse_json(str(body.get("spec", "")))
+        except (AuthError, ProjectError, MedSpaceError) as error:
+            return worker._refusal(session, None, "denied", str(error), "task.run/unverified")
+        mismatch = _task_mismatch(task, spec)
+        if mismatch is not None:
+            return worker._refusal(session, task.project_id, "denied", mismatch, "task.run/spec")
+        project = state.project
+        dp_total = project.disclosure.dp_epsilon
+        spent = Decimal(0)
+        if dp_total is not None:
+            spent = self._budget_store().spent(project.id)
+        recorder = MemoryRecorder()
+        decision = decide(
+            user,
+            "task.run",
+            state,
+            Context(
+                now=now,
+                recorder=recorder,
+                task=task,
+                node_policy=worker.policy,
+                epsilon_spent=spent,
+            ),
+        )
+        entries = [worker._entry(r) for r in recorder.records]
+        if not decision.allow:
+            return _reply("denied", entries, reason=decision.reason)
+        k = int(decision.obligation("min-cell-size") or "0")
+        query = _Query(session, project.id, task.contract_hash, spec, k)
+        try:
+            opted_out = decision.obligation("exclude-opted-out")
+            excluded = (
+                load_consent(self.node.directory).excluded(Purpose(opted_out))
+                if opted_out
+                else frozenset()
+            )
+            if dp_total is not None and task.epsilon is not None:
+                self._budget_store().spend(project.id, session, task.epsilon, dp_total)
+            else:
+                ids = _cohort_ids(self.node.store, spec, excluded)
+                self._audit_store().check(project.id, ids, min_cell_size=k)
+            _compute(query, self.node.store, excluded)
+        except Refused as refusal:
+            entries.append(self._compute_entry(query_id=session, project=project.id, code=refusal))
+            return _reply("refused", entries, reason=str(refusal))
+        with self._lock:
+            self._expire()
+            self._sessions[session] = query
+        refusals = dict(query.aggregate.refusals) if query.aggregate is not None else {}
+        return _reply("ok", entries, min_cell_size=k, refusals=refusals)
+
+    # -- round 1 ----------------------------------------------------------------------
+
+    def _mask(self, query: _Query, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+        from medspace.analytics.secagg import MaskingSession, encode_vector, verified_peers
+
+        round_no = body.get("round")
+        participants = body.get("participants")
+        t = body.get("threshold")
+        peers_in = body.get("peers")
+        if (
+            type(round_no) is not int
+            or round_no < 0
+            or type(t) is not int
+            or not isinstance(participants, list)
+            or self.name not in participants
+            or not isinstance(peers_in, dict)
+            or sorted(peers_in) != sorted(participants)
+        ):
+            return _error("malformed mask request: round, participants, threshold and peers")
+        if round_no in query.masks:
+            return _error(f"round {round_no} of this session was masked already")
+        part = body.get("part")
+        if part == "local":
+            if query.aggregate is None:
+                return _error("this query has no local statistics")
+            values = list(query.aggregate.values)
+            flags: list[str | None] | None = list(query.aggregate.suppressed)
+            statistic = "query"
+        else:
+            regression = query.regressions.get(str(part))
+            beta = _floats(body.get("beta"))
+            if regression is None or beta is None:
+                return _error("malformed regression step: unknown statistic or coefficients")
+            values = list(regression.step(beta))
+            flags = None
+            statistic = "logistic"
+        others = {n: peers_in[n] for n in participants if n != self.name}
+        announcements = {n: p.get("announcement") for n, p in others.items()}
+        identities = {n: parse_public_key(str(p.get("identity_key"))) for n, p in others.items()}
+        peers = verified_peers(announcements, identities, self._pins)
+        masking = MaskingSession(self.name, self._agreement_key, peers, query.session, round_no, t)
+        masked = masking.masked_input(encode_vector(values))
+        query.masks[round_no] = masking
+        digest = hashlib.sha256(canonical_bytes(masked)).hexdigest()
+        details: dict[str, Any] = {
+            "task": query.session,
+            "statistic": statistic,
+            "method": "secagg",
+            "status": "completed",
+            "round": round_no,
+        }
+        if flags is not None:
+            details["suppressed_cells"] = sum(1 for f in flags if f is not None)
+        entry = Entry(
+            type=EntryType.RESULT,
+            actor=self.name,
+            time=utc_timestamp(now),
+            node=self.name,
+            project=query.project_id,
+            artefacts={
+                "result": f"sha256:{digest}",
+                "agreement": f"sha256:{query.contract_hash}",
+            },
+            details=details,
+        )
+        reply = _reply("ok", [self.worker._encode(entry)], masked=masked)
+        if flags is not None:
+            reply["suppressed"] = flags
+        return reply
+
+    # -- round 2 ----------------------------------------------------------------------
+
+    def _unmask(self, query: _Query, body: dict[str, Any]) -> dict[str, Any]:
+        round_no = body.get("round")
+        masking = query.masks.get(round_no) if type(round_no) is int else None
+        if masking is None:
+            return _error("no masked round to unmask in this session")
+        return _reply("ok", [], unmask=masking.unmask(body.get("request")))
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _expire(self) -> None:
+        cutoff = time.monotonic() - SESSION_TTL
+        for key in [k for k, q in self._sessions.items() if q.started < cutoff]:
+            del self._sessions[key]
+        while len(self._sessions) >= MAX_SESSIONS:
+            oldest = min(self._sessions, key=lambda k: self._sessions[k].started)
+            del self._sessions[oldest]
+
+    def _budget_store(self) -> Any:
+        from medspace.analytics.budget import Budget
+
+        with self._lock:
+            if self._budget is None:
+                self._budget = Budget.open_file(self._db)
+            return self._budget
+
+    def _audit_store(self) -> Any:
+        from medspace.analytics.differencing import QueryAudit
+
+        with self._lock:
+            if self._audit is None:
+                self._audit = QueryAudit(self._db)
+            return self._audit
+
+    def _compute_entry(self, *, query_id: str, project: str, code: Any) -> str:
+        reason = getattr(code, "code", "refused")
+        entry = Entry(
+            type=EntryType.COMPUTE,
+            actor=self.name,
+            time=utc_timestamp(),
+            node=self.name,
+            project=project,
+            details={"task": query_id, "decision": "deny", "reason": reason, "role": "node"},
+        )
+        return self.worker._encode(entry)
+
+
+class _SessionError(MedSpaceError):
+    """The hub named an analytics session this node does not hold."""
+
+
+def _task_mismatch(task: TaskRequest, spec: Any) -> str | None:
+    """Why the task does not describe the spec (None when it does)."""
+    asked = set(spec.computations())
+    if {task.computation, *task.kinds} != asked:
+        return (
+            "the task's computation kinds are not the ones the query spec asks for; "
+            "the hub must submit the query as it is"
+        )
+    missing = sorted(set(spec.data_fields()) - set(task.variables))
+    if missing:
+        return f"the task omits data fields the query reads: {', '.join(missing)}"
+    return None
+
+
+def _cohort_ids(store: Any, spec: Any, excluded: frozenset[str]) -> Any:
+    from medspace.analytics.local import cohort_person_ids
+
+    return cohort_person_ids(store, spec, excluded)
+
+
+def _compute(query: _Query, store: Any, excluded: frozenset[str]) -> None:
+    """The local aggregate and the regression sessions of the query (raises `Refused`)."""
+    from medspace.analytics.layout import layout
+    from medspace.analytics.local import compute_local
+    from medspace.analytics.regression import RegressionSession
+
+    spec = query.spec
+    if len(layout(spec)) > 0:
+        query.aggregate = compute_local(
+            store, spec, exclude_pseudonyms=excluded, min_cell_size=query.min_cell_size
+        )
+    for statistic in spec.statistics:
+        if statistic.kind == "logistic":
+            query.regressions[statistic.id] = RegressionSession(
+                store,
+                spec,
+                statistic.id,
+                exclude_pseudonyms=excluded,
+                min_cell_size=query.min_cell_size,
+            )
+
+
+def _floats(value: object) -> list[float] | None:
+    """Coefficients sent as decimal strings (the channel carries no JSON floats), or
+    None when they are not 1 to 1000 finite numbers."""
+    if not isinstance(value, list) or not 0 < len(value) <= 1000:
+        return None
+    try:
+        numbers = [float(v) for v in value if isinstance(v, str) and len(v) <= 40]
+    except ValueError:
+        return None
+    if len(numbers) != len(value) or not all(math.isfinite(v) for v in numbers):
+        return None
+    return numbers
+
+
+def _reply(status: str, entries: list[str], **fields: Any) -> dict[str, Any]:
+    return {"type": "reply", "status": status, "entries": entries, **fields}
+
+
+def _error(reason: str) -> dict[str, Any]:
+    return {"type": "reply", "status": "error", "reason": reason, "entries": []}

@@ -1,0 +1,231 @@
+"""Federated queries over the real channel (hub and nodes in threads, loopback sockets):
+results equal what the test computes from the patients it generated; partial results,
+quorum refusals, policy denials, malformed vectors, DP budgets, differencing and the
+regression fit, each as the researcher sees them through the HTTP API."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from tests.hub.analytics_support import (
+    HCC_SPEC,
+    KINDS,
+    MI_SPEC,
+    Person,
+    StudyNetwork,
+    pooled_logistic,
+    study_network,
+    study_terms,
+)
+
+from medspace.hub import HubClient, HubRequestError
+from medspace.ledger import SignedEntry
+
+NODES = {"h1": (90, 1), "h2": (80, 2), "h3": (70, 3)}
+
+
+@pytest.fixture(scope="module")
+def study(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[StudyNetwork, dict[str, list[Person]]]]:
+    root = tmp_path_factory.mktemp("study")
+    kinds = {"h3": KINDS - {"logistic"}}
+    with study_network(root, NODES, kinds) as running:
+        yield running
+
+
+def _project(net: StudyNetwork, project_id: str, **changes: Any) -> HubClient:
+    alice = net.hub.client("alice")
+    alice.post("/projects", study_terms(project_id, sorted(NODES), **changes))
+    for name in NODES:
+        net.hub.client(f"steward-{name}").post(
+            f"/projects/{project_id}/approve", {"reason": "ethics approval on file"}
+        )
+    return alice
+
+
+def _cohort(people: list[Person]) -> list[Person]:
+    return [p for p in people if p.hcc]
+
+
+def _rows(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["node"]: r for r in answer["nodes"]}
+
+
+def _stat(answer: dict[str, Any], statistic: str) -> dict[str, Any]:
+    return next(s for s in answer["result"]["statistics"] if s["id"] == statistic)
+
+
+def _ledger(client: HubClient, project: str) -> list[Any]:
+    page = client.get("/ledger/entries", project=project, limit=10_000)
+    return [SignedEntry.from_bytes(base64.b64decode(r["body"])).entry for r in page["entries"]]
+
+
+def test_query_result_equals_the_counts_of_the_generated_patients(study: Any) -> None:
+    net, people = study
+    alice = _project(net, "hcc-exact")
+    answer = alice.run_query("hcc-exact", HCC_SPEC)
+    assert answer["status"] == "completed", answer["nodes"]
+    assert {r["status"] for r in answer["nodes"]} == {"ok"}
+    cohort = [p for name in NODES for p in _cohort(people[name])]
+    patients = _stat(answer, "patients")["rows"][0]
+    assert patients["values"]["n"] == len(cohort)
+    rate = {r["labels"][0]: r for r in _stat(answer, "rate")["rows"]}
+    young = [p for p in cohort if p.age < 60]
+    if not rate["<60"]["suppressed"]:
+        assert rate["<60"]["values"]["n"] == len(young)
+        assert rate["<60"]["values"]["proportion"] == pytest.approx(
+            sum(p.responded for p in young) / len(young), abs=1e-9
+        )
+    mean_age = _stat(answer, "age")["rows"][0]["values"]["mean"]
+    assert mean_age == pytest.approx(np.mean([p.age for p in cohort]), abs=1e-6)
+    entries = _ledger(net.hub.client("bob"), "hcc-exact")
+    hub_results = [e for e in entries if e.type.value == "result" and e.actor == "hub"]
+    assert hub_results[-1].details["status"] == "completed"
+    assert hub_results[-1].details["method"] == "secagg"
+    node_results = {e.actor for e in entries if e.type.value == "result" and e.actor != "hub"}
+    assert node_results == set(NODES)
+    assert answer["ledger_entries"]
+
+
+def test_stopped_node_makes_the_result_partial_and_is_listed(study: Any) -> None:
+    net, _people = study
+    alice = _project(net, "hcc-partial")
+    net.stop_node("h3")
+    try:
+        answer = alice.run_query("hcc-partial", HCC_SPEC)
+    finally:
+        net.start_node("h3")
+    assert answer["status"] == "partial"
+    assert answer["missing"] == ["h3"]
+    assert _rows(answer)["h3"]["status"] == "missing"
+    assert answer["result"]["nodes"] == ["h1", "h2"]
+
+
+def test_fewer_answering_nodes_than_the_quorum_refuse_the_query(study: Any) -> None:
+    net, _people = study
+    alice = _project(net, "hcc-quorum", quorum=3)
+    net.stop_node("h2")
+    try:
+        answer = alice.run_query("hcc-quorum", HCC_SPEC)
+    finally:
+        net.start_node("h2")
+    assert answer["status"] == "refused"
+    assert answer["result"] is None
+    assert "needs at least 3" in answer["reason"]
+    entries = _ledger(net.hub.client("bob"), "hcc-quorum")
+    assert entries[-1].actor == "hub" and entries[-1].details["status"] == "refused"
+
+
+def test_node_whose_policy_denies_is_reported_with_its_reason(study: Any) -> None:
+    net, _people = study
+    alice = _project(net, "mi-policy")
+    answer = alice.run_query("mi-policy", MI_SPEC)
+    rows = _rows(answer)
+    assert rows["h3"]["status"] == "denied"
+    assert "does not allow computation logistic" in rows["h3"]["reason"]
+    assert answer["status"] == "completed"  # h3 never joined the fit: not missing
+
+
+def test_federated_logistic_regression_equals_the_pooled_fit(study: Any) -> None:
+    net, people = study
+    alice = _project(net, "mi-fit")
+    answer = alice.run_query("mi-fit", MI_SPEC)
+    assert answer["status"] == "completed", answer.get("reason")
+    fitted = [p for name in ("h1", "h2") for p in people[name]]  # h3 denies logistic
+    pooled = pooled_logistic(fitted)
+    coefficients = _stat(answer, "mi_model")["coefficients"]
+    federated = np.array([c["estimate"] for c in coefficients])
+    assert np.max(np.abs(federated - pooled)) < 1e-6
+
+
+def test_malformed_masked_vector_is_rejected_reported_and_ledgered(study: Any) -> None:
+    net, _people = study
+    alice = _project(net, "hcc-malformed")
+    worker = net.nodes["h2"].service._analytics
+    assert worker is not None
+    original = worker._mask
+
+    def truncated(query: Any, body: dict[str, Any], now: Any) -> dict[str, Any]:
+        reply = original(query, body, now)
+        masked = copy.deepcopy(reply["masked"])
+        raw = base64.b64decode(masked["masked"])
+        masked["masked"] = base64.b64encode(raw[:-16]).decode()
+        return {**reply, "masked": masked}
+
+    worker._mask = truncated  # type: ignore[method-assign]
+    try:
+        answer = alice.run_query("hcc-malformed", HCC_SPEC)
+    finally:
+        worker._mask = original  # type: ignore[method-assign]
+    row = _rows(answer)["h2"]
+    assert row["status"] == "rejected"
+    assert "h2" in row["reason"]
+    assert answer["status"] == "partial"
+    assert answer["missing"] == ["h2"]
+    entries = _ledger(net.hub.client("bob"), "hcc-malformed")
+    assert any(e.details.get("status") == "rejected" and e.node == "h2" for e in entries)
+
+
+def test_node_dropping_out_mid_fit_refuses_the_regression(study: Any) -> None:
+    net, _people = study
+    alice = _project(net, "mi-drop")
+    worker = net.nodes["h1"].service._analytics
+    original = worker._mask
+
+    def fail_second_round(query: Any, body: dict[str, Any], now: Any) -> dict[str, Any]:
+        if body.get("round", 0) >= 2:
+            return {"type": "reply", "status": "error", "reason": "disk full", "entries": []}
+        return original(query, body, now)
+
+    worker._mask = fail_second_round  # type: ignore[method-assign]
+    try:
+        answer = alice.run_query("mi-drop", MI_SPEC)
+    finally:
+        worker._mask = original  # type: ignore[method-assign]
+    assert answer["status"] == "refused"
+    assert "dropped out during the fit" in answer["reason"] or "only 1 node" in answer["reason"]
+
+
+def test_dp_query_over_the_budget_is_refused(study: Any) -> None:
+    net, _people = study
+    alice = _project(net, "hcc-dp", disclosure={"min_cell_size": 5, "dp_epsilon": "1"})
+    spec = {**HCC_SPEC, "statistics": [{"id": "patients", "kind": "count"}]}
+    first = alice.run_query("hcc-dp", spec, epsilon="0.6")
+    assert first["status"] == "completed", first.get("reason")
+    assert first["dp"]["epsilon_left"] == "0.4"
+    second = alice.run_query("hcc-dp", spec, epsilon="0.6")
+    assert second["status"] == "refused"
+    assert all(r["status"] == "denied" for r in second["nodes"])
+    assert "0.4" in second["nodes"][0]["reason"]
+
+
+def test_differencing_attack_is_refused_over_the_network(study: Any) -> None:
+    net, people = study
+    alice = _project(net, "hcc-diff")
+    base = {**HCC_SPEC, "statistics": [{"id": "patients", "kind": "count"}]}
+    assert alice.run_query("hcc-diff", base)["status"] == "completed"
+    # "the same cohort except its oldest patients": at h1 this leaves out 1 to 4 people.
+    ages = sorted(p.age for p in _cohort(people["h1"]))
+    cut = ages[-3] - 1
+    narrower = copy.deepcopy(base)
+    narrower["cohort"]["age"] = {"min": 0, "max": cut}
+    answer = alice.run_query("hcc-diff", narrower)
+    row = _rows(answer)["h1"]
+    assert row["status"] == "refused"
+    assert "differ" in row["reason"]
+
+
+def test_query_with_a_bad_spec_is_refused_before_anything_is_sent(study: Any) -> None:
+    net, _people = study
+    alice = _project(net, "hcc-badspec")
+    before = len(_ledger(net.hub.client("bob"), "hcc-badspec"))
+    with pytest.raises(HubRequestError, match="statistics") as refused:
+        alice.run_query("hcc-badspec", {"statistics": []})
+    assert refused.value.http_status == 400
+    assert len(_ledger(net.hub.client("bob"), "hcc-badspec")) == before
