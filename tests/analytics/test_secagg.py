@@ -260,6 +260,16 @@ def test_a_peer_with_this_nodes_own_agreement_key_is_refused() -> None:
     assert caught.value.nodes == ("h2",)
 
 
+def test_a_peer_outside_the_approved_agreement_is_refused() -> None:
+    net = Network.of(4)
+    publics = net.publics()
+    peers = {p: k for p, k in publics.items() if p != "h1"}
+    with pytest.raises(SecAggError, match="not nodes of the approved agreement") as caught:
+        MaskingSession("h1", net.keys["h1"], peers, "s", 0, allowed={"h1", "h2", "h3"})
+    assert caught.value.nodes == ("h4",)
+    MaskingSession("h1", net.keys["h1"], peers, "s", 0, allowed={"h1", "h2", "h3", "h4", "h5"})
+
+
 def test_an_empty_vector_is_refused() -> None:
     net = Network.of(3)
     with pytest.raises(SecAggError, match="empty vector"):

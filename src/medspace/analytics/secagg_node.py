@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -45,7 +45,8 @@ class MaskingSession:
 
     `peers` maps every other participant to its verified, pinned agreement key (see
     `verified_peers`); the participants are `node` and the peers. `threshold` defaults
-    to max(2, floor(n/2) + 1). Raises `SecAggError` for a bad setup.
+    to max(2, floor(n/2) + 1). `allowed`, when given, is the set of nodes the approved
+    agreement names: a peer outside it is refused. Raises `SecAggError` for a bad setup.
     """
 
     def __init__(
@@ -56,8 +57,18 @@ class MaskingSession:
         session: str,
         round: int,
         threshold: int | None = None,
+        *,
+        allowed: Collection[str] | None = None,
     ) -> None:
         check_node_name(node)
+        strangers = sorted(set(peers) - set(allowed)) if allowed is not None else []
+        if strangers:
+            raise SecAggError(
+                f"{len(strangers)} participant(s) of this round are not nodes of the approved "
+                "agreement: refusing to mask with them (a hub adding nodes could isolate "
+                "this node's masks)",
+                nodes=strangers,
+            )
         own_public = agreement_key.public_key()
         others = {name: key for name, key in peers.items() if name != node}
         if node in peers and agreement_fingerprint(peers[node]) != agreement_fingerprint(
