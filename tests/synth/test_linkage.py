@@ -69,8 +69,11 @@ def test_a_shared_person_has_one_identity_except_for_the_recorded_noise(small_ru
                 assert row[column] == reference[column], (person["person"], column)
         if noise is None:
             continue
-        kinds_seen.add(noise["kind"])
         noisy = rows[noise["hospital"]][noisy_id]
+        if person.get("showcase"):  # a name typo and no ID: checked in the showcase test
+            assert noisy["ID_NO"] == "" and noisy["MING"] + noisy["XING"] != ""
+            continue
+        kinds_seen.add(noise["kind"])
         if noise["kind"] == "new_address":
             assert any(noisy[c] != reference[c] for c in ADDRESS)
         else:
@@ -106,3 +109,29 @@ def test_everyone_shared_when_the_share_is_one(tmp_path: Path) -> None:
     out = tmp_path / "all"
     summary = generate(out, hospitals=2, patients=12, shared_share=1.0, locale="zh_CN")
     assert summary.shared_patients == 24
+
+
+@pytest.mark.parametrize("locale", ["mixed", "zh_CN", "en_US"])
+def test_three_hospitals_always_have_one_showcase_person(tmp_path: Path, locale: str) -> None:
+    out = tmp_path / locale
+    generate(out, hospitals=3, patients=40, seed=3, locale=locale)
+    truth, rows = load(out)
+    showcases = [p for p in truth["persons"] if p.get("showcase")]
+    assert len(showcases) == 1 and truth["showcase"] == showcases[0]["person"]
+    person = showcases[0]
+    assert len({r["hospital"] for r in person["records"]}) == 3
+    noise = person["noise"]
+    assert noise["kind"] == "name_typo+missing_id"
+    assert noise["patient_id"] == person["records"][2]["patient_id"]
+    home = rows[person["records"][0]["hospital"]][person["records"][0]["patient_id"]]
+    noisy = rows[noise["hospital"]][noise["patient_id"]]
+    assert home["ID_NO"] != "" and noisy["ID_NO"] == ""
+    assert (home["XING"], home["MING"]) != (noisy["XING"], noisy["MING"])
+    assert (home["XB"], home["CSRQ"]) == (noisy["XB"], noisy["CSRQ"])
+
+
+def test_two_hospitals_have_no_showcase(tmp_path: Path) -> None:
+    generate(tmp_path / "two", hospitals=2, patients=30, seed=3, locale="zh_CN")
+    truth, _ = load(tmp_path / "two")
+    assert truth["showcase"] is None
+    assert not any(p.get("showcase") for p in truth["persons"])

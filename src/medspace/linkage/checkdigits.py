@@ -14,15 +14,16 @@ any token is made) and by the synthetic generator (which makes valid ones).
 from __future__ import annotations
 
 from datetime import date
+from operator import mul
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
-_DIGITS = frozenset("0123456789")
+_ZERO_OFFSET = ord("0") * sum(_WEIGHTS)  # the weighted sum of the ASCII codes of "0"
 
 
 def is_ascii_digits(text: str) -> bool:
     """True when `text` is non-empty and only ASCII 0-9 (str.isdigit also accepts ² and ٣)."""
-    return bool(text) and all(ch in _DIGITS for ch in text)
+    return text.isascii() and text.isdigit()
 
 
 def resident_id_check_char(first17: str) -> str:
@@ -33,7 +34,7 @@ def resident_id_check_char(first17: str) -> str:
     """
     if len(first17) != 17 or not is_ascii_digits(first17):
         raise ValueError("a resident ID check character needs exactly 17 ASCII digits")
-    total = sum(int(ch) * weight for ch, weight in zip(first17, _WEIGHTS, strict=True))
+    total = sum(map(mul, first17.encode("ascii"), _WEIGHTS)) - _ZERO_OFFSET
     return _CHECK_CHARS[total % 11]
 
 

@@ -30,9 +30,11 @@ from medspace.model import Patient
 from medspace.store.schema import linkage_token
 
 #: Dice coefficient at or above which a CLK candidate is reported as a fuzzy match. Chosen
-#: on the synthetic hospitals' noise (docs/linkage.md): it keeps precision >= 0.999 while
-#: one-character typos in Latin and Han names still match.
-DEFAULT_THRESHOLD = 0.8
+#: on the synthetic hospitals' noise (docs/linkage.md): every one-character typo in a Latin
+#: or Han name still matches; what also passes is a different person with the same birth
+#: date, sex and all but one character of the name, which no name/date/sex encoding can
+#: tell from a typo.
+DEFAULT_THRESHOLD = 0.83
 #: At most this many candidates are read per block key (a guard against a degenerate block
 #: such as a default birth date 1900-01-01 entered for every unknown patient).
 MAX_CANDIDATES_PER_BLOCK = 500

@@ -9,8 +9,8 @@ here, never from raw input:
   character verified, a 15-digit legacy ID upgraded) and US-SSN (9 digits, SSA rules) are
   validated, other systems only cleaned;
 - names: NFKC, case folded, accents stripped; Latin (and other alphabetic) names become a
-  set of words (punctuation and spaces separate words), so family and given name may come in
-  either field or as one full name; Han characters are kept as written, family name first,
+  set of words (apostrophes are dropped, other punctuation and spaces separate words), so
+  family and given name may come in either field or as one full name; Han characters are kept as written, family name first,
   as Chinese names are always written;
 - dates of birth: ISO 8601 (YYYY-MM-DD or YYYYMMDD), a real day, not in the future;
 - sex: male / female / other, or None when unknown.
@@ -20,6 +20,7 @@ Errors name the field and the rule, never the value (`LinkageInputError`).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -44,7 +45,11 @@ _SYSTEM_ALIASES = {
     "ssn": US_SSN,
     "http://hl7.org/fhir/sid/us-ssn": US_SSN,
 }
-_ID_SEPARATORS = frozenset(" -_./\t")
+_ID_SEPARATORS = str.maketrans("", "", " -_./\t")
+_ASCII_WORDS = re.compile(r"[a-z]+")
+#: Apostrophes join (O'Brien = OBrien); every other non-letter separates words.
+_APOSTROPHES = frozenset("'’ʼ`´")
+_DROP_APOSTROPHES = str.maketrans("", "", "".join(_APOSTROPHES))
 _EARLIEST_BIRTH = date(1850, 1, 1)
 _SEX = {
     "male": "male",
@@ -106,7 +111,7 @@ def normalise_national_id(value: str, system: str | None) -> NationalId:
     """
     canonical = canonical_system(system)
     text = unicodedata.normalize("NFKC", value)
-    cleaned = "".join(ch for ch in text if ch not in _ID_SEPARATORS).upper()
+    cleaned = text.translate(_ID_SEPARATORS).upper()
     if canonical == CN_RID:
         return NationalId(CN_RID, _resident_id(cleaned))
     if canonical == US_SSN:
@@ -172,8 +177,13 @@ def normalise_name(*parts: str | None) -> NormalisedName:
     for part in parts:
         if not part:
             continue
+        if part.isascii():  # the common case, without Unicode tables
+            words.extend(_ASCII_WORDS.findall(part.lower().translate(_DROP_APOSTROPHES)))
+            continue
         word: list[str] = []
         for ch in _fold(part):
+            if ch in _APOSTROPHES:
+                continue
             if is_han(ch):
                 han.append(ch)
             elif unicodedata.category(ch).startswith("L"):

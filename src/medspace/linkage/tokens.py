@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -29,7 +28,7 @@ from typing import Any
 
 from medspace.linkage.bloom import DEFAULT_SCHEMA, ClkEncoder, ClkSchema, Features, features
 from medspace.linkage.errors import LinkageInputError
-from medspace.linkage.key import LinkageKey
+from medspace.linkage.key import KeyedHash, LinkageKey
 from medspace.linkage.normalise import (
     NationalId,
     NormalisedName,
@@ -140,17 +139,17 @@ class TokenMaker:
     def __init__(self, key: LinkageKey, schema: ClkSchema = DEFAULT_SCHEMA) -> None:
         self.key_id = key.key_id
         self.schema = schema
-        self._exact_key = key.derive("exact")
-        self._block_key = key.derive("block")
+        self._exact_hash = KeyedHash(key.derive("exact"))
+        self._block_hash = KeyedHash(key.derive("block"))
         self._encoder = ClkEncoder(key, schema)
 
     def exact_token(self, national_id: NationalId) -> bytes:
         """HMAC-SHA256 over "system|value" under the exact-token sub-key."""
         message = f"{national_id.system}|{national_id.value}".encode()
-        return hmac.digest(self._exact_key, message, "sha256")
+        return self._exact_hash(message)
 
     def _block(self, text: str) -> bytes:
-        return hmac.digest(self._block_key, text.encode("utf-8"), "sha256")[:BLOCK_BYTES]
+        return self._block_hash(text.encode("utf-8"))[:BLOCK_BYTES]
 
     def block_keys(self, identity: LinkageIdentity) -> dict[str, bytes]:
         """The block keys an identity has (see the module docstring)."""

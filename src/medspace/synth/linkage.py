@@ -7,6 +7,13 @@ hospital left to share with pairs across locales (a visitor from abroad, who kee
 their home identity). A share of shared persons (30 %) has realistic noise at one
 hospital that is not their first: a typo in the name, a missing ID or phone, or a new
 address.
+
+With three or more hospitals, one shared person is the *showcase* of the emergency lookup
+(`make demo`): known at three hospitals, at the last of them with a typo in the name AND
+no ID, so only a fuzzy linkage token can find them there. It is the first person the plan
+puts at three hospitals; only when the plan has none (three hospitals of mixed locales)
+is the plan drawn again with the showcase's three appearances reserved first. Marked
+`"showcase": true` in linkage_truth.json.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from medspace.synth.randomness import rng_for
 NOISE_SHARE = 0.3
 NOISE_KINDS = ("name_typo", "missing_id", "missing_phone", "new_address")
 P_THREE_HOSPITALS = 0.2
+SHOWCASE_NOISE = "name_typo+missing_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +44,7 @@ class SharedPerson:
     appearances: tuple[tuple[int, int], ...]
     noise_at: int | None
     noise: str | None
+    showcase: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +66,49 @@ def shared_per_hospital(hospitals: int, patients: int, shared_share: float) -> i
     return min(patients, round(shared_share * patients))
 
 
+def _showcase_members(
+    hospitals: tuple[Hospital, ...], remaining: dict[int, int]
+) -> list[int] | None:
+    """Three hospitals with room for the showcase: of one locale if three exist (h1's
+    first), else the first three."""
+    open_ = [h for h in hospitals if remaining[h.number] > 0]
+    locales = dict.fromkeys(h.locale for h in open_)
+    for locale in locales:
+        same = [h.number for h in open_ if h.locale == locale]
+        if len(same) >= 3:
+            return same[:3]
+    return [h.number for h in open_[:3]] if len(open_) >= 3 else None
+
+
 def plan_linkage(
     seed: int, hospitals: tuple[Hospital, ...], patients: int, shared_share: float
 ) -> LinkagePlan:
     """Decide, from the seed alone, who is shared, where, and with what noise."""
+    plan = _plan(seed, hospitals, patients, shared_share, reserve_showcase=False)
+    if len(hospitals) >= 3 and not any(p.showcase for p in plan.persons):
+        plan = _plan(seed, hospitals, patients, shared_share, reserve_showcase=True)
+    return plan
+
+
+def _plan(
+    seed: int,
+    hospitals: tuple[Hospital, ...],
+    patients: int,
+    shared_share: float,
+    *,
+    reserve_showcase: bool,
+) -> LinkagePlan:
     rng = rng_for(seed, "linkage")
     remaining = {
         h.number: shared_per_hospital(len(hospitals), patients, shared_share) for h in hospitals
     }
     locale = {h.number: h.locale for h in hospitals}
     groups: list[tuple[str, list[int]]] = []
+    reserved = _showcase_members(hospitals, remaining) if reserve_showcase else None
+    if reserved is not None:
+        for n in reserved:
+            remaining[n] -= 1
+        groups.append((locale[reserved[0]], reserved))
     while True:
         open_ = [n for n, left in remaining.items() if left > 0]
         if len(open_) < 2:
@@ -89,18 +131,22 @@ def plan_linkage(
     free = {n: iter(rng.sample(range(patients), count)) for n, count in wanted.items()}
     persons: list[SharedPerson] = []
     slots: dict[int, dict[int, tuple[int, int]]] = {h.number: {} for h in hospitals}
+    showcase_done = False
     for number, (person_locale, members) in enumerate(groups):
         appearances = tuple((n, next(free[n])) for n in members)
         noisy = rng.random() < NOISE_SHARE
-        persons.append(
-            SharedPerson(
-                key=f"S{number + 1:06d}",
-                locale=person_locale,
-                appearances=appearances,
-                noise_at=rng.randrange(1, len(appearances)) if noisy else None,
-                noise=rng.choice(NOISE_KINDS) if noisy else None,
-            )
+        person = SharedPerson(
+            key=f"S{number + 1:06d}",
+            locale=person_locale,
+            appearances=appearances,
+            noise_at=rng.randrange(1, len(appearances)) if noisy else None,
+            noise=rng.choice(NOISE_KINDS) if noisy else None,
         )
+        if len(appearances) == 3 and not showcase_done:
+            # Overridden after the draws, so everyone else's noise stays as drawn.
+            person = dataclasses.replace(person, noise_at=2, noise=SHOWCASE_NOISE, showcase=True)
+            showcase_done = True
+        persons.append(person)
         for position, (n, local) in enumerate(appearances):
             slots[n][local] = (number, position)
     return LinkagePlan(tuple(persons), slots)
@@ -110,9 +156,14 @@ def apply_noise(rng: Random, person: Person, kind: str, pool: Pools) -> tuple[Pe
     """Apply one kind of noise; returns (person, kind actually applied, field changed).
 
     A missing ID or phone that is already missing becomes a name typo instead, so the
-    recorded noise always changed something.
+    recorded noise always changed something. The showcase's noise (a name typo and no ID)
+    names both fields, joined by "+".
     """
     identity = person.identity
+    if kind == SHOWCASE_NOISE:
+        typo, field = name_typo(rng, person)
+        without_id = dataclasses.replace(typo.identity, national_id=None)
+        return dataclasses.replace(typo, identity=without_id), kind, f"{field}+national_id"
     if kind == "missing_id" and identity.national_id:
         changed = dataclasses.replace(identity, national_id=None)
         return dataclasses.replace(person, identity=changed), kind, "national_id"
@@ -143,9 +194,15 @@ def linkage_truth(
         if person.noise_at is not None and index in applied:
             kind, field = applied[index]
             noise = {**records[person.noise_at], "kind": kind, "field": field}
-        persons.append(
-            {"person": person.key, "locale": person.locale, "records": records, "noise": noise}
-        )
+        entry: dict[str, Any] = {
+            "person": person.key,
+            "locale": person.locale,
+            "records": records,
+            "noise": noise,
+        }
+        if person.showcase:
+            entry["showcase"] = True
+        persons.append(entry)
     cross = sum(1 for p in plan.persons if len({by_number[n].locale for n, _ in p.appearances}) > 1)
     return {
         "description": (
@@ -158,6 +215,7 @@ def linkage_truth(
         "noise_share": NOISE_SHARE,
         "noise_kinds": list(NOISE_KINDS),
         "three_hospital_share": P_THREE_HOSPITALS,
+        "showcase": next((p.key for p in plan.persons if p.showcase), None),
         "persons_total": len(plan.persons),
         "cross_locale_persons": cross,
         "persons": persons,
