@@ -11,8 +11,8 @@ The k functions are keyed double hashing (Kirsch and Mitzenmacher 2006, as in Sc
 original): one HMAC-SHA256 of the feature under a per-field key derived from the network
 linkage key via HKDF gives two 64-bit numbers h1, h2 and the positions
 (h1 + i·h2) mod bits, i = 0..k-1 (h2 forced odd, so with a power-of-two size the k
-positions are distinct). The HMAC key makes a frequency or dictionary attack need the key; each field has
-its own key so a year "1980" and a bigram "19" never share positions.
+positions are distinct). The HMAC key makes a frequency or dictionary attack need the
+key; each field has its own key, so a year "1980" and a bigram "19" never share positions.
 
 Per-field k ("bits per feature") is the weight of a field. The birth date and sex carry
 about half the bits of a Latin name's record and two thirds of a Han name's, so that

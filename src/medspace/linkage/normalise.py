@@ -10,8 +10,8 @@ here, never from raw input:
   validated, other systems only cleaned;
 - names: NFKC, case folded, accents stripped; Latin (and other alphabetic) names become a
   set of words (apostrophes are dropped, other punctuation and spaces separate words), so
-  family and given name may come in either field or as one full name; Han characters are kept as written, family name first,
-  as Chinese names are always written;
+  family and given name may come in either field or as one full name; Han characters are
+  kept as written, family name first, as Chinese names are always written;
 - dates of birth: ISO 8601 (YYYY-MM-DD or YYYYMMDD), a real day, not in the future;
 - sex: male / female / other, or None when unknown.
 
