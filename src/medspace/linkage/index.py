@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from functools import lru_cache
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import Connection, Engine, delete, select, union_all
+from sqlalchemy import Connection, Engine, bindparam, delete, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 
 from medspace.linkage.bloom import DEFAULT_SCHEMA, ClkSchema, dice
@@ -136,6 +137,29 @@ def drop_stale(conn: Connection, key_id: str) -> int:
     return int(result.rowcount or 0)
 
 
+_EXACT_QUERY = select(linkage_token.c.person_source_id).where(
+    linkage_token.c.exact_token == bindparam("exact"),
+    linkage_token.c.key_id == bindparam("key_id"),
+)
+
+
+@lru_cache(maxsize=8)
+def _candidates_query(kinds: tuple[str, ...]) -> Any:
+    """One SELECT per block kind, each through that block's index, UNION ALL-ed (built
+    once per combination of kinds: SQLAlchemy's statement building costs more than the
+    lookups)."""
+    t = linkage_token.c
+    parts = [
+        select(t.person_source_id, t.exact_token, t.clk)
+        .where(
+            getattr(t, f"block_{kind}") == bindparam(f"b_{kind}"), t.key_id == bindparam("key_id")
+        )
+        .limit(MAX_CANDIDATES_PER_BLOCK)
+        for kind in kinds
+    ]
+    return parts[0] if len(parts) == 1 else union_all(*(p.subquery().select() for p in parts))
+
+
 def probe(
     source: Source,
     tokens: LinkageTokens,
@@ -153,13 +177,10 @@ def probe(
     """
     if not 0.0 < threshold <= 1.0:
         raise LinkageInputError("the match threshold must be above 0 and at most 1 (e.g. 0.8)")
-    t = linkage_token.c
     with _connection(source) as conn:
         if tokens.exact is not None:
             found = conn.execute(
-                select(t.person_source_id).where(
-                    t.exact_token == tokens.exact, t.key_id == tokens.key_id
-                )
+                _EXACT_QUERY, {"exact": tokens.exact, "key_id": tokens.key_id}
             ).scalars()
             exact = [Match(source_id, "exact", 1.0) for source_id in sorted(found)]
             if exact:
@@ -171,14 +192,10 @@ def probe(
                 f"the request's CLKs were made with parameters {tokens.clk_schema}, this "
                 f"node uses {schema.tag}: every node of a network must run the same release"
             )
-        parts = [
-            select(t.person_source_id, t.exact_token, t.clk)
-            .where(t.key_id == tokens.key_id, getattr(t, f"block_{kind}") == value)
-            .limit(MAX_CANDIDATES_PER_BLOCK)
-            for kind, value in sorted(tokens.blocks.items())
-        ]
-        query = parts[0] if len(parts) == 1 else union_all(*(p.subquery().select() for p in parts))
-        candidates = {row.person_source_id: row for row in conn.execute(query)}
+        kinds = tuple(sorted(tokens.blocks))
+        values = {f"b_{kind}": tokens.blocks[kind] for kind in kinds}
+        rows = conn.execute(_candidates_query(kinds), {"key_id": tokens.key_id, **values})
+        candidates = {row.person_source_id: row for row in rows}
     matches = []
     for source_id, row in candidates.items():
         if row.clk is None or len(row.clk) != len(tokens.clk):

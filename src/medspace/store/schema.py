@@ -206,7 +206,7 @@ linkage_token = Table(
     metadata,
     Column("id", _Id, primary_key=True, autoincrement=True),
     Column("person_source_id", Text, nullable=False, unique=True),
-    Column("key_id", Text, nullable=False, index=True),
+    Column("key_id", Text, nullable=False),  # not indexed: one value per node; probes use blocks
     Column("exact_token", LargeBinary, index=True),
     Column("clk", LargeBinary),
     Column("block_birth", LargeBinary, index=True),
