@@ -403,3 +403,23 @@ def test_a_hub_showing_a_closed_project_open_again_is_refused(tmp_path: Path, cl
             assert "revoked" in reopened["reason"] or "undone" in reopened["reason"]
         finally:
             worker.close()
+
+
+def test_a_withdrawal_reaches_the_node_at_once_and_a_hub_cannot_undo_it(
+    tmp_path: Path,
+) -> None:
+    with network(tmp_path, {"h1": (8, 6)}) as (hub, nodes, _):
+        hub.client("alice").post("/projects", project_terms("hidden", ["h1"]))
+        steward = hub.client("steward-h1")
+        steward.post("/projects/hidden/approve", {"reason": "ok"})
+        assert _count_row(hub, "hidden")["status"] == "ok"
+        core = hub.app.state.core
+        approved = core.book.get("hidden")
+        steward.post("/projects/hidden/revoke", {"reason": "consent concerns"})
+        assert "project update ok" in nodes["h1"].events
+        # A hub that later shows the old, validly signed approval again is refused.
+        now = datetime.now(UTC)
+        core.book.update("hidden", lambda _s: approved, now=now)
+        row = _count_row(hub, "hidden")
+        assert row["status"] == "refused"
+        assert "undone" in str(row["reason"])

@@ -26,7 +26,7 @@ from medspace.hub.checkpoints import Checkpointer
 from medspace.hub.core import HubCore
 from medspace.hub.errors import ProofRequestError
 from medspace.hub.signers import parse_signed_entries
-from medspace.hub.tasks import run_count
+from medspace.hub.tasks import push_project_state, run_count
 from medspace.identity import AuthError, Role, User, public_key_text
 from medspace.identity.errors import SignatureRequired, UserKeyError
 from medspace.ledger import EntryNotFound, SignedEntry, prove
@@ -259,11 +259,14 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
         return _state_json(core.deny(user, project_id, body.node, body.reason, signed), core)
 
     @app.post("/projects/{project_id}/revoke", tags=["projects"])
-    def revoke(
+    async def revoke(
         user: CurrentUser, signed: Signed, project_id: ProjectIdParam, body: Reason
     ) -> dict[str, Any]:
-        """The owner or an admin revokes; a steward withdraws their node (signed)."""
-        return _state_json(core.revoke(user, project_id, body.reason, signed), core)
+        """The owner or an admin revokes; a steward withdraws their node (signed). The
+        connected nodes are told at once."""
+        state = await asyncio.to_thread(core.revoke, user, project_id, body.reason, signed)
+        await push_project_state(core, channel, state)
+        return _state_json(state, core)
 
     @app.post("/projects/{project_id}/count", tags=["tasks"])
     async def count(

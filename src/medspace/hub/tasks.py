@@ -117,6 +117,19 @@ async def run_count(
     return {"project": project.id, "task": task_id, "partial": partial, "results": results}
 
 
+async def push_project_state(core: HubCore, channel: ChannelHub, state: ProjectState) -> None:
+    """Send a revoked or withdrawn project's state, with the signed entries it carries,
+    to its connected nodes now, so they stop before the next task (best effort: a node
+    that is away learns it with its next task of the project)."""
+    body = {"type": "project", "project": state.model_dump(mode="json")}
+    online = set(channel.connected())
+    nodes = [n for n in state.project.nodes if n in online]
+    timeout = float(core.config.task_timeout)
+    await asyncio.gather(
+        *(channel.request(node, body, timeout) for node in nodes), return_exceptions=True
+    )
+
+
 async def _send(
     core: HubCore,
     channel: ChannelHub,

@@ -230,6 +230,9 @@ class NodeService:
                 self._on_event(f"task {reply.get('status')}")
             elif kind == "cosign":
                 reply = await asyncio.to_thread(worker.handle_cosign, body)
+            elif kind == "project":
+                reply = await asyncio.to_thread(worker.handle_project, body)
+                self._on_event(f"project update {reply.get('status')}")
             elif kind == "lookup":
                 responder = await asyncio.to_thread(self._lookup_responder, worker)
                 reply = await asyncio.to_thread(responder.handle, body)

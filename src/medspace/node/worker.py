@@ -168,6 +168,17 @@ class NodeWorker:
             "entries": entries,
         }
 
+    def handle_project(self, body: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+        """Take a project state the hub pushes when a project is revoked or a node's
+        approval withdrawn, so the node knows before any task (and never reopens it).
+        The same checks as for a task's project state apply."""
+        try:
+            received = ProjectState.parse(body.get("project"))
+            self._own_copy(received, now or datetime.now(UTC))
+        except ProjectError as error:
+            return {"type": "reply", "status": "refused", "reason": str(error)}
+        return {"type": "reply", "status": "ok"}
+
     def _own_copy(self, received: ProjectState, now: datetime) -> ProjectState:
         """The node's copy of the project: the terms first seen are kept; verdicts and
         revocations follow the hub, but only so far as the hub cannot forge them:
