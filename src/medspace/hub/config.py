@@ -4,8 +4,9 @@ Keys:
 - `hub.key`: the hub's Ed25519 identity. It signs login tokens, the hub's own ledger
   entries and the hub's channel messages.
 - `log.key`: the ledger's checkpoint key (C2SP signed-note type 0x01, named by origin).
-- `users.secret`: 32 random bytes from which each user's custodial entry-signing key is
-  derived (HKDF-SHA256), so every ledger entry is signed under its actor's own key.
+
+The hub holds no key of any user: users sign their own entries with keys made by
+`medspace login` on their machines (see `medspace.identity.userkeys`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medspace.hub.errors import HubConfigError, HubExistsError
 from medspace.identity import read_private_key, write_private_key
-from medspace.identity.keys import write_secret_file
 
 CONFIG_FILE = "hub.json"
 HUB_KEY_FILE = "hub.key"
 LOG_KEY_FILE = "log.key"
-USER_SECRET_FILE = "users.secret"
 _FORMAT = "medspace-hub/1"
 DEFAULT_TASK_TIMEOUT = 30
 
@@ -106,7 +105,7 @@ def init_hub(
     directory = Path(directory).absolute()
     if directory.exists() and not directory.is_dir():
         raise HubConfigError(f"{directory} is a file; pick a directory for the hub")
-    names = (CONFIG_FILE, HUB_KEY_FILE, LOG_KEY_FILE, USER_SECRET_FILE)
+    names = (CONFIG_FILE, HUB_KEY_FILE, LOG_KEY_FILE)
     if directory.is_dir() and any((directory / n).exists() for n in names):
         raise HubExistsError(
             f"{directory} already holds a hub; serve it with `medspace hub serve --hub "
@@ -124,7 +123,6 @@ def init_hub(
     )
     write_private_key(directory / HUB_KEY_FILE, Ed25519PrivateKey.generate())
     write_private_key(directory / LOG_KEY_FILE, Ed25519PrivateKey.generate())
-    write_secret_file(directory / USER_SECRET_FILE, secrets.token_bytes(32))
     (directory / CONFIG_FILE).write_bytes(config.to_json())
     return config
 
@@ -135,7 +133,6 @@ class HubKeys:
 
     hub: Ed25519PrivateKey
     log: Ed25519PrivateKey
-    user_secret: bytes
 
 
 def read_hub(directory: Path) -> tuple[HubConfig, HubKeys]:
@@ -148,16 +145,8 @@ def read_hub(directory: Path) -> tuple[HubConfig, HubKeys]:
             f"no MedSpace hub at {directory}: create one with `medspace hub init {directory}`"
         )
     config = HubConfig.from_json(path.read_bytes(), directory)
-    secret_path = directory / USER_SECRET_FILE
-    read_private_key(directory / HUB_KEY_FILE)  # checks the mode first
-    if not secret_path.is_file() or secret_path.stat().st_mode & 0o077:
-        raise HubConfigError(f"{secret_path} is missing or readable by others; `chmod 600` it")
-    secret = secret_path.read_bytes()
-    if len(secret) != 32:
-        raise HubConfigError(f"{secret_path} is damaged; restore it from backup")
     keys = HubKeys(
         read_private_key(directory / HUB_KEY_FILE),
         read_private_key(directory / LOG_KEY_FILE),
-        secret,
     )
     return config, keys
