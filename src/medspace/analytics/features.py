@@ -12,20 +12,27 @@ between birth date and the spec's reference date.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import secrets
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager, suppress
 from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Column,
     ColumnElement,
+    Connection,
     Float,
     Integer,
+    MetaData,
     Select,
     Subquery,
+    Table,
+    Text,
     and_,
     case,
     cast,
-    exists,
     extract,
     func,
     literal,
@@ -35,6 +42,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from medspace.analytics.spec import (
     AgeBandVar,
@@ -81,13 +89,44 @@ def code_matches(column: ColumnElement[str], code: str) -> ColumnElement[bool]:
     return column.like(prefix + "%", escape="\\")
 
 
-def age_years(birth: ColumnElement[date], reference: date) -> ColumnElement[int]:
-    """Completed years between `birth` and `reference` (NULL without a birth date)."""
-    birthday_later = (extract("month", birth) * 100 + extract("day", birth)) > (
-        reference.month * 100 + reference.day
-    )
-    years = literal(reference.year) - extract("year", birth)
-    return cast(years - case((birthday_later, 1), else_=0), Integer)
+def age_years(
+    birth: ColumnElement[date], reference: date, dialect: str = "default"
+) -> ColumnElement[int]:
+    """Completed years between `birth` and `reference` (NULL without a birth date).
+
+    On SQLite dates are ISO text, and slicing the text is several times faster than
+    strftime (which `extract` compiles to); elsewhere EXTRACT."""
+    year: ColumnElement[Any]
+    birthday_later: ColumnElement[bool]
+    if dialect == "sqlite":
+        year = cast(func.substr(birth, 1, 4), Integer)
+        birthday_later = func.substr(birth, 6, 5) > f"{reference.month:02d}-{reference.day:02d}"
+    else:
+        year = extract("year", birth)
+        birthday_later = (extract("month", birth) * 100 + extract("day", birth)) > (
+            reference.month * 100 + reference.day
+        )
+    return cast(literal(reference.year) - year - case((birthday_later, 1), else_=0), Integer)
+
+
+def born_by(reference: date, years: int) -> date:
+    """The latest birth date of someone at least `years` old on `reference` (Feb 29 of
+    a non-leap year becomes Feb 28)."""
+    year = reference.year - years
+    day = reference.day
+    while True:
+        try:
+            return date(year, reference.month, day)
+        except ValueError:
+            day -= 1
+
+
+def age_between(
+    birth: ColumnElement[date], reference: date, low: int, high: int
+) -> ColumnElement[bool]:
+    """low <= completed years at `reference` <= high, as plain date comparisons (no
+    per-row date arithmetic; false without a birth date)."""
+    return and_(birth <= born_by(reference, low), birth > born_by(reference, high + 1))
 
 
 def _record_date(domain: str) -> ColumnElement[date]:
@@ -98,10 +137,13 @@ def _record_date(domain: str) -> ColumnElement[date]:
 
 
 def _matches(flt: CodeFilter) -> ColumnElement[bool]:
-    """Records of `flt.domain` that match the filter and belong to the outer person."""
+    """The outer person has a record of `flt.domain` matching the filter.
+
+    Written as `source_id IN (uncorrelated subquery)`: both databases evaluate the
+    subquery once (SQLite into a temporary index, PostgreSQL as a hashed subplan),
+    about twice as fast as a correlated EXISTS per patient."""
     table = _TABLES[flt.domain]
     where = [
-        table.c.person_source_id == person.c.source_id,
         table.c.code_system == flt.system,
         code_matches(table.c.code, flt.code),
     ]
@@ -116,12 +158,18 @@ def _matches(flt: CodeFilter) -> ColumnElement[bool]:
         where.append(_record_date(flt.domain) >= flt.after)
     if flt.before is not None:
         where.append(_record_date(flt.domain) <= flt.before)
-    return exists().where(and_(*where))
+    return person.c.source_id.in_(select(table.c.person_source_id).where(*where))
 
 
 def cohort_query(spec: QuerySpec, exclude_pseudonyms: Collection[str] = ()) -> Select[tuple[int]]:
     """SELECT person.id of every patient in the spec's cohort, opted-out patients left
     out."""
+    return select(person.c.id).where(*_cohort_where(spec, exclude_pseudonyms))
+
+
+def _cohort_where(
+    spec: QuerySpec, exclude_pseudonyms: Collection[str]
+) -> list[ColumnElement[bool]]:
     where = _criteria(spec.cohort, spec.reference_date)
     for group in spec.cohort.exclude:
         # CASE keeps NULL (no birth date) from turning NOT (...) into NULL
@@ -129,7 +177,7 @@ def cohort_query(spec: QuerySpec, exclude_pseudonyms: Collection[str] = ()) -> S
         where.append(met == 0)
     if exclude_pseudonyms:
         where.append(person.c.pseudonym.not_in(list(exclude_pseudonyms)))
-    return select(person.c.id).where(and_(true(), *where))
+    return [and_(true(), *where)]
 
 
 def _criteria(criteria: Criteria, reference: date) -> list[ColumnElement[bool]]:
@@ -140,8 +188,9 @@ def _criteria(criteria: Criteria, reference: date) -> list[ColumnElement[bool]]:
     if criteria.sex is not None:
         where.append(person.c.sex.in_(list(criteria.sex)))
     if criteria.age is not None:
-        age = age_years(person.c.birth_date, reference)
-        where.append(and_(age >= criteria.age.min, age <= criteria.age.max))
+        where.append(
+            age_between(person.c.birth_date, reference, criteria.age.min, criteria.age.max)
+        )
     return where
 
 
@@ -182,9 +231,10 @@ def _linear(expr: ColumnElement[Any], centre: float, scale: float) -> ColumnElem
     return value
 
 
-def _base_expression(spec: QuerySpec, var: Variable) -> ColumnElement[Any]:
+def _base_expression(spec: QuerySpec, var: Variable, dialect: str) -> ColumnElement[Any]:
     if isinstance(var, AgeVar):
-        return _linear(age_years(person.c.birth_date, spec.reference_date), var.centre, var.scale)
+        age = age_years(person.c.birth_date, spec.reference_date, dialect)
+        return _linear(age, var.centre, var.scale)
     if isinstance(var, MeasurementVar):
         m = measurement.c
         value = _first_value("measurement", var.system, var.code, var.pick, m.value, m.value)
@@ -192,9 +242,9 @@ def _base_expression(spec: QuerySpec, var: Variable) -> ColumnElement[Any]:
     if isinstance(var, SexVar):
         return case((person.c.sex.in_(list(var.categories)), person.c.sex), else_=null())
     if isinstance(var, AgeBandVar):
-        age = age_years(person.c.birth_date, spec.reference_date)
+        birth, ref = person.c.birth_date, spec.reference_date
         return case(
-            *((and_(age >= b.min, age <= b.max), literal(b.label)) for b in var.bands),
+            *((age_between(birth, ref, b.min, b.max), literal(b.label)) for b in var.bands),
             else_=null(),
         )
     if isinstance(var, HasVar):
@@ -224,23 +274,20 @@ def _base_expression(spec: QuerySpec, var: Variable) -> ColumnElement[Any]:
 
 
 def feature_table(
-    spec: QuerySpec, names: Collection[str], exclude_pseudonyms: Collection[str] = ()
+    spec: QuerySpec,
+    names: Collection[str],
+    exclude_pseudonyms: Collection[str] = (),
+    dialect: str = "default",
 ) -> Subquery:
     """A subquery with `pid` and one column per named variable, one row per cohort
-    patient (NULL where the variable is missing)."""
-    base_names = sorted({n for n in names if not isinstance(spec.variables[n], IsVar)})
-    base_names = sorted(
-        set(base_names) | {v.of for n in names if isinstance(v := spec.variables[n], IsVar)}
-    )
-    members = cohort_query(spec, exclude_pseudonyms).subquery("cohort")
+    patient (NULL where the variable is missing). `dialect` picks the fastest age
+    expression (`conn.dialect.name`)."""
+    wanted = {n for n in names if not isinstance(spec.variables[n], IsVar)}
+    wanted |= {v.of for n in names if isinstance(v := spec.variables[n], IsVar)}
     columns = [person.c.id.label("pid")] + [
-        _base_expression(spec, spec.variables[n]).label(n) for n in base_names
+        _base_expression(spec, spec.variables[n], dialect).label(n) for n in sorted(wanted)
     ]
-    first = (
-        select(*columns)
-        .select_from(person.join(members, members.c.id == person.c.id))
-        .subquery("f0")
-    )
+    first = select(*columns).where(*_cohort_where(spec, exclude_pseudonyms)).subquery("f0")
     derived: list[ColumnElement[Any]] = []
     for name in sorted(names):
         var = spec.variables[name]
@@ -254,3 +301,36 @@ def feature_table(
                 ).label(name)
             )
     return select(*first.c, *derived).subquery("f")
+
+
+@contextmanager
+def materialised(
+    conn: Connection, spec: QuerySpec, names: Collection[str], exclude: Collection[str] = ()
+) -> Iterator[Table]:
+    """The feature rows of `names` copied into a temporary table for the duration of
+    the block, so each statistic aggregates a narrow table: no per-patient subquery is
+    evaluated twice (SQLite's flattener would repeat a correlated subquery in every
+    place its column is used). Dropped afterwards, and the transaction rolled back."""
+    source = feature_table(spec, sorted(names), exclude, conn.dialect.name)
+    columns: list[Column[Any]] = [Column("pid", BigInteger().with_variant(Integer(), "sqlite"))]
+    for column in source.c:
+        if column.name == "pid":
+            continue
+        kind = spec.variables[column.name].kind
+        sql_type: Any = Text()
+        if kind in ("age", "measurement"):
+            sql_type = Float()
+        elif kind in ("has", "is"):
+            sql_type = Integer()
+        columns.append(Column(column.name, sql_type))
+    table = Table(
+        f"ms_features_{secrets.token_hex(6)}", MetaData(), *columns, prefixes=["TEMPORARY"]
+    )
+    table.create(conn)
+    try:
+        conn.execute(table.insert().from_select([c.name for c in columns], select(*source.c)))
+        yield table
+    finally:
+        with suppress(SQLAlchemyError):
+            table.drop(conn)
+        conn.rollback()

@@ -15,12 +15,21 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import ColumnElement, Connection, Subquery, and_, case, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from medspace.analytics.disclosure import protect
 from medspace.analytics.errors import AnalyticsError, SpecError
-from medspace.analytics.features import cohort_query, feature_table
+from medspace.analytics.features import cohort_query, materialised
 from medspace.analytics.layout import ALL, TOTAL, Layout, bin_labels, layout
 from medspace.analytics.spec import (
     BoundsStat,
@@ -35,7 +44,6 @@ from medspace.analytics.spec import (
     SumStat,
     TableStat,
     VarianceStat,
-    used_variables,
 )
 from medspace.store import NodeStore
 
@@ -114,24 +122,38 @@ def cohort_person_ids(
 def _aggregate(
     conn: Connection, spec: QuerySpec, cells: Layout, exclude: Collection[str]
 ) -> tuple[list[float], int]:
-    names = sorted(used_variables(spec))
-    table = feature_table(spec, names, exclude)
-    values = [0.0] * len(cells)
-    position = {(c.statistic, c.labels, c.part): i for i, c in enumerate(cells.cells)}
-    cohort_size = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-    for stat in spec.statistics:
-        if isinstance(stat, LogisticStat):
-            continue
-        for labels, part, value in _statistic_rows(conn, table, spec, stat, cohort_size):
-            values[position[(stat.id, labels, part)]] = value
-    return values, cohort_size
+    stats = [s for s in spec.statistics if not isinstance(s, LogisticStat)]
+    if len(stats) == 1 and isinstance(stats[0], CountStat) and not stats[0].by:
+        # the network's plain count: one COUNT over the cohort, nothing materialised
+        members = cohort_query(spec, exclude).subquery()
+        n = int(conn.execute(select(func.count()).select_from(members)).scalar_one())
+        return [float(n)], n
+    with materialised(conn, spec, _variables_of(stats), exclude) as table:
+        values = [0.0] * len(cells)
+        position = {(c.statistic, c.labels, c.part): i for i, c in enumerate(cells.cells)}
+        cohort_size = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+        for stat in stats:
+            for labels, part, value in _statistic_rows(conn, table, stat, cohort_size):
+                values[position[(stat.id, labels, part)]] = value
+        return values, cohort_size
+
+
+def _variables_of(stats: Sequence[Statistic]) -> set[str]:
+    used: set[str] = set()
+    for stat in stats:
+        used |= set(getattr(stat, "by", ()))
+        used |= set(getattr(stat, "variables", ()))
+        variable = getattr(stat, "variable", None)
+        if isinstance(variable, str):
+            used.add(variable)
+    return used
 
 
 Row = tuple[tuple[str, ...], str, float]
 
 
 def _statistic_rows(
-    conn: Connection, f: Subquery, spec: QuerySpec, stat: Statistic, cohort_size: int
+    conn: Connection, f: FromClause, stat: Statistic, cohort_size: int
 ) -> list[Row]:
     if isinstance(stat, CountStat):
         if not stat.by:

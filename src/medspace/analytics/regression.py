@@ -27,7 +27,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from medspace.analytics.errors import AnalyticsError, RegressionRefused, SpecError
-from medspace.analytics.features import feature_table
+from medspace.analytics.features import materialised
 from medspace.analytics.result import Coefficient, StatisticResult
 from medspace.analytics.spec import BINARY_KINDS, LogisticStat, QuerySpec
 from medspace.store import NodeStore
@@ -66,17 +66,20 @@ def design_matrix(
     model has one. Local use only: this is row-level data and never leaves the node."""
     stat = logistic_statistic(spec, statistic_id)
     names = [stat.outcome, *stat.covariates]
-    table = feature_table(spec, names, exclude_pseudonyms)
-    columns = [table.c[n] for n in names]
-    query = select(*columns).where(and_(*(c.is_not(None) for c in columns))).order_by(table.c.pid)
     try:
-        with store.connect() as conn:
-            rows = conn.execute(query).all()
+        with (
+            store.connect() as conn,
+            materialised(conn, spec, names, exclude_pseudonyms) as table,
+        ):
+            columns = [table.c[n] for n in names]
+            complete = and_(*(c.is_not(None) for c in columns))
+            rows = conn.execute(select(*columns).where(complete).order_by(table.c.pid)).all()
     except SQLAlchemyError as exc:
         raise AnalyticsError(
             f"the node's database failed while building the design matrix ({type(exc).__name__})"
         ) from None
-    data = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+    # tuples first: numpy probing SQLAlchemy Row objects by key is 20x slower
+    data = np.array([tuple(r) for r in rows], dtype=np.float64).reshape(len(rows), len(names))
     y = data[:, 0]
     x = data[:, 1:]
     if stat.intercept:
