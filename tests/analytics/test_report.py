@@ -23,6 +23,7 @@ from medspace.analytics.report import (
     PrivacyReport,
     build_report,
     read_report,
+    render_privacy,
     render_table,
     write_report,
 )
@@ -302,6 +303,27 @@ def test_the_terminal_tables_show_cells_and_coefficients() -> None:
     assert "<5" in out and "below-min-cell" in out
     assert "25.0 %" in out
     assert "intercept" in out and "< 0.001" in out
+
+
+def test_the_terminal_shows_the_privacy_parameters_and_budget(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    console = Console(file=io.StringIO(), width=160, color_system=None)
+    console.print(render_privacy(_privacy(engine)))
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "discrete Laplace" in out
+    assert "epsilon spent 0.5; project budget 2, left 1.5" in out
+
+
+def test_a_statistic_with_very_many_groups_is_tabled_not_charted() -> None:
+    from medspace.analytics.report_html import MAX_BARS, _statistic
+
+    rows = tuple(
+        ResultRow(labels=(f"bin {i}",), values={"n": float(i)}, display={"n": str(i)})
+        for i in range(MAX_BARS + 1)
+    )
+    html = _statistic(StatisticResult(id="h", kind="histogram", rows=rows))
+    assert "<svg" not in html and "too many to chart" in html
+    assert f"bin {MAX_BARS}" in html
 
 
 def test_charts_draw_negative_and_hidden_values_and_escape_text() -> None:

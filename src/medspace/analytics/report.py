@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 from rich.table import Table
 
-from medspace.analytics.budget import Spend
+from medspace.analytics.budget import Spend, epsilon_text
 from medspace.analytics.dp import DPRelease
 from medspace.analytics.report_question import describe_question
 from medspace.analytics.result import QueryResult, StatisticResult
@@ -231,6 +231,29 @@ def render_table(result: QueryResult) -> list[Table]:
             table.caption = (table.caption or "") + note + " "
         tables.append(table)
     return tables
+
+
+def render_privacy(dp: PrivacyReport) -> Table:
+    """The DP parameters and the budget left, as a Rich table for the terminal."""
+    table = Table(title="differential privacy", title_justify="left")
+    table.add_column("statistic")
+    table.add_column("part")
+    table.add_column("mechanism")
+    table.add_column("epsilon", justify="right")
+    table.add_column("± at 95 %", justify="right")
+    for group in dp.release.groups:
+        table.add_row(
+            group.statistic,
+            group.part,
+            group.mechanism,
+            format_number(float(group.epsilon)),
+            format_number(group.accuracy_95),
+        )
+    table.caption = (
+        f"epsilon spent {epsilon_text(dp.release.epsilon)}; project budget "
+        f"{epsilon_text(dp.epsilon_total)}, left {epsilon_text(dp.epsilon_left)}"
+    )
+    return table
 
 
 def value_columns(stat: StatisticResult) -> list[str]:

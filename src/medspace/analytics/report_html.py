@@ -24,6 +24,7 @@ from medspace.analytics.report import (
 )
 from medspace.analytics.result import StatisticResult
 
+MAX_BARS = 120
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:60rem;
 color:#1b1f24;line-height:1.45;padding:0 1rem}
@@ -165,6 +166,8 @@ def _chart(stat: StatisticResult) -> str:
     column = chart_column(stat)
     if column is None:
         return ""
+    if len(stat.rows) > MAX_BARS:
+        return f'<p class="meta">{len(stat.rows)} groups are too many to chart; see the table.</p>'
     interval = interval_columns(stat)
     bars = []
     for row in stat.rows:
