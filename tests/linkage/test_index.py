@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
 from medspace.linkage import LinkageInputError, LinkageKey, ensure_table, probe, tokens_for
-from medspace.linkage.index import _candidates_query, _EXACT_QUERY, drop_stale, write_tokens
+from medspace.linkage.index import _EXACT_QUERY, _candidates_query, drop_stale, write_tokens
 from medspace.linkage.tokens import LinkageTokens
 from medspace.synth import make_resident_id
 
