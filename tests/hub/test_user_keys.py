@@ -423,3 +423,23 @@ def test_a_withdrawal_reaches_the_node_at_once_and_a_hub_cannot_undo_it(
         row = _count_row(hub, "hidden")
         assert row["status"] == "refused"
         assert "undone" in str(row["reason"])
+
+
+def test_a_signed_task_replayed_is_refused(tmp_path: Path) -> None:
+    with network(tmp_path, {"h1": (8, 6)}) as (hub, _nodes, _):
+        alice = hub.client("alice")
+        alice.post("/projects", project_terms("replay", ["h1"]))
+        hub.client("steward-h1").post("/projects/replay/approve", {"reason": "ok"})
+        path = "/projects/replay/count"
+        auth = {"Authorization": alice._http.headers["Authorization"]}
+        asked = httpx.post(hub.url + path, headers=auth)
+        assert asked.status_code == 428
+        header = alice.sign_drafts(asked.json()["drafts"], "POST", path)
+        signed_headers = {**auth, "X-MedSpace-Signed-Entries": header}
+        first = httpx.post(hub.url + path, headers=signed_headers)
+        assert first.status_code == 200 and first.json()["results"][0]["status"] == "ok"
+        size = hub.app.state.core.log.size()
+        again = httpx.post(hub.url + path, headers=signed_headers)
+        assert again.status_code == 403
+        assert "used before" in again.json()["message"]
+        assert hub.app.state.core.log.size() == size

@@ -252,3 +252,13 @@ def test_an_approval_for_anything_else_is_refused(
     pin_steward(tmp_path, "steward-h1", public_key_text(key))
     with pytest.raises(StewardSignatureError, match=why):
         _verify(tmp_path, _approval(key, **changes))
+
+
+def test_a_signed_entry_is_spent_once(registry: UserKeyRegistry) -> None:
+    key = Ed25519PrivateKey.generate()
+    signed = sign_entry(registration_entry("alice", key.public_key(), NOW), key)
+    registry.spend(signed, NOW)
+    with pytest.raises(UserKeyError, match="used before"):
+        registry.spend(signed, NOW + timedelta(minutes=1))
+    # Past twice the clock skew it is forgotten (check_fresh refuses it by then anyway).
+    registry.spend(signed, NOW + timedelta(minutes=11))

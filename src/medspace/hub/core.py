@@ -131,6 +131,7 @@ class HubCore:
             context=self.context,
             append=self.append,
             hub_signer=self.hub_signer,
+            spend=lambda signed: self.user_keys.spend(signed, self.clock()),
         )
 
     def _signed_decision(

@@ -148,8 +148,10 @@ class UserActs:
         context: Callable[..., Context],
         append: Callable[[Sequence[SignedEntry]], list[int]],
         hub_signer: EntrySigner,
+        spend: Callable[[SignedEntry], None],
     ) -> None:
         self.user = user
+        self._spend = spend
         self._policy = policy
         self._context = context
         self._append = append
@@ -180,13 +182,17 @@ class UserActs:
         return decision
 
     def require(self) -> None:
-        """Raise `SignatureRequired` (with the drafts) if a planned entry is unsigned."""
+        """Raise `SignatureRequired` (with the drafts) if a planned entry is unsigned;
+        then spend every signed entry, so none serves twice (a replay raises
+        `UserKeyError` before anything happens)."""
         if self._missing:
             raise SignatureRequired(
                 "sign these entries with your key and send them with the request "
                 "(the MedSpace client does this for you after `medspace login`)",
                 [d.to_json() for d in self._missing],
             )
+        for signed in self._pending:
+            self._spend(signed)
 
     def decide(self, action: str, resource: object, **context: Any) -> Decision:
         """Take the decision for real; a user-signed entry is logged for an allow."""

@@ -16,6 +16,7 @@ key leaves a ledger entry and cannot silently bring an old key back.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -125,6 +126,12 @@ user_keys_table = sa.Table(
     sa.Column("registered_at", sa.BigInteger, nullable=False),
     sa.Column("retired_at", sa.BigInteger, nullable=True),
 )
+spent_table = sa.Table(
+    "identity_spent_entries",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("spent_at", sa.BigInteger, nullable=False, index=True),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +192,23 @@ class UserKeyRegistry:
         if row is None:
             return None
         return UserKey(user, row.key_id, parse_public_key(row.public_key), True)
+
+    def spend(self, signed: SignedEntry, now: datetime) -> None:
+        """Accept `signed` once: raises `UserKeyError` if this very signed entry was used
+        before. Entries older than twice `MAX_SKEW` are forgotten (they are refused as
+        stale anyway), so the table stays small."""
+        digest = hashlib.sha256(signed.body).hexdigest()
+        epoch = int(as_utc(now, "now").timestamp())
+        horizon = epoch - int(2 * MAX_SKEW.total_seconds())
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(spent_table.delete().where(spent_table.c.spent_at < horizon))
+                conn.execute(spent_table.insert().values(digest=digest, spent_at=epoch))
+        except sa.exc.IntegrityError:
+            raise UserKeyError(
+                "this signed entry was used before; a signature is good for one action, so "
+                "repeat the request to sign afresh"
+            ) from None
 
     def reset(self, user: str, now: datetime) -> str | None:
         """Retire the user's active key; returns its id, or None if there was none."""
