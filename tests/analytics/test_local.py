@@ -166,6 +166,7 @@ def _in_cohort(p: Person, after: date) -> bool:
         and p.sex == "male"
         and p.age is not None
         and 40 <= p.age <= 70
+        and not (p.has("ICD-10", "E11.9") and 50 <= p.age <= 55)
     )
 
 
@@ -184,6 +185,12 @@ FILTERED = {
     ],
     "sex": ["male"],
     "age": {"min": 40, "max": 70},
+    "exclude": [
+        {
+            "filters": [{"domain": "condition", "system": "ICD-10", "code": "E11.9"}],
+            "age": {"min": 50, "max": 55},
+        }
+    ],
 }
 
 

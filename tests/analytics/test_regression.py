@@ -157,3 +157,29 @@ def test_the_design_matrix_covers_complete_cases_only(
     assert len(y) == len(complete)
     assert set(np.unique(y)) == {0.0, 1.0}
     assert np.all(x[:, 0] == 1.0)
+
+
+@pytest.mark.slow
+def test_thirty_thousand_patients_fit_federated_as_pooled(tmp_path: Path) -> None:
+    nodes = []
+    for seed, name in enumerate(("s1", "s2", "s3"), start=21):
+        init_node(tmp_path / name, name)
+        node = open_node(tmp_path / name)
+        node.store.ingest(outcomes(simulate(10_000, seed=seed, prefix=f"{name}-")), source=name)
+        nodes.append(node)
+    try:
+        spec = _mi_spec()
+        beta, total, _, converged = fit_federated(_sessions(nodes, spec))
+        pieces = [design_matrix(n.store, spec, "mi_model") for n in nodes]
+        pooled = pooled_logistic(
+            np.vstack([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
+        )
+        assert converged
+        assert np.max(np.abs(np.array(beta) - pooled)) < 1e-6
+        names = ("intercept", "age", "male", "diabetes", "hypertension", "hba1c")
+        for coefficient in logistic_summary(beta, total, names):
+            truth = MI_COEFFICIENTS[coefficient.name]
+            assert abs(coefficient.estimate - truth) < 4 * coefficient.std_error
+    finally:
+        for node in nodes:
+            node.close()
