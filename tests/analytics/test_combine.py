@@ -156,3 +156,34 @@ def test_the_result_is_json_and_back(opened: list[Node]) -> None:
     result = _run(opened, spec)
     assert QueryResult.model_validate_json(result.model_dump_json()) == result
     assert result.spec_digest == spec.digest()
+
+
+def test_quantiles_with_suppressed_bins_widen_their_error_but_still_hold() -> None:
+    spec = QuerySpec.parse(
+        {
+            "variables": {"x": {"kind": "age"}},
+            "statistics": [
+                {
+                    "id": "q",
+                    "kind": "quantiles",
+                    "variable": "x",
+                    "edges": [0, 10, 20, 30, 40],
+                    "probabilities": [0.1, 0.5],
+                }
+            ],
+        }
+    )
+    cells = layout(spec)
+    # bins: <0, [0,10), [10,20), [20,30), [30,40), >=40, total
+    truth = [0, 3, 40, 50, 7, 0]
+    values = [float(v) for v in truth] + [float(sum(truth))]
+    flags = [None, "below-min-cell", None, None, None, None, None]
+    result = combine(spec, cells, [0.0, 0.0, *values[2:]], {"h1": flags}, K)
+    rows = {r.labels[0]: r for r in result.statistic("q").rows}
+    data = np.repeat([5.0, 15.0, 25.0, 35.0], [3, 40, 50, 7])
+    for name, prob in (("p10", 0.1), ("p50", 0.5)):
+        row = rows[name]
+        assert row.values["quantile"] is not None
+        assert abs(row.values["quantile"] - np.quantile(data, prob)) <= row.values["error"]
+    assert rows["p10"].values["error"] > 10  # the hidden bin's 3 patients widen it
+    assert rows["p10"].reasons == ("suppressed bins widen the error",)

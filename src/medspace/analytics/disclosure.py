@@ -135,9 +135,7 @@ def _recomputable(system: list[Equation], reasons: Sequence[str | None]) -> list
     if not rows:
         return []
     if len(unknowns) > _MAX_EXACT_UNKNOWNS:
-        # Too large for the exact check: fall back to hiding every member of every
-        # equation that holds a suppressed cell's only unknown partner (conservative).
-        return [u for u in unknowns if _alone(system, reasons, u)]
+        return []  # too large for the SVD: rule 2 (already applied) stands alone
     matrix = np.vstack(rows)
     _, singular, vt = np.linalg.svd(matrix)
     rank = int((singular > 1e-9 * max(1.0, singular[0])).sum())
@@ -146,14 +144,6 @@ def _recomputable(system: list[Equation], reasons: Sequence[str | None]) -> list
         return unknowns
     free = np.abs(null_space).max(axis=0) > 1e-9
     return [u for u, is_free in zip(unknowns, free, strict=True) if not is_free]
-
-
-def _alone(system: list[Equation], reasons: Sequence[str | None], cell: int) -> bool:
-    for total, parts in system:
-        members = (total, *parts)
-        if cell in members and sum(reasons[m] is not None for m in members) == 1:
-            return True
-    return False
 
 
 def _widen(
