@@ -248,9 +248,12 @@ def test_small_cells_never_leave_the_node(hospitals: list[Hospital], opened: lis
 
 
 def test_bounds_are_refused_when_too_few_patients_have_a_value(opened: list[Node]) -> None:
-    spec = _spec(FILTERED)
-    result = compute_local(opened[0].store, spec, min_cell_size=10_000)
-    assert result.refusals == {"hba1c_bounds": "bounds-below-min-cell"}
+    spec = _spec()  # every simulated patient has an HbA1c value
+    n = compute_local(opened[0].store, spec, min_cell_size=1).cohort_size
+    assert n > len(HBA1C_EDGES) + 1  # more patients than bins: counts, not bins, decide
+    assert compute_local(opened[0].store, spec, min_cell_size=n).refusals == {}
+    refused = compute_local(opened[0].store, spec, min_cell_size=n + 1)
+    assert refused.refusals == {"hba1c_bounds": "bounds-below-min-cell"}
 
 
 @pytest.mark.postgres

@@ -83,7 +83,7 @@ def compute_local(
     cells = layout(spec)
     try:
         with store.connect() as conn:
-            raw, cohort_size = _aggregate(conn, spec, cells, exclude_pseudonyms)
+            raw, cohort_size, bounds_n = _aggregate(conn, spec, cells, exclude_pseudonyms)
     except SQLAlchemyError as exc:
         raise AnalyticsError(
             f"the node's database failed while computing the query ({type(exc).__name__}): "
@@ -92,12 +92,10 @@ def compute_local(
     reasons = protect(cells, raw, min_cell_size)
     refusals: dict[str, str] = {}
     for stat in spec.statistics:
-        if isinstance(stat, BoundsStat):
-            positions = cells.positions(stat.id)
-            if sum(raw[i] for i in positions) < min_cell_size:
-                refusals[stat.id] = BOUNDS_TOO_FEW
-                for i in positions:
-                    reasons[i] = BOUNDS_TOO_FEW
+        if isinstance(stat, BoundsStat) and bounds_n.get(stat.id, 0) < min_cell_size:
+            refusals[stat.id] = BOUNDS_TOO_FEW
+            for i in cells.positions(stat.id):
+                reasons[i] = BOUNDS_TOO_FEW
     values = [
         0.0 if reason is not None else float(v) for v, reason in zip(raw, reasons, strict=True)
     ]
@@ -121,21 +119,27 @@ def cohort_person_ids(
 
 def _aggregate(
     conn: Connection, spec: QuerySpec, cells: Layout, exclude: Collection[str]
-) -> tuple[list[float], int]:
+) -> tuple[list[float], int, dict[str, int]]:
+    """Raw cell values, the cohort size and, per bounds statistic, how many patients
+    have a value (local only: bounds are refused below k)."""
     stats = [s for s in spec.statistics if not isinstance(s, LogisticStat)]
     if len(stats) == 1 and isinstance(stats[0], CountStat) and not stats[0].by:
         # the network's plain count: one COUNT over the cohort, nothing materialised
         members = cohort_query(spec, exclude).subquery()
         n = int(conn.execute(select(func.count()).select_from(members)).scalar_one())
-        return [float(n)], n
+        return [float(n)], n, {}
     with materialised(conn, spec, _variables_of(stats), exclude) as table:
         values = [0.0] * len(cells)
         position = {(c.statistic, c.labels, c.part): i for i, c in enumerate(cells.cells)}
         cohort_size = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+        bounds_n: dict[str, int] = {}
         for stat in stats:
             for labels, part, value in _statistic_rows(conn, table, stat, cohort_size):
-                values[position[(stat.id, labels, part)]] = value
-        return values, cohort_size
+                if part == "with-value":
+                    bounds_n[stat.id] = int(value)
+                else:
+                    values[position[(stat.id, labels, part)]] = value
+        return values, cohort_size, bounds_n
 
 
 def _variables_of(stats: Sequence[Statistic]) -> set[str]:
@@ -185,7 +189,8 @@ def _statistic_rows(
         query = select(index, func.count()).where(x.is_not(None)).group_by(index)
         counts = {int(r[0]): float(r[1]) for r in conn.execute(query)}
         if isinstance(stat, BoundsStat):
-            return [((labels[b],), "occupied", 1.0) for b, c in counts.items() if c > 0]
+            occupied = [((labels[b],), "occupied", 1.0) for b, c in counts.items() if c > 0]
+            return [*occupied, ((), "with-value", float(sum(counts.values())))]
         out = [((labels[b],), "bin", c) for b, c in counts.items()]
         out.append(((TOTAL,), "n", float(sum(counts.values()))))
         return out
