@@ -99,6 +99,34 @@ def test_mi_example_expresses_the_mi_model() -> None:
             },
             "overlap",
         ),
+        # a category twice: two cells would share one position
+        ({"variables": {"sex": {"kind": "sex", "categories": ["male", "male"]}}}, "unique"),
+        # a band called like a margin
+        (
+            {
+                "variables": {
+                    "band": {"kind": "age_band", "bands": [{"label": "all", "min": 0, "max": 9}]}
+                }
+            },
+            "reserved",
+        ),
+        # one value code in two categories
+        (
+            {
+                "variables": {
+                    "r": {
+                        "kind": "observation_category",
+                        "system": "LOINC",
+                        "code": "x",
+                        "categories": [
+                            {"label": "a", "codes": [{"system": "S", "code": "1"}]},
+                            {"label": "b", "codes": [{"system": "S", "code": "1"}]},
+                        ],
+                    }
+                }
+            },
+            "two categories",
+        ),
         # a proportion of a numeric variable
         ({"statistics": [{"id": "p", "kind": "proportion", "variable": "age"}]}, "0/1"),
         # an unknown statistic kind

@@ -50,6 +50,8 @@ _SYSTEM = r"^[A-Za-z][A-Za-z0-9 .:/\-_]{0,127}$"
 VariableName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 StatisticId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]{0,39}$")]
 Label = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f]+$")]
+#: Labels the layout uses for margins and totals; no category may be called that.
+RESERVED_LABELS = frozenset({"all", "total"})
 Code = Annotated[str, Field(pattern=_CODE)]
 System = Annotated[str, Field(pattern=_SYSTEM)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -57,6 +59,18 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _unreserved(label: str) -> str:
+    if label.lower() in RESERVED_LABELS:
+        raise ValueError(f"'{label}' is reserved for margins and totals; choose another label")
+    return label
+
+
+def _unique_labels(labels: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(labels)) != len(labels):
+        raise ValueError("category labels must be unique")
+    return labels
 
 
 class CodeRef(_Model):
@@ -170,6 +184,11 @@ class SexVar(_Model):
     kind: Literal["sex"]
     categories: tuple[Sex, ...] = Field(default=("female", "male"), min_length=1)
 
+    @field_validator("categories")
+    @classmethod
+    def _unique(cls, categories: tuple[str, ...]) -> tuple[str, ...]:
+        return _unique_labels(categories)
+
 
 class Band(_Model):
     """An age band: `min` to `max` completed years, inclusive."""
@@ -177,6 +196,11 @@ class Band(_Model):
     label: Label
     min: int = Field(ge=0, le=200)
     max: int = Field(ge=0, le=200)
+
+    @field_validator("label")
+    @classmethod
+    def _not_reserved(cls, label: str) -> str:
+        return _unreserved(label)
 
 
 class AgeBandVar(_Model):
@@ -187,6 +211,7 @@ class AgeBandVar(_Model):
 
     @model_validator(mode="after")
     def _disjoint(self) -> AgeBandVar:
+        _unique_labels(self.categories)
         ordered = sorted(self.bands, key=lambda b: b.min)
         for band in ordered:
             if band.min > band.max:
@@ -213,6 +238,11 @@ class Category(_Model):
     label: Label
     codes: tuple[CodeRef, ...] = Field(min_length=1, max_length=100)
 
+    @field_validator("label")
+    @classmethod
+    def _not_reserved(cls, label: str) -> str:
+        return _unreserved(label)
+
 
 class ObservationCategoryVar(_Model):
     """The value code of the patient's earliest or latest observation with this code,
@@ -223,6 +253,14 @@ class ObservationCategoryVar(_Model):
     code: Code
     pick: Pick = "latest"
     categories: tuple[Category, ...] = Field(min_length=1, max_length=MAX_CATEGORIES)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ObservationCategoryVar:
+        _unique_labels(self.labels)
+        codes = [(ref.system, ref.code) for cat in self.categories for ref in cat.codes]
+        if len(set(codes)) != len(codes):
+            raise ValueError("a value code is listed in two categories")
+        return self
 
     @property
     def labels(self) -> tuple[str, ...]:
