@@ -1,12 +1,15 @@
 """`make demo`: what MedSpace does today, end to end, on synthetic hospitals.
 
-1. Synthesise 3 hospitals (one zh_CN, one en_US, one zh_CN), patients shared between them.
+1. Synthesise 5 hospitals (zh_CN and en_US), patients shared between them.
 2. Create one node per hospital and ingest each from a different export format:
-   h1 from FHIR R4 Bulk NDJSON, h2 from HL7 v2, h3 from a HIS CSV export with a mapping.
+   h1 from FHIR R4 Bulk NDJSON, h2 from HL7 v2, h3 from a HIS CSV export with a mapping,
+   h4 and h5 from FHIR R4 transaction Bundles.
 3. Print each node's counts and where its data and keys live.
-4. The network on loopback: a hub and the 3 nodes as separate processes; a researcher
-   files a project, two stewards approve, one denies; the count runs on the approving
-   nodes only; the ledger is verified.
+4. The network on loopback: a hub and the 5 nodes as separate processes; a researcher
+   files a project, four stewards approve, one denies; the count runs on the approving
+   nodes only. Then the multi-centre study (`medspace.analytics.demo`): sorafenib
+   response by age band and sex, and the federated MI logistic regression next to a
+   pooled fit; the ledger is verified.
 5. De-identification: a Chinese and an English note before and after scrubbing, and a
    table's re-identification risk before and after k-anonymisation.
 
@@ -26,13 +29,16 @@ from medspace.cli_support import ingest_paths, node_table, print_ingest_report, 
 from medspace.errors import MedSpaceError
 
 DEMO_DIR = Path("demo-data")
-PATIENTS_PER_HOSPITAL = 400
+PATIENTS_PER_HOSPITAL = 1000
+HOSPITALS = 5
 
 #: (node, export format shown, path inside the hospital's synthetic folder)
 INGEST_PLAN = (
     ("h1", "FHIR R4 Bulk NDJSON", "fhir/ndjson"),
     ("h2", "HL7 v2 (ADT^A01, ORU^R01)", "hl7v2"),
     ("h3", "HIS CSV export + mapping.yaml", "csv"),
+    ("h4", "FHIR R4 transaction Bundles", "fhir/bundles"),
+    ("h5", "FHIR R4 transaction Bundles", "fhir/bundles"),
 )
 
 
@@ -49,15 +55,16 @@ def run(console: Console) -> None:
         shutil.rmtree(DEMO_DIR)
     hospitals_dir = DEMO_DIR / "hospitals"
 
-    _step(console, "1. Synthesise 3 hospitals (mixed zh_CN / en_US)")
+    _step(console, f"1. Synthesise {HOSPITALS} hospitals (mixed zh_CN / en_US)")
     console.print(
-        f"$ medspace synth --hospitals 3 --patients {PATIENTS_PER_HOSPITAL} "
+        f"$ medspace synth --hospitals {HOSPITALS} --patients {PATIENTS_PER_HOSPITAL} "
         f"--out {hospitals_dir} --locale mixed --seed 7"
     )
-    with progress_bar(console, "synthesising", total=3 * PATIENTS_PER_HOSPITAL) as advance:
+    total = HOSPITALS * PATIENTS_PER_HOSPITAL
+    with progress_bar(console, "synthesising", total=total) as advance:
         summary = generate(
             hospitals_dir,
-            hospitals=3,
+            hospitals=HOSPITALS,
             patients=PATIENTS_PER_HOSPITAL,
             seed=7,
             locale="mixed",
@@ -90,11 +97,20 @@ def run(console: Console) -> None:
         "AES-256-GCM-encrypted; each patient is known to analyses by a keyed pseudonym."
     )
 
-    _step(console, "4. The network: hub and nodes as separate processes, a project, a count")
+    _step(console, "4. The network: hub and nodes as separate processes, a count, a study")
+    from medspace.analytics import demo as study_demo
+    from medspace.network_demo import RunningNetwork
     from medspace.network_demo import demo as network_demo
 
+    node_dirs = {name: (DEMO_DIR / "nodes" / name).absolute() for name, *_ in INGEST_PLAN}
+    study = study_demo.prepare(console, node_dirs, hospitals_dir)
+
+    def multi_centre_study(network: RunningNetwork) -> None:
+        console.print(Rule("[bold cyan]the multi-centre study (federated analytics)", align="left"))
+        study_demo.run(console, network.nodes, study, network.client, network.workdir / "reports")
+
     network_demo(
-        console, DEMO_DIR / "network", [DEMO_DIR / "nodes" / name for name, *_ in INGEST_PLAN]
+        console, DEMO_DIR / "network", list(node_dirs.values()), steps=[multi_centre_study]
     )
 
     _step(console, "5. De-identification (notes and tables)")

@@ -13,7 +13,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,22 @@ _CLI = [sys.executable, "-m", "medspace"]
 
 class DemoError(HubError):
     """A demo step did not complete; the message says which."""
+
+
+@dataclass(frozen=True)
+class RunningNetwork:
+    """What a later demo step (the analytics study, the lookup) needs from the running
+    network: its URL, the demo password, the nodes, a work directory and a client
+    factory that logs a user in with their own signing key."""
+
+    url: str
+    password: str
+    nodes: dict[str, Path]
+    workdir: Path
+    client: Callable[[str], HubClient]
+
+
+Step = Callable[[RunningNetwork], None]
 
 
 def _free_port() -> int:
@@ -94,8 +111,16 @@ def _setup_hub(console: Console, hub_dir: Path, names: dict[str, Path], password
     return log_key
 
 
-def demo(console: Console, workdir: Path, node_dirs: list[Path], *, tls: bool = False) -> None:
-    """Run the network demo with a hub in `workdir/hub` and the given (ingested) nodes."""
+def demo(
+    console: Console,
+    workdir: Path,
+    node_dirs: list[Path],
+    *,
+    tls: bool = False,
+    steps: Sequence[Step] = (),
+) -> None:
+    """Run the network demo with a hub in `workdir/hub` and the given (ingested) nodes;
+    `steps` run after the count, before the ledger is verified (so it covers them)."""
     workdir = Path(workdir).absolute()
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -194,6 +219,9 @@ def demo(console: Console, workdir: Path, node_dirs: list[Path], *, tls: bool = 
         ran = [r["node"] for r in answer["results"] if r["status"] == "ok"]
         if ran != approving:
             raise DemoError(f"the count ran on {ran}, expected exactly {approving}")
+        running = RunningNetwork(url, password, dict(names), workdir, client)
+        for step in steps:
+            step(running)
         auditor = client("auditor")
         # Reading the ledger is itself ledgered, so wait for a final checkpoint over every
         # entry up to the count, not over the auditor's own reads.

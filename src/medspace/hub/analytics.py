@@ -45,6 +45,7 @@ from medspace.policy import PolicyDenied, TaskRequest, Verdict
 
 REQUEST_TYPE = "analytics"
 MIN_NODES = 2
+_BACKGROUND: set[asyncio.Task[None]] = set()
 
 
 class QueryRefused(TaskError):
@@ -109,6 +110,7 @@ class QueryRun:
         self.timeout = float(core.config.task_timeout)
         self.dp_info: dict[str, Any] | None = None
         self.rejections: dict[str, str] = {}
+        self._pending: list[tuple[str, list[SignedEntry]]] = []
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -136,9 +138,9 @@ class QueryRun:
             result = await self._aggregate()
             answer = await self._finish(result)
         except QueryRefused as refusal:
-            await self._close("refused")
+            self._close_later("refused")
             return await self._refused(str(refusal))
-        await self._close("completed")
+        self._close_later("completed")
         return answer
 
     # -- 1. plan ----------------------------------------------------------------------
@@ -236,6 +238,7 @@ class QueryRun:
             self.rows[node] = NodeRow(node, "ok")
 
         await asyncio.gather(*(one(node, task) for node, task in planned))
+        await self._flush_entries()
 
     # -- 3 + 4. secure aggregation rounds ---------------------------------------------
 
@@ -358,6 +361,7 @@ class QueryRun:
                 self.participants[node].suppressed = flags
 
         await asyncio.gather(*(mask(node) for node in members))
+        await self._flush_entries()
         survivors = sorted(self._answered())
         self._require_quorum("sent a masked vector")
         dropped = [n for n in members if n not in survivors]
@@ -377,6 +381,7 @@ class QueryRun:
                 self._reject(node, f"unmasking share rejected: {error}")
 
         await asyncio.gather(*(unmask(node) for node in survivors))
+        await self._flush_entries()
         try:
             return list(decode_vector(aggregator.total()))
         except SecAggError as error:
@@ -389,6 +394,7 @@ class QueryRun:
     # -- 5. combine, DP, record ---------------------------------------------------------
 
     async def _finish(self, result: Any) -> dict[str, Any]:
+        await self._flush_entries()
         await self._ledger_rejections()
         result_json = _to_json(result)
         missing = sorted(
@@ -422,6 +428,7 @@ class QueryRun:
         return self._answer("partial" if partial else "completed", result_json, missing)
 
     async def _refused(self, reason: str) -> dict[str, Any]:
+        await self._flush_entries()
         await self._ledger_rejections()
         await self._append(
             Entry(
@@ -466,6 +473,12 @@ class QueryRun:
         from medspace.analytics.budget import Budget
 
         return await asyncio.to_thread(Budget(self.core.engine).spent, self.project.id)
+
+    def _close_later(self, outcome: str) -> None:
+        """Close the session at the nodes without making the researcher wait for it."""
+        job = asyncio.get_running_loop().create_task(self._close(outcome))
+        _BACKGROUND.add(job)
+        job.add_done_callback(_BACKGROUND.discard)
 
     async def _close(self, outcome: str) -> None:
         """Tell every prepared node the session is over (they drop its state)."""
@@ -539,17 +552,40 @@ class QueryRun:
         return reply
 
     async def _take_entries(self, node: str, entries: object) -> bool:
+        """Check that `node`'s ledger entries parse and name it as actor; they are
+        appended (signatures checked) with the round's others by `_flush_entries`."""
         try:
             if not isinstance(entries, list):
                 raise TypeError("entries must be a list")
-            bodies = [base64.b64decode(e, validate=True) for e in entries]
-            if bodies:
-                ids = await asyncio.to_thread(self.core.append_node_entries, node, bodies)
-                self.ledger_ids.extend(ids)
+            signed = [SignedEntry.from_bytes(base64.b64decode(e, validate=True)) for e in entries]
+            if any(s.entry.actor != node for s in signed):
+                raise TypeError("a node may only submit entries it acted in itself")
         except (MedSpaceError, ValueError, TypeError):
             self._reject(node, "node sent ledger entries that failed verification", "bad-entries")
             return False
+        if signed:
+            self._pending.append((node, signed))
         return True
+
+    async def _flush_entries(self) -> None:
+        """Append the nodes' entries of a round in one batch (one transaction); if the
+        batch fails, node by node, rejecting a node whose signatures do not verify."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        batch = [entry for _node, entries in pending for entry in entries]
+        try:
+            self.ledger_ids.extend(await asyncio.to_thread(self.core.append, batch))
+            return
+        except MedSpaceError:
+            pass
+        for node, entries in pending:
+            try:
+                self.ledger_ids.extend(await asyncio.to_thread(self.core.append, entries))
+            except MedSpaceError:
+                self._reject(
+                    node, "node sent ledger entries that failed verification", "bad-entries"
+                )
 
     async def _ledger_rejections(self) -> None:
         """One hub entry per node whose data was rejected (reason code, no content)."""

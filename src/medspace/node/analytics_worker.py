@@ -89,6 +89,7 @@ class AnalyticsWorker:
         self._sessions: dict[str, _Query] = {}
         self._lock = threading.Lock()
         self._budget: Any = None
+        self._accepted: dict[str, tuple[str, ProjectState]] = {}
         self._audit: Any = None
 
     def close(self) -> None:
@@ -149,8 +150,7 @@ class AnalyticsWorker:
         try:
             user = verify_token(worker._hub_token_key, str(body.get("token", "")), now=now).user
             task = TaskRequest.parse(body.get("task"))
-            received = ProjectState.parse(body.get("project"))
-            state = worker._own_copy(received, now)
+            state = self._project_state(body.get("project"), now)
             spec = QuerySpec.parse_json(str(body.get("spec", "")))
         except (AuthError, ProjectError, MedSpaceError) as error:
             return worker._refusal(session, None, "denied", str(error), "task.run/unverified")
@@ -201,6 +201,22 @@ class AnalyticsWorker:
             self._sessions[session] = query
         refusals = dict(query.aggregate.refusals) if query.aggregate is not None else {}
         return _reply("ok", entries, min_cell_size=k, refusals=refusals)
+
+    def _project_state(self, data: object, now: datetime) -> ProjectState:
+        """The node's own copy of the project (`NodeWorker._own_copy`: first-seen terms,
+        steward-signed approval, no reopening). The exact state last accepted for a
+        project is remembered, so a repeat skips the re-check and the database write;
+        anything else, an older state included, goes through the full check."""
+        digest = hashlib.sha256(canonical_bytes(data)).hexdigest() if isinstance(data, dict) else ""
+        project_id = data.get("project", {}).get("id") if isinstance(data, dict) else None
+        with self._lock:
+            known = self._accepted.get(str(project_id))
+        if known is not None and known[0] == digest:
+            return known[1]
+        state = self.worker._own_copy(ProjectState.parse(data), now)
+        with self._lock:
+            self._accepted[state.project.id] = (digest, state)
+        return state
 
     # -- round 1 ----------------------------------------------------------------------
 
