@@ -1,0 +1,79 @@
+"""End to end: a hub and three study nodes as separate processes on loopback; a
+researcher runs `medspace query run` from the command line, which prints the result and
+writes the HTML report with its JSON twin, naming the ledger entries."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from tests.hub.analytics_support import HCC_SPEC, make_study_node, study_terms
+
+from medspace.analytics.report import read_report
+from medspace.network_demo import RunningNetwork, demo
+
+NODES = {"h1": (70, 11), "h2": (60, 12), "h3": (50, 13)}
+
+
+def _cli(args: list[str], home: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MEDSPACE_HOME": str(home), "COLUMNS": "160"}
+    return subprocess.run(
+        [sys.executable, "-m", "medspace", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_query_run_from_the_command_line_prints_and_writes_the_report(tmp_path: Path) -> None:
+    dirs = [make_study_node(tmp_path / n, n, p, seed)[0] for n, (p, seed) in NODES.items()]
+    spec_file = tmp_path / "hcc.json"
+    spec_file.write_text(json.dumps(HCC_SPEC))
+    seen: dict[str, Any] = {}
+
+    def study(network: RunningNetwork) -> None:
+        names = sorted(network.nodes)
+        with network.client("alice") as alice:
+            alice.post("/projects", study_terms("hcc-cli", names))
+        for name in names:
+            with network.client(f"steward-{name}") as steward:
+                steward.post("/projects/hcc-cli/approve", {"reason": "ethics approval on file"})
+        # The CLI finds alice's signing key where her first login made it.
+        home = network.workdir / "user-keys"
+        login = _cli(
+            ["login", "--hub", network.url, "--user", "alice", "--password-stdin"],
+            home,
+            network.password + "\n",
+        )
+        assert login.returncode == 0, login.stdout + login.stderr
+        seen["run"] = _cli(
+            [
+                "query",
+                "run",
+                str(spec_file),
+                "--project",
+                "hcc-cli",
+                "--report",
+                str(tmp_path / "r"),
+            ],
+            home,
+        )
+
+    demo(Console(record=True, width=120), tmp_path / "net", dirs, steps=[study])
+    run = seen["run"]
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "contributed" in run.stdout
+    assert "report:" in run.stdout and "ledger entries:" in run.stdout
+    report = read_report(tmp_path / "r" / "report.json")
+    assert report.contributed == ("h1", "h2", "h3")
+    assert not report.partial
+    assert report.ledger_entries
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "h1" in html and "<svg" in html

@@ -1,0 +1,207 @@
+"""The node's side of a federated query, driven directly (no network): the node checks
+that the task describes the query, never masks twice, refuses forged peer keys and
+differencing attacks, and signs what it contributes."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from tests.hub.analytics_support import (
+    HCC_SPEC,
+    MI_SPEC,
+    Person,
+    make_study_node,
+    study_terms,
+)
+from tests.hub.support import steward_approval
+
+from medspace.analytics import QuerySpec
+from medspace.analytics.secagg import announce
+from medspace.identity import Role, User, issue_token, public_key_text
+from medspace.identity.stewards import pin_steward
+from medspace.ledger import NoteSigner, SignedEntry
+from medspace.node import open_node
+from medspace.node.analytics_worker import AnalyticsWorker
+from medspace.node.standing import HubPin
+from medspace.node.worker import NodeWorker
+from medspace.policy import Project, ProjectState, TaskRequest, contract_hash
+
+NOW = datetime.now(UTC)
+HUB_KEY = Ed25519PrivateKey.generate()
+STEWARD_KEY = Ed25519PrivateKey.generate()
+PEERS = {name: (Ed25519PrivateKey.generate(), X25519PrivateKey.generate()) for name in ("h2", "h3")}
+
+
+@pytest.fixture(scope="module")
+def study_node(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Person]]:
+    directory, people = make_study_node(tmp_path_factory.mktemp("n") / "h1", "h1", 80, 5)
+    pin_steward(directory, "steward-h1", public_key_text(STEWARD_KEY))
+    return directory, people
+
+
+@pytest.fixture
+def node_dir(study_node: tuple[Path, list[Person]]) -> Path:
+    return study_node[0]
+
+
+@pytest.fixture
+def analytics(node_dir: Path) -> Iterator[AnalyticsWorker]:
+    (node_dir / "analytics.db").unlink(missing_ok=True)
+    pin = HubPin(
+        "test-hub",
+        public_key_text(HUB_KEY),
+        NoteSigner("test-hub", Ed25519PrivateKey.generate()).verifier.vkey,
+    )
+    with open_node(node_dir) as node:
+        worker = NodeWorker(node, pin)
+        result = AnalyticsWorker(worker)
+        yield result
+        result.close()
+        worker.close()
+
+
+def _prepare(project_id: str, spec: dict[str, Any], **task_changes: Any) -> dict[str, Any]:
+    project = Project.parse({"owner": "alice", **study_terms(project_id, ["h1", "h2", "h3"])})
+    steward = User("steward-h1", Role.STEWARD, "h1")
+    state = steward_approval(ProjectState.request(project, NOW), steward, STEWARD_KEY, NOW)
+    parsed = QuerySpec.parse(spec)
+    kinds = parsed.computations()
+    fields = {
+        "project_id": project.id,
+        "node": "h1",
+        "computation": kinds[0],
+        "kinds": kinds[1:],
+        "variables": parsed.data_fields(),
+        "contract_hash": contract_hash(project, "h1"),
+        **task_changes,
+    }
+    token = issue_token(HUB_KEY, User("alice", Role.RESEARCHER), timedelta(hours=1), now=NOW)
+    return {
+        "type": "analytics",
+        "op": "prepare",
+        "session": str(uuid.uuid4()),
+        "task": TaskRequest(**fields).model_dump(mode="json"),
+        "project": state.model_dump(mode="json"),
+        "token": token,
+        "spec": parsed.to_json(),
+    }
+
+
+def _peers(own: AnalyticsWorker) -> dict[str, Any]:
+    peers = {"h1": {"announcement": own.announcement(), "identity_key": "unused"}}
+    for name, (identity, agreement) in PEERS.items():
+        peers[name] = {
+            "announcement": announce(name, identity, agreement).to_dict(),
+            "identity_key": public_key_text(identity.public_key()),
+        }
+    return peers
+
+
+def _mask(session: str, peers: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    body = {
+        "type": "analytics",
+        "op": "mask",
+        "session": session,
+        "round": 0,
+        "participants": sorted(peers),
+        "threshold": 2,
+        "peers": peers,
+        "part": "local",
+    }
+    return {**body, **changes}
+
+
+def test_prepared_query_masks_once_and_signs_its_contribution(
+    analytics: AnalyticsWorker,
+) -> None:
+    request = _prepare("node-ok", HCC_SPEC)
+    prepared = analytics.handle(request, now=NOW)
+    assert prepared["status"] == "ok", prepared.get("reason")
+    assert prepared["min_cell_size"] == 5
+    assert prepared["entries"]
+    masked = analytics.handle(_mask(request["session"], _peers(analytics)), now=NOW)
+    assert masked["status"] == "ok", masked.get("reason")
+    assert len(masked["suppressed"]) > 0
+    (entry,) = [SignedEntry.from_bytes(base64.b64decode(e)).entry for e in masked["entries"]]
+    assert entry.actor == "h1" and entry.type.value == "result"
+    assert entry.details["method"] == "secagg"
+    again = analytics.handle(_mask(request["session"], _peers(analytics)), now=NOW)
+    assert again["status"] == "error"
+    assert "masked already" in again["reason"]
+
+
+def test_task_that_mislabels_the_query_kinds_is_denied(analytics: AnalyticsWorker) -> None:
+    request = _prepare("node-kinds", MI_SPEC, computation="count", kinds=())
+    reply = analytics.handle(request, now=NOW)
+    assert reply["status"] == "denied"
+    assert "computation kinds" in reply["reason"]
+
+
+def test_task_omitting_data_fields_the_query_reads_is_denied(analytics: AnalyticsWorker) -> None:
+    request = _prepare("node-fields", HCC_SPEC, variables=("person.id",))
+    reply = analytics.handle(request, now=NOW)
+    assert reply["status"] == "denied"
+    assert "omits data fields" in reply["reason"]
+
+
+def test_unknown_or_closed_session_is_refused(analytics: AnalyticsWorker) -> None:
+    unknown = analytics.handle(_mask(str(uuid.uuid4()), _peers(analytics)), now=NOW)
+    assert unknown["status"] == "error"
+    assert "no such analytics session" in unknown["reason"]
+    request = _prepare("node-close", HCC_SPEC)
+    assert analytics.handle(request, now=NOW)["status"] == "ok"
+    closed = {"type": "analytics", "op": "close", "session": request["session"]}
+    assert analytics.handle(closed, now=NOW)["status"] == "ok"
+    after = analytics.handle(_mask(request["session"], _peers(analytics)), now=NOW)
+    assert "no such analytics session" in after["reason"]
+
+
+def test_peer_announcement_not_signed_by_its_identity_key_is_refused(
+    analytics: AnalyticsWorker,
+) -> None:
+    request = _prepare("node-forged", HCC_SPEC)
+    assert analytics.handle(request, now=NOW)["status"] == "ok"
+    peers = _peers(analytics)
+    hub_made = announce("h2", Ed25519PrivateKey.generate(), X25519PrivateKey.generate())
+    peers["h2"] = {**peers["h2"], "announcement": hub_made.to_dict()}
+    reply = analytics.handle(_mask(request["session"], peers), now=NOW)
+    assert reply["status"] == "error"
+    assert "h2" in reply["reason"] and "not signed" in reply["reason"]
+
+
+def test_malformed_regression_coefficients_are_refused(analytics: AnalyticsWorker) -> None:
+    request = _prepare("node-beta", MI_SPEC)
+    assert analytics.handle(request, now=NOW)["status"] == "ok"
+    for beta in (None, [], ["nan"] * 6, [0.5] * 6, ["1e400"] * 6):
+        body = _mask(request["session"], _peers(analytics), part="mi_model", beta=beta)
+        reply = analytics.handle(body, now=NOW)
+        assert reply["status"] == "error", beta
+        assert "malformed regression step" in reply["reason"]
+
+
+def test_second_cohort_differing_by_fewer_than_k_patients_is_refused(
+    analytics: AnalyticsWorker, study_node: tuple[Path, list[Person]]
+) -> None:
+    base = copy.deepcopy(HCC_SPEC)
+    base["statistics"] = [{"id": "patients", "kind": "count"}]
+    first = analytics.handle(_prepare("node-diff", base), now=NOW)
+    assert first["status"] == "ok"
+    # "the same patients except the oldest few": leaves out 1 to 4 people (k = 5)
+    ages = sorted(p.age for p in study_node[1] if p.hcc)
+    cut = next(a for a in reversed(ages) if 0 < sum(x > a - 1 for x in ages) < 5) - 1
+    narrower = copy.deepcopy(base)
+    narrower["cohort"]["age"] = {"min": 0, "max": cut}
+    reply = analytics.handle(_prepare("node-diff", narrower), now=NOW)
+    assert reply["status"] == "refused"
+    assert "differ" in reply["reason"]
+    last = SignedEntry.from_bytes(base64.b64decode(reply["entries"][-1])).entry
+    assert last.type.value == "compute" and last.details["decision"] == "deny"
