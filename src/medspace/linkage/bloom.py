@@ -14,12 +14,14 @@ linkage key via HKDF gives two 64-bit numbers h1, h2 and the positions
 positions are distinct). The HMAC key makes a frequency or dictionary attack need the
 key; each field has its own key, so a year "1980" and a bigram "19" never share positions.
 
-Per-field k ("bits per feature") is the weight of a field. The birth date and sex carry
-about half the bits of a Latin name's record and two thirds of a Han name's, so that
-(a) a typo in a name (two or three of a dozen bigrams; one of a Han name's two or three
-characters) keeps the score above the threshold, while (b) the same name with another
-birth date and (c) another name with the same birth date fall below it. Han names are
-encoded as characters plus padded bigrams. The defaults were chosen on the synthetic
+Weights. Dates and sex set a fixed k bits per feature (year 40, month 25, day 25, whole
+date 60, sex 40); a name field has a budget its features share (alphabetic 200, Han 80).
+So the birth date and sex carry a bit under half of a Latin name's record and about two
+thirds of a Han name's (Han names have two or three characters, each very informative),
+which makes (a) one typo in a name (two or three of a dozen bigrams; one of a Han name's
+characters) keep the score above the threshold, while (b) the same name with another birth
+date and (c) another name with the same birth date fall below it. Han names are encoded as
+characters plus padded bigrams. The weights and threshold were chosen on the synthetic
 hospitals' noise (docs/linkage.md; `medspace node linkage evaluate`).
 
 A CLK is a Python integer while it is built and compared: a feature's bits are a cached
@@ -50,8 +52,8 @@ class ClkSchema:
     """Size of the bit array and hash functions per feature of each field (its weight)."""
 
     bits: int = 1024
-    k_name: int = 18
-    k_han: int = 14
+    k_name: int = 200
+    k_han: int = 80
     k_year: int = 40
     k_month: int = 25
     k_day: int = 25
@@ -61,11 +63,12 @@ class ClkSchema:
     def __post_init__(self) -> None:
         if not 64 <= self.bits <= 8192 or self.bits % 8:
             raise LinkageInputError("a CLK has 64 to 8,192 bits, a multiple of 8 (e.g. 1024)")
-        if any(not 0 <= self.k(f) <= 200 for f in FIELDS):
-            raise LinkageInputError("hash functions per feature (k) must be 0 to 200")
+        if any(not 0 <= self.k(f) <= self.bits for f in FIELDS):
+            raise LinkageInputError("hash functions per field must be 0 to the CLK's bits")
 
     def k(self, field: str) -> int:
-        """Hash functions per feature of `field`."""
+        """Hash functions per feature of `field`; for "name" and "han", the field's budget
+        shared among its features (see `ClkEncoder`)."""
         return int(getattr(self, f"k_{field}"))
 
     @property
@@ -73,7 +76,7 @@ class ClkSchema:
         """A short name of these parameters, carried with a CLK so that CLKs made under
         other parameters are never compared."""
         ks = "-".join(str(self.k(f)) for f in FIELDS)
-        return f"clk1/{self.bits}/{ks}"
+        return f"clk2/{self.bits}/{ks}"
 
 
 DEFAULT_SCHEMA = ClkSchema()
@@ -116,19 +119,25 @@ def features(name: NormalisedName, birth_date: date | None, sex: str | None) -> 
 class ClkEncoder:
     """Encodes feature lists into CLKs under one linkage key and schema.
 
-    The bits of a feature depend only on the key, its field and its text, and features
-    repeat a lot (bigrams, years, days), so each feature's bits are computed once as an
-    integer mask and cached (bounded); a CLK is the OR of its features' masks.
+    Dates and sex set a fixed k bits per feature. A name's field has a budget instead
+    (clkhash's "bits per feature" strategy): its features share about k_name (k_han) bits,
+    k = max(1, round(budget / features)) each, so a long name does not outweigh the birth
+    date and a short one still counts. One typo changes a name's feature count by at most
+    one, and k hash positions are a prefix of k + 1's, so few bits move.
+
+    The bits of a feature depend only on the key, its field, its text and k, and features
+    repeat a lot (bigrams, years, days), so each is computed once as an integer mask and
+    cached (bounded); a CLK is the OR of its features' masks.
     """
 
     def __init__(self, key: LinkageKey, schema: ClkSchema = DEFAULT_SCHEMA) -> None:
         self.schema = schema
         self._hashes = [KeyedHash(key.derive(f"clk/{field}")) for field in FIELDS]
         self._k = [schema.k(field) for field in FIELDS]
-        self._masks: list[dict[str, int]] = [{} for _ in FIELDS]
+        self._masks: list[dict[tuple[str, int], int]] = [{} for _ in FIELDS]
         self._bytes = schema.bits // 8
 
-    def _mask(self, field: int, text: str) -> int:
+    def _mask(self, field: int, text: str, k: int) -> int:
         cache = self._masks[field]
         if len(cache) >= _CACHE_PER_FIELD:
             cache.clear()
@@ -137,18 +146,27 @@ class ClkEncoder:
         h1 = int.from_bytes(digest[:8], "big") % bits
         h2 = (int.from_bytes(digest[8:16], "big") | 1) % bits
         mask = 0
-        for i in range(self._k[field]):
+        for i in range(k):
             mask |= 1 << (bits - 1 - (h1 + i * h2) % bits)  # position 0 = first bit
-        cache[text] = mask
+        cache[(text, k)] = mask
         return mask
 
     def encode_one(self, record: Features) -> bytes:
         """The CLK of one feature list (bits/8 bytes, position 0 = most significant bit)."""
+        ks = list(self._k)
+        counts = [0, 0]
+        for field, _ in record:
+            if field < 2:
+                counts[field] += 1
+        for field in (0, 1):
+            if counts[field]:
+                ks[field] = max(1, round(ks[field] / counts[field]))
         masks = self._masks
         clk = 0
         for field, text in record:
-            mask = masks[field].get(text)
-            clk |= mask if mask is not None else self._mask(field, text)
+            k = ks[field]
+            mask = masks[field].get((text, k))
+            clk |= mask if mask is not None else self._mask(field, text, k)
         return clk.to_bytes(self._bytes, "big")
 
     def encode(self, records: Sequence[Features]) -> list[bytes]:

@@ -139,6 +139,7 @@ class TokenMaker:
     def __init__(self, key: LinkageKey, schema: ClkSchema = DEFAULT_SCHEMA) -> None:
         self.key_id = key.key_id
         self.schema = schema
+        self._tag = schema.tag
         self._exact_hash = KeyedHash(key.derive("exact"))
         self._block_hash = KeyedHash(key.derive("block"))
         self._encoder = ClkEncoder(key, schema)
@@ -179,7 +180,7 @@ class TokenMaker:
         return [
             LinkageTokens(
                 key_id=self.key_id,
-                clk_schema=self.schema.tag,
+                clk_schema=self._tag,
                 exact=None if i.national_id is None else self.exact_token(i.national_id),
                 clk=clk,
                 blocks=self.block_keys(i) if clk is not None else {},
