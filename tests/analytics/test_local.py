@@ -294,3 +294,18 @@ def test_a_leap_day_birthday_counts_completed_years(
 def _age(birth: date, reference: str) -> int:
     ref = date.fromisoformat(reference)
     return ref.year - birth.year - ((birth.month, birth.day) > (ref.month, ref.day))
+
+
+def test_one_statistic_alone_gives_the_same_cells_as_in_a_larger_query(
+    hospitals: list[Hospital], opened: list[Node]
+) -> None:
+    whole = _spec(FILTERED)
+    together = compute_local(opened[1].store, whole, min_cell_size=1)
+    cells = layout(whole)
+    for stat in STATISTICS:
+        alone_spec = QuerySpec.parse(
+            {"cohort": FILTERED, "variables": VARIABLES, "statistics": [stat]}
+        )
+        alone = compute_local(opened[1].store, alone_spec, min_cell_size=1)
+        assert alone.values == [together.values[i] for i in cells.positions(stat["id"])]
+        assert alone.cohort_size == together.cohort_size
