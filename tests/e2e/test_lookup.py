@@ -15,6 +15,10 @@ from medspace.lookup.ask import PatientInput, ask
 from medspace.lookup.review import LookupLog
 from medspace.node import Node, open_node
 
+SLOW_MACHINE_DEADLINE = 30.0
+"""Tests never depend on speed: a node's first lookup loads the PHI scrubber, which can
+take seconds on a loaded machine, so tests wait far longer than the 2 s default."""
+
 
 def _client(url: str, user: str) -> HubClient:
     client = HubClient(url)
@@ -29,6 +33,7 @@ def test_patient_known_at_three_hospitals_is_found_at_all_three(tmp_path: Path) 
                 node,
                 client,
                 clinician="dr-h1",
+                deadline=SLOW_MACHINE_DEADLINE,
                 patient=PatientInput.parse(
                     national_id=A_SSN, name="Johnathan Smith", birth_date="1961-03-14", sex="male"
                 ),
@@ -53,6 +58,7 @@ def test_opted_out_patient_is_absent_unless_break_glass(tmp_path: Path) -> None:
                 node,
                 client,
                 clinician="dr-h1",
+                deadline=SLOW_MACHINE_DEADLINE,
                 patient=patient,
                 reason="chest pain, needs prior cardiac history",
             )
@@ -60,6 +66,7 @@ def test_opted_out_patient_is_absent_unless_break_glass(tmp_path: Path) -> None:
                 node,
                 client,
                 clinician="dr-h1",
+                deadline=SLOW_MACHINE_DEADLINE,
                 patient=patient,
                 break_glass=True,
                 reason="arrest in the ED, no consent obtainable",
@@ -102,6 +109,8 @@ def test_cli_lookup_review_and_a_refused_non_clinician(tmp_path: Path) -> None:
                 "--id",
                 A_SSN,
                 "--break-glass",
+                "--deadline",
+                "30",
                 "--reason",
                 "cardiac arrest in resus, no family present",
             ],
@@ -129,6 +138,7 @@ def test_cli_lookup_review_and_a_refused_non_clinician(tmp_path: Path) -> None:
             env=env,
         )
         assert marked.exit_code == 0 and "unjustified" in marked.output
+        _node_api(hub.url, dirs["h1"])
         # A researcher cannot look up: refused at the hub, and the refusal is ledgered.
         core = hub.app.state.core
         before = core.log.size()
@@ -178,10 +188,61 @@ def _replay_at_hub(node: object, client: HubClient) -> str:
         tokens=tokens,
         agreement_key=node.agreement_private_key().public_key(),
     )
-    body = {"request": sign_query(query, node.identity_private_key()).to_json(), "entries": []}
+    body = {
+        "request": sign_query(query, node.identity_private_key()).to_json(),
+        "entries": [],
+        "deadline": SLOW_MACHINE_DEADLINE,
+    }
     lines = list(client.stream_lines("/lookup", body))
     assert lines[-1]["type"] == "end"
     with pytest.raises(HubRequestError) as refused:
         list(client.stream_lines("/lookup", body))
     assert refused.value.http_status == 403
     return str(refused.value)
+
+
+def _node_api(hub_url: str, node_dir: Path) -> None:
+    """The node API: the same lookup for its clinicians, the review for its stewards."""
+    import asyncio
+
+    import httpx
+
+    from medspace.lookup.api import create_api
+
+    api = create_api(node_dir, hub_url)
+    with _client(hub_url, "dr-h1") as dr, _client(hub_url, "steward-h1") as steward:
+        dr_token = str(dr._http.headers["Authorization"]).removeprefix("Bearer ")
+        steward_token = str(steward._http.headers["Authorization"]).removeprefix("Bearer ")
+
+    async def calls() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://node") as http:
+            body = {
+                "id": A_SSN,
+                "name": "Johnathan Smith",
+                "dob": "1961-03-14",
+                "sex": "male",
+                "reason": "found collapsed at home, history needed",
+                "deadline": SLOW_MACHINE_DEADLINE,
+            }
+            return [
+                await http.post("/lookup", json=body, headers=_bearer(dr_token)),
+                await http.post("/lookup", json=body, headers=_bearer(steward_token)),
+                await http.get("/lookup/review", headers=_bearer(steward_token)),
+                await http.get("/lookup/review", headers=_bearer(dr_token)),
+                await http.post("/lookup", json=body),
+            ]
+
+    looked, wrong_role, review, not_steward, anonymous = asyncio.run(calls())
+    assert looked.status_code == 200, looked.text
+    view = looked.json()
+    assert {a["node"] for a in view["answers"] if a["answer"] == "match"} == {"h1", "h2", "h3"}
+    assert view["allergies"] and A_SSN not in looked.text and "Smith" not in looked.text
+    assert wrong_role.status_code == 403
+    assert review.status_code == 200 and review.json()["events"]
+    assert not_steward.status_code == 403
+    assert anonymous.status_code == 401
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

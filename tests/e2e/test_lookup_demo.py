@@ -31,7 +31,7 @@ def test_demo_finds_the_showcase_everywhere_and_respects_the_opt_out(tmp_path: P
     try:
         wait_until(lambda: set(hub.connected()) == set(nodes), "every node to connect")
         with hub.client("admin") as admin:
-            demo.run(console, nodes, scenario, admin, hub.client, PASSWORD)
+            demo.run(console, nodes, scenario, admin, hub.client, PASSWORD, deadline=30.0)
     finally:
         for thread in threads:
             thread.stop()

@@ -28,6 +28,7 @@ from typing import Any
 from medspace.errors import MedSpaceError
 from medspace.hub.channel import ChannelHub, NodeMissing
 from medspace.hub.core import HubCore
+from medspace.hub.signers import HubRecorder
 from medspace.identity import Role, User, public_key_text
 from medspace.ledger import Entry, EntryError, EntryType, SignedEntry, utc_timestamp
 from medspace.lookup.errors import LookupDenied, RequestRejected
@@ -107,20 +108,33 @@ class LookupHub:
                 f"the deadline must be a number of seconds in (0, {MAX_DEADLINE:g}]"
             )
         # The decision comes first, so a non-clinician's attempt is refused AND ledgered.
-        core.decide(
+        # Its entry is appended together with the asking node's entries (one commit).
+        decided: list[SignedEntry] = []
+
+        def collect(entries: Sequence[SignedEntry]) -> list[int]:
+            decided.extend(entries)
+            return []
+
+        decision = core.policy.decide(
             user,
             "lookup",
             LookupRequest(query.purpose, query.justification, requester=query.requester),
-            node_policy=core.node_policy(query.requester),
+            core.context(
+                recorder=HubRecorder(collect, core.hub_signer),
+                node_policy=core.node_policy(query.requester),
+            ),
         )
-        if user.role is not Role.CLINICIAN or user.name != query.clinician:
-            raise LookupDenied("the signed request names another clinician than the caller")
-        key = core.registry.public_key(query.requester)
         now = core.clock()
         try:
+            decision.require()
+            if user.role is not Role.CLINICIAN or user.name != query.clinician:
+                raise LookupDenied("the signed request names another clinician than the caller")
+            key = core.registry.public_key(query.requester)
             signed.verify(key)
             query.check_fresh(now)
             self._seen.claim(query.request, now)
+            bodies = _decode(body.get("entries", []))
+            _check_node_entries(query.requester, bodies)
         except RequestRejected:
             # A forged, stale or replayed request is refused and the refusal ledgered.
             refusal = Entry(
@@ -134,11 +148,16 @@ class LookupHub:
                     "reason": "lookup/unverified",
                 },
             )
-            core.append([core.hub_signer.sign(refusal)])
+            core.append([*decided, core.hub_signer.sign(refusal)])
             raise
-        bodies = _decode(body.get("entries", []))
-        _check_node_entries(query.requester, bodies)
-        core.append_node_entries(query.requester, bodies)
+        except MedSpaceError:
+            core.append(decided)
+            raise
+        try:
+            core.append([*decided, *(SignedEntry.from_bytes(b) for b in bodies)])
+        except MedSpaceError:
+            core.append(decided)  # the decision stands; the node's entries were bad
+            raise
         return LookupRun(signed, query, token, public_key_text(key), float(deadline))
 
     def record(self, user: User, body: object) -> int:

@@ -7,8 +7,6 @@ alerts for its stewards. Errors come back as `{"error", "message"}` with the err
 HTTP status; nothing returned holds an identifier.
 """
 
-from __future__ import annotations
-
 import asyncio
 from pathlib import Path
 from typing import Annotated, Any

@@ -152,6 +152,8 @@ def run(
     admin: HubClient,
     client: Callable[[str], HubClient],
     password: str,
+    *,
+    deadline: float = 2.0,
 ) -> None:
     """The lookups (see the module docstring); raises `LookupDemoError` if the network
     does not show what it should."""
@@ -169,6 +171,7 @@ def run(
             node,
             hub,
             clinician=clinician,
+            deadline=deadline,
             patient=scenario.showcase,
             reason="unconscious after a fall, no history on file here",
         )
@@ -182,6 +185,7 @@ def run(
             node,
             hub,
             clinician=clinician,
+            deadline=deadline,
             patient=scenario.opted_out,
             reason="chest pain, prior cardiac history needed",
         )
@@ -196,6 +200,7 @@ def run(
             node,
             hub,
             clinician=clinician,
+            deadline=deadline,
             patient=scenario.opted_out,
             break_glass=True,
             reason="cardiac arrest, no consent obtainable, history needed to treat",

@@ -36,7 +36,7 @@ from medspace.lookup.pins import PeerPins
 from medspace.lookup.request import LookupQuery, SignedQuery
 from medspace.lookup.review import ANSWERED, LookupLog
 from medspace.lookup.seal import Binding, seal
-from medspace.lookup.summary import MatchInfo, build_summary
+from medspace.lookup.summary import MatchInfo, build_summary, warm_up
 from medspace.node import Node
 from medspace.node.standing import load_consent, load_node_policy
 from medspace.policy import Context, LookupRequest, MemoryRecorder, Purpose, decide
@@ -74,6 +74,7 @@ class LookupResponder:
         self._ledger = NodeLedger(node.name, node.identity_private_key())
         self._clock = clock
         self._probe = prober
+        warm_up()
 
     @property
     def directory(self) -> Path:

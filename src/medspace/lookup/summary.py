@@ -153,3 +153,8 @@ def build_summary(
         "allergies": allergies,
         "labs": list(latest.values()),
     }
+
+
+def warm_up() -> None:
+    """Load the PHI scrubber now rather than during the first answer."""
+    _phi_free("urticaria")

@@ -168,6 +168,12 @@ class NodeService:
                 await websocket.send(sealer.seal(body))
 
         await send({"type": "policy", "policy": worker.policy.model_dump(mode="json")})
+        # Emergency lookup: make the responder now (it loads the PHI scrubber), so that
+        # the first lookup answers as fast as the others.
+        try:
+            await asyncio.to_thread(self._lookup_responder, worker)
+        except MedSpaceError as error:
+            self._on_event(f"lookup responder not ready ({error}); it retries on use")
         # Federated analytics: the signed agreement key peers mask against. A node that
         # cannot announce still serves everything else; the hub leaves it out of queries.
         try:
