@@ -229,3 +229,10 @@ def test_query_with_a_bad_spec_is_refused_before_anything_is_sent(study: Any) ->
         alice.run_query("hcc-badspec", {"statistics": []})
     assert refused.value.http_status == 400
     assert len(_ledger(net.hub.client("bob"), "hcc-badspec")) == before
+
+
+def test_epsilon_for_a_project_without_dp_is_refused(study: Any) -> None:
+    net, _people = study
+    alice = _project(net, "hcc-nodp")
+    with pytest.raises(HubRequestError, match="does not use differential privacy"):
+        alice.run_query("hcc-nodp", HCC_SPEC, epsilon="0.5")

@@ -131,6 +131,11 @@ class QueryRun:
             from medspace.analytics.dp import query_epsilon
 
             self.epsilon = query_epsilon(self.stated_epsilon, self.dp_total)
+        elif self.stated_epsilon is not None:
+            raise TaskError(
+                f"project {self.project.id} does not use differential privacy; ask without "
+                "an epsilon"
+            )
         planned = await self._plan()
         try:
             await self._prepare(planned)

@@ -69,6 +69,7 @@ class _Query:
     aggregate: Any = None
     regressions: dict[str, Any] = field(default_factory=dict)
     masks: dict[int, Any] = field(default_factory=dict)
+    epsilon: Decimal | None = None
     started: float = field(default_factory=time.monotonic)
 
 
@@ -145,6 +146,7 @@ class AnalyticsWorker:
 
     def _prepare(self, session: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
         from medspace.analytics import QuerySpec, Refused
+        from medspace.analytics.budget import BudgetExceeded
 
         worker = self.worker
         try:
@@ -187,14 +189,22 @@ class AnalyticsWorker:
                 if opted_out
                 else frozenset()
             )
-            if dp_total is not None and task.epsilon is not None:
+            if dp_total is not None:
+                # DP replaces the differencing audit; the node keeps its own budget copy.
+                if task.epsilon is None:
+                    raise Refused(
+                        "a task of a differential-privacy project must state its epsilon",
+                        code="dp-no-epsilon",
+                    )
                 self._budget_store().spend(project.id, session, task.epsilon, dp_total)
+                query.epsilon = task.epsilon
             else:
                 ids = _cohort_ids(self.node.store, spec, excluded)
                 self._audit_store().check(project.id, ids, min_cell_size=k)
             _compute(query, self.node.store, excluded)
-        except Refused as refusal:
-            entries.append(self._compute_entry(query_id=session, project=project.id, code=refusal))
+        except (Refused, BudgetExceeded) as refusal:
+            code = getattr(refusal, "code", "dp-budget")
+            entries.append(self._compute_entry(query_id=session, project=project.id, code=code))
             return _reply("refused", entries, reason=str(refusal))
         with self._lock:
             self._expire()
@@ -271,6 +281,8 @@ class AnalyticsWorker:
         }
         if flags is not None:
             details["suppressed_cells"] = sum(1 for f in flags if f is not None)
+        if query.epsilon is not None and round_no == 0:
+            details["epsilon_micros"] = int(query.epsilon * 1_000_000)
         entry = Entry(
             type=EntryType.RESULT,
             actor=self.name,
@@ -323,8 +335,9 @@ class AnalyticsWorker:
                 self._audit = QueryAudit(self._db)
             return self._audit
 
-    def _compute_entry(self, *, query_id: str, project: str, code: Any) -> str:
-        reason = getattr(code, "code", "refused")
+    def _compute_entry(self, *, query_id: str, project: str, code: str) -> str:
+        """The node's signed record of a refusal to compute (a reason code, no data)."""
+        reason = code if code[:1].isalpha() else "refused"
         entry = Entry(
             type=EntryType.COMPUTE,
             actor=self.name,
