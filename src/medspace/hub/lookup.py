@@ -91,6 +91,7 @@ class LookupHub:
         self._core = core
         self._channel = channel
         self._seen = SeenRequests()
+        self._running: set[asyncio.Task[None]] = set()
 
     # -- checks (run in a worker thread) --------------------------------------------------
 
@@ -174,51 +175,64 @@ class LookupHub:
     # -- fan-out --------------------------------------------------------------------------
 
     async def stream(self, run: LookupRun) -> AsyncIterator[bytes]:
-        """NDJSON lines: one per answer as it arrives, then the closing line."""
+        """NDJSON lines: one per answer as it arrives, then the closing line. The fan-out
+        and its ledger entries run in their own task, so a caller who hangs up early
+        does not cost the ledger the answers that were sent."""
+        lines: asyncio.Queue[bytes | None] = asyncio.Queue()
+        task = asyncio.create_task(self._fan_out(run, lines))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        while (line := await lines.get()) is not None:
+            yield line
+
+    async def _fan_out(self, run: LookupRun, lines: asyncio.Queue[bytes | None]) -> None:
         core = self._core
-        registered = sorted(n.name for n in await asyncio.to_thread(core.registry.nodes))
-        targets = [n for n in self._channel.connected() if n in registered]
-        message = {
-            "type": "lookup",
-            "request": run.signed.to_json(),
-            "token": run.token,
-            "requester_key": run.requester_key,
-        }
-        jobs = {
-            asyncio.create_task(self._ask(node, message, run.deadline)): node for node in targets
-        }
-        answered: list[str] = []
-        entries: dict[str, list[bytes]] = {}
-        for job in asyncio.as_completed(jobs):
-            line, bodies = await job
-            if line["status"] != "missing":
-                answered.append(line["node"])
-                entries[line["node"]] = bodies
-            yield _line(line)
-        missing = sorted(set(registered) - set(answered))
-        hub_entry = Entry(
-            type=EntryType.LOOKUP,
-            actor="hub",
-            time=utc_timestamp(core.clock()),
-            details={
-                "request": run.query.request,
-                "purpose": run.query.purpose.value,
-                "status": "partial" if missing else "completed",
-                "count": len(answered),
-                "partial": bool(missing),
-            },
-        )
-        rejected = await asyncio.to_thread(self._append, entries, core.hub_signer.sign(hub_entry))
-        yield _line(
-            {
-                "type": "end",
-                "request": run.query.request,
-                "answered": sorted(answered),
-                "missing": missing,
-                "partial": bool(missing),
-                "unrecorded": rejected,
+        try:
+            registered = sorted(n.name for n in await asyncio.to_thread(core.registry.nodes))
+            targets = [n for n in self._channel.connected() if n in registered]
+            message = {
+                "type": "lookup",
+                "request": run.signed.to_json(),
+                "token": run.token,
+                "requester_key": run.requester_key,
             }
-        )
+            jobs = [asyncio.create_task(self._ask(n, message, run.deadline)) for n in targets]
+            answered: list[str] = []
+            entries: dict[str, list[bytes]] = {}
+            for job in asyncio.as_completed(jobs):
+                line, bodies = await job
+                if line["status"] != "missing":
+                    answered.append(line["node"])
+                    entries[line["node"]] = bodies
+                lines.put_nowait(_line(line))
+            missing = sorted(set(registered) - set(answered))
+            closing = Entry(
+                type=EntryType.LOOKUP,
+                actor="hub",
+                time=utc_timestamp(core.clock()),
+                details={
+                    "request": run.query.request,
+                    "purpose": run.query.purpose.value,
+                    "status": "partial" if missing else "completed",
+                    "count": len(answered),
+                    "partial": bool(missing),
+                },
+            )
+            rejected = await asyncio.to_thread(self._append, entries, core.hub_signer.sign(closing))
+            lines.put_nowait(
+                _line(
+                    {
+                        "type": "end",
+                        "request": run.query.request,
+                        "answered": sorted(answered),
+                        "missing": missing,
+                        "partial": bool(missing),
+                        "unrecorded": rejected,
+                    }
+                )
+            )
+        finally:
+            lines.put_nowait(None)
 
     async def _ask(
         self, node: str, message: dict[str, Any], deadline: float
