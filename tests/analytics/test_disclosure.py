@@ -229,3 +229,73 @@ def test_proportion_yes_no_and_n_protect_each_other() -> None:
         assert hidden != 1, (yes, no)  # one hidden member of yes + no = n is recomputable
         if 0 < yes < K or 0 < no < K:
             assert hidden >= 2
+
+
+BANDS = ("young", "middle", "old")
+SEXES = ("female", "male")
+ATOMS = [(b, s, d) for b in BANDS for s in SEXES for d in ("0", "1")]
+MIXED = QuerySpec.parse(
+    {
+        "variables": {
+            "band": {
+                "kind": "age_band",
+                "bands": [
+                    {"label": "young", "min": 0, "max": 39},
+                    {"label": "middle", "min": 40, "max": 59},
+                    {"label": "old", "min": 60, "max": 200},
+                ],
+            },
+            "sex": {"kind": "sex"},
+            "dm": {"kind": "has", "domain": "condition", "system": "ICD-10", "code": "E11*"},
+        },
+        "statistics": [
+            {"id": "all", "kind": "count"},
+            {"id": "by_sex", "kind": "count", "by": ["sex"]},
+            {"id": "by_band_sex", "kind": "count", "by": ["band", "sex"]},
+            {"id": "band_dm", "kind": "table", "variables": ["band", "dm"]},
+            {"id": "dm_rate", "kind": "proportion", "variable": "dm", "by": ["sex"]},
+        ],
+    }
+)
+
+
+def _atoms_of(cell_stat: str, labels: tuple[str, ...], part: str) -> set[int]:
+    """Which (band, sex, dm) atoms a count cell adds up, written from the statistics'
+    meaning (independently of the library's populations)."""
+    want: dict[str, str] = {}
+    if cell_stat == "by_sex":
+        want = {"sex": labels[0]}
+    elif cell_stat == "by_band_sex":
+        want = {"band": labels[0], "sex": labels[1]}
+    elif cell_stat == "band_dm" and labels != ("all", "all"):
+        want = {k: v for k, v in zip(("band", "dm"), labels, strict=True) if v != "all"}
+    elif cell_stat == "dm_rate":
+        want = {"sex": labels[0]}
+        if part in ("yes", "no"):
+            want["dm"] = "1" if part == "yes" else "0"
+    index = {"band": 0, "sex": 1, "dm": 2}
+    return {i for i, atom in enumerate(ATOMS) if all(atom[index[k]] == v for k, v in want.items())}
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 9), min_size=len(ATOMS), max_size=len(ATOMS)))
+def test_no_cell_is_recomputable_from_all_statistics_of_a_query(counts: list[int]) -> None:
+    # The attacker's model: every count cell is a sum of patients in (band, sex, dm)
+    # atoms; a hidden cell is exposed when its row of atoms lies in the row space of
+    # the shown cells' rows (all statistics of the query together).
+    cells = layout(MIXED)
+    rows = []
+    for cell in cells.cells:
+        row = np.zeros(len(ATOMS))
+        row[list(_atoms_of(cell.statistic, cell.labels, cell.part))] = 1
+        rows.append(row)
+    values = [float(row @ np.array(counts)) for row in rows]
+    reasons = protect(cells, values, K)
+    shown = np.array([rows[i] for i, r in enumerate(reasons) if r is None])
+    rank = np.linalg.matrix_rank(shown) if len(shown) else 0
+    for i, reason in enumerate(reasons):
+        if 0 < values[i] < K:
+            assert reason is not None
+        if reason is not None:
+            stacked = np.vstack([shown, rows[i]]) if len(shown) else rows[i][None, :]
+            assert np.linalg.matrix_rank(stacked) > rank, (cells.cells[i], values[i])
