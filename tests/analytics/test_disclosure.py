@@ -247,6 +247,7 @@ MIXED = QuerySpec.parse(
             },
             "sex": {"kind": "sex"},
             "dm": {"kind": "has", "domain": "condition", "system": "ICD-10", "code": "E11*"},
+            "male": {"kind": "is", "of": "sex", "category": "male"},
         },
         "statistics": [
             {"id": "all", "kind": "count"},
@@ -254,6 +255,7 @@ MIXED = QuerySpec.parse(
             {"id": "by_band_sex", "kind": "count", "by": ["band", "sex"]},
             {"id": "band_dm", "kind": "table", "variables": ["band", "dm"]},
             {"id": "dm_rate", "kind": "proportion", "variable": "dm", "by": ["sex"]},
+            {"id": "male_share", "kind": "proportion", "variable": "male", "by": ["band"]},
         ],
     }
 )
@@ -273,6 +275,10 @@ def _atoms_of(cell_stat: str, labels: tuple[str, ...], part: str) -> set[int]:
         want = {"sex": labels[0]}
         if part in ("yes", "no"):
             want["dm"] = "1" if part == "yes" else "0"
+    elif cell_stat == "male_share":
+        want = {"band": labels[0]}
+        if part in ("yes", "no"):
+            want["sex"] = "male" if part == "yes" else "female"
     index = {"band": 0, "sex": 1, "dm": 2}
     return {i for i, atom in enumerate(ATOMS) if all(atom[index[k]] == v for k, v in want.items())}
 

@@ -56,9 +56,33 @@ def equations(layout: Layout) -> list[Equation]:
             parent = tuple(c for c in population if c != condition)
             children[(parent, condition[0])][condition[1]] = indices[0]
     for (parent, variable), cells in children.items():
-        if parent in by_population and len(cells) == layout.domains.get(variable, -1):
+        if parent in by_population and len(cells) == len(layout.domains.get(variable, ())):
             found.append((by_population[parent][0], tuple(sorted(cells.values()))))
+    found.extend(_indicator_links(layout, by_population))
     return found
+
+
+def _indicator_links(
+    layout: Layout, by_population: dict[tuple[tuple[str, str], ...], list[int]]
+) -> list[Equation]:
+    """Cells counted through an `is` indicator equal cells counted through the variable
+    it indicates: "is = 1" is "variable = category", "is = 0" the other categories."""
+    links: list[Equation] = []
+    for population, indices in by_population.items():
+        for condition in population:
+            target = layout.indicators.get(condition[0])
+            if target is None:
+                continue
+            variable, category = target
+            rest = tuple(c for c in population if c != condition)
+            if condition[1] == "1":
+                wanted = [(variable, category)]
+            else:
+                wanted = [(variable, c) for c in layout.domains[variable] if c != category]
+            parts = [by_population.get(tuple(sorted((*rest, w)))) for w in wanted]
+            if all(parts):
+                links.append((indices[0], tuple(p[0] for p in parts if p)))
+    return links
 
 
 def protect(

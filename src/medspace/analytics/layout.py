@@ -26,6 +26,7 @@ from medspace.analytics.spec import (
     BoundsStat,
     CountStat,
     HistogramStat,
+    IsVar,
     MeanStat,
     ProportionStat,
     QuantilesStat,
@@ -59,12 +60,15 @@ class Cell:
 class Layout:
     """The ordered cells of a spec's non-regression statistics.
 
-    `domains` maps each condition variable of a population to its number of categories
-    (used to tell when a set of cells partitions a population).
+    `domains` maps each condition variable of a population to its categories (used to
+    tell when a set of cells partitions a population); `indicators` maps each `is`
+    variable to the (categorical variable, category) it indicates, so that cells
+    counted through the indicator are linked to cells counted through its variable.
     """
 
     cells: tuple[Cell, ...]
-    domains: Mapping[str, int] = field(default_factory=dict)
+    domains: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    indicators: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -91,15 +95,18 @@ def binned_condition(variable: str, edges: tuple[float, ...]) -> str:
 def layout(spec: QuerySpec) -> Layout:
     """The cells every node contributes for `spec`, in a fixed order (no data read)."""
     cells: list[Cell] = []
-    domains: dict[str, int] = {}
+    domains: dict[str, tuple[str, ...]] = {}
+    indicators: dict[str, tuple[str, str]] = {}
     for name, var in spec.variables.items():
         if var.kind in ("sex", "age_band", "observation_category", "has", "is"):
-            domains[name] = len(categories_of(var))
+            domains[name] = categories_of(var)
+        if isinstance(var, IsVar):
+            indicators[name] = (var.of, var.category)
     for stat in spec.statistics:
         cells.extend(_cells(spec, stat, domains))
         if len(cells) > MAX_CELLS:
             break
-    return Layout(tuple(cells), domains)
+    return Layout(tuple(cells), domains, indicators)
 
 
 def _groups(spec: QuerySpec, by: tuple[str, ...]) -> list[tuple[Condition, ...]]:
@@ -112,7 +119,7 @@ def _labels(population: tuple[Condition, ...], by: tuple[str, ...]) -> tuple[str
     return tuple(found[name] for name in by)
 
 
-def _cells(spec: QuerySpec, stat: Statistic, domains: dict[str, int]) -> list[Cell]:
+def _cells(spec: QuerySpec, stat: Statistic, domains: dict[str, tuple[str, ...]]) -> list[Cell]:
     sid = stat.id
     if isinstance(stat, CountStat | SumStat | MeanStat | VarianceStat | ProportionStat):
         parts: tuple[str, ...] = {
@@ -138,7 +145,7 @@ def _cells(spec: QuerySpec, stat: Statistic, domains: dict[str, int]) -> list[Ce
     if isinstance(stat, HistogramStat | QuantilesStat | BoundsStat):
         cond_var = binned_condition(stat.variable, stat.edges)
         labels = bin_labels(stat.edges)
-        domains[cond_var] = len(labels)
+        domains[cond_var] = labels
         if isinstance(stat, BoundsStat):
             return [Cell(sid, (label,), "occupied", count=False) for label in labels]
         out = [Cell(sid, (label,), "bin", True, ((cond_var, label),)) for label in labels]
