@@ -50,7 +50,9 @@ def lookup(
     id_system: Annotated[
         str | None, typer.Option("--id-system", help="CN-RID or US-SSN (guessed if left out).")
     ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Full name, any order.")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Full name as written: 张伟, John Smith.")
+    ] = None,
     dob: Annotated[str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.")] = None,
     sex: Annotated[str | None, typer.Option("--sex", help="male, female, other.")] = None,
     reason: Annotated[
