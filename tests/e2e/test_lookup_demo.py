@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from tests.hub.support import PASSWORD, HubThread, NodeThread, make_hub, wait_until
 
@@ -14,6 +15,7 @@ from medspace.node import init_node, open_node
 from medspace.synth import generate
 
 
+@pytest.mark.slow  # `make demo` runs the same steps; tests/e2e/test_lookup.py covers each
 def test_demo_finds_the_showcase_everywhere_and_respects_the_opt_out(tmp_path: Path) -> None:
     hospitals = tmp_path / "hospitals"
     generate(hospitals, hospitals=3, patients=60, seed=7, locale="mixed")
