@@ -305,3 +305,34 @@ def test_no_cell_is_recomputable_from_all_statistics_of_a_query(counts: list[int
         if reason is not None:
             stacked = np.vstack([shown, rows[i]]) if len(shown) else rows[i][None, :]
             assert np.linalg.matrix_rank(stacked) > rank, (cells.cells[i], values[i])
+
+
+def test_a_structurally_empty_cell_does_not_cascade() -> None:
+    # "male = 1" x "sex = female" can hold nobody; DP noise may still make it look small
+    spec = QuerySpec.parse(
+        {
+            "variables": {
+                "sex": {"kind": "sex"},
+                "male": {"kind": "is", "of": "sex", "category": "male"},
+            },
+            "statistics": [{"id": "t", "kind": "table", "variables": ["sex", "male"]}],
+        }
+    )
+    cells = layout(spec)
+    at = {c.labels: i for i, c in enumerate(cells.cells)}
+    values = [0.0] * len(cells)
+    for labels, value in {
+        ("female", "0"): 40,
+        ("female", "1"): 2,  # impossible: noise
+        ("male", "0"): 0,
+        ("male", "1"): 60,
+        ("female", "all"): 42,
+        ("male", "all"): 60,
+        ("all", "0"): 40,
+        ("all", "1"): 62,
+        ("all", "all"): 102,
+    }.items():
+        values[at[labels]] = float(value)
+    reasons = protect(cells, values, K)
+    assert reasons[at[("female", "1")]] == BELOW_MIN_CELL
+    assert sum(r is not None for r in reasons) < len(cells)

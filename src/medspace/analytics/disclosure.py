@@ -11,11 +11,14 @@ The rules (docs/analytics.md lists them for stewards):
    and the same population counted by two statistics of one query). In every equation
    where exactly one member is suppressed, the smallest non-zero member left is
    suppressed too ("complementary"), until no equation has a single suppressed member.
-3. *Exact check*: the suppressed cells are then the unknowns of the linear system of all
-   equations; a cell is recomputable exactly when its unit vector lies in the row space
-   of that system (numpy SVD null space). Any such cell gets one more complementary
-   suppression, and the check repeats, so the final pattern leaves every suppressed
-   cell undetermined.
+3. *Exact check*: every count cell is a sum over atoms (combinations of categories of
+   all the variables the query conditions on, `medspace.analytics.atoms`); a hidden
+   cell is recomputable exactly when its row of atoms lies in the row space of the
+   shown cells' rows. That catches what margins miss, across statistics and through
+   shown zeros. Any such cell gets one more complementary suppression (a cell the
+   attacker would use), and the check repeats, so the final pattern leaves every
+   suppressed cell undetermined. Queries with more than 4,096 atoms fall back to the
+   equations of rule 2 as one linear system (SVD null space of the suppressed cells).
 4. A sum, sum of squares (behind a mean or variance) follows its n: hidden when the n
    is ("follows-n").
 
@@ -31,6 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from medspace.analytics import atoms
 from medspace.analytics.layout import Layout
 
 BELOW_MIN_CELL = "below-min-cell"
@@ -104,8 +108,13 @@ def protect(
         if cell.count and reasons[i] is None and 0 < values[i] < min_cell_size:
             reasons[i] = BELOW_MIN_CELL
     system = equations(layout)
+    rows = atoms.atom_rows(layout)
     while True:
         _complement_singles(system, values, reasons)
+        if rows is not None:
+            if not _widen_atoms(layout, rows, values, reasons):
+                break
+            continue
         recomputable = _recomputable(system, reasons)
         if not recomputable:
             break
@@ -113,6 +122,28 @@ def protect(
             break  # nothing left to hide in those equations (cannot happen with k >= 1)
     _follow_n(layout, reasons)
     return reasons
+
+
+def _widen_atoms(
+    layout: Layout, rows: atoms.Rows, values: Sequence[float], reasons: list[str | None]
+) -> bool:
+    """Hide one more cell for each hidden count cell the atom model can recompute;
+    False when none can be (or nothing is left to hide)."""
+    counts = [i for i, c in enumerate(layout.cells) if c.count]
+    hidden = [i for i in counts if reasons[i] is not None]
+    shown = [i for i in counts if reasons[i] is None]
+    found = atoms.exposed(rows, hidden, shown)
+    widened = False
+    for target in found:
+        still_shown = [i for i in shown if reasons[i] is None]
+        if not still_shown:
+            break
+        used = atoms.helpers(rows, target, still_shown)
+        # prefer the smallest non-zero helper; a zero helper only when no other is used
+        chosen = min(used or still_shown, key=lambda m: (values[m] == 0, values[m], m))
+        reasons[chosen] = COMPLEMENTARY
+        widened = True
+    return widened
 
 
 def _complement_singles(
