@@ -11,9 +11,10 @@ address.
 With three or more hospitals, one shared person is the *showcase* of the emergency lookup
 (`make demo`): known at three hospitals, at the last of them with a typo in the name AND
 no ID, so only a fuzzy linkage token can find them there. It is the first person the plan
-puts at three hospitals; only when the plan has none (three hospitals of mixed locales)
-is the plan drawn again with the showcase's three appearances reserved first. Marked
-`"showcase": true` in linkage_truth.json.
+puts at three hospitals whose name takes a typo clearly (not a one-character Chinese
+given name, where a typo replaces half the name); only when the plan has no such person
+(e.g. three hospitals of mixed locales) is the plan drawn again with the showcase's three
+appearances reserved. Marked `"showcase": true` in linkage_truth.json.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from random import Random
 from typing import Any
 
 from medspace.synth.hospital import Hospital
-from medspace.synth.people import Person, Pools, name_typo, new_address
+from medspace.synth.people import ZH, Person, Pools, make_person, name_typo, new_address, pools
 from medspace.synth.randomness import rng_for
 
 NOISE_SHARE = 0.3
 NOISE_KINDS = ("name_typo", "missing_id", "missing_phone", "new_address")
 P_THREE_HOSPITALS = 0.2
 SHOWCASE_NOISE = "name_typo+missing_id"
+_SHOWCASE_TRIES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,30 @@ def _showcase_members(
     return [h.number for h in open_[:3]] if len(open_) >= 3 else None
 
 
+def _clear_typo(seed: int, key: str, locale: str) -> bool:
+    """True when a typo in this person's name still leaves most of it: not a Chinese name
+    with a one-character given name, where a typo replaces half the name (the showcase
+    must be found by a fuzzy match under any linkage key, with a margin)."""
+    if locale != ZH:
+        return True
+    person = make_person(rng_for(seed, "person", key), locale, pools(locale, seed))
+    return len(person.identity.given_name or "") >= 2
+
+
+def _showcase_index(
+    seed: int, groups: list[tuple[str, list[int]]], reserved: int | None
+) -> int | None:
+    """Which group is the showcase: the reserved one, else the first group at three
+    hospitals whose name takes a typo clearly (None when there is none)."""
+    if reserved is not None:
+        return reserved
+    triples = [i for i, (_, members) in enumerate(groups) if len(members) == 3]
+    for i in triples[:_SHOWCASE_TRIES]:
+        if _clear_typo(seed, f"S{i + 1:06d}", groups[i][0]):
+            return i
+    return None
+
+
 def plan_linkage(
     seed: int, hospitals: tuple[Hospital, ...], patients: int, shared_share: float
 ) -> LinkagePlan:
@@ -108,7 +134,6 @@ def _plan(
     if reserved is not None:
         for n in reserved:
             remaining[n] -= 1
-        groups.append((locale[reserved[0]], reserved))
     while True:
         open_ = [n for n, left in remaining.items() if left > 0]
         if len(open_) < 2:
@@ -123,6 +148,20 @@ def _plan(
         for n in members:
             remaining[n] -= 1
         groups.append((locale[home], members))
+    reserved_at = None
+    if reserved is not None:
+        # At the first position whose person takes a typo clearly (keys are positional).
+        showcase_locale = locale[reserved[0]]
+        reserved_at = next(
+            (
+                i
+                for i in range(min(len(groups), _SHOWCASE_TRIES) + 1)
+                if _clear_typo(seed, f"S{i + 1:06d}", showcase_locale)
+            ),
+            0,
+        )
+        groups.insert(reserved_at, (showcase_locale, reserved))
+    showcase = _showcase_index(seed, groups, reserved_at)
     # Place each hospital's appearances on random local slots.
     wanted: dict[int, int] = {h.number: 0 for h in hospitals}
     for _, members in groups:
@@ -131,7 +170,6 @@ def _plan(
     free = {n: iter(rng.sample(range(patients), count)) for n, count in wanted.items()}
     persons: list[SharedPerson] = []
     slots: dict[int, dict[int, tuple[int, int]]] = {h.number: {} for h in hospitals}
-    showcase_done = False
     for number, (person_locale, members) in enumerate(groups):
         appearances = tuple((n, next(free[n])) for n in members)
         noisy = rng.random() < NOISE_SHARE
@@ -142,10 +180,9 @@ def _plan(
             noise_at=rng.randrange(1, len(appearances)) if noisy else None,
             noise=rng.choice(NOISE_KINDS) if noisy else None,
         )
-        if len(appearances) == 3 and not showcase_done:
+        if number == showcase:
             # Overridden after the draws, so everyone else's noise stays as drawn.
             person = dataclasses.replace(person, noise_at=2, noise=SHOWCASE_NOISE, showcase=True)
-            showcase_done = True
         persons.append(person)
         for position, (n, local) in enumerate(appearances):
             slots[n][local] = (number, position)
