@@ -9,39 +9,30 @@ from __future__ import annotations
 
 from datetime import date
 
+from medspace.linkage.checkdigits import is_ascii_digits as _is_digits
+from medspace.linkage.checkdigits import resident_id_birth_date, resident_id_check_char
 from medspace.synth.errors import SynthError
 
-# GB 11643-1999 §5.2: weight of position i is 2^(17-i) mod 11; check = CHARS[sum mod 11].
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK_CHARS = "10X98765432"
-_DIGITS = frozenset("0123456789")
-
-
-def _is_digits(text: str) -> bool:
-    return bool(text) and all(ch in _DIGITS for ch in text)
+__all__ = [
+    "is_valid_resident_id",
+    "make_resident_id",
+    "resident_id_birth_date",
+    "resident_id_check_digit",
+]
 
 
 def resident_id_check_digit(first17: str) -> str:
-    """Return the check character ("0"-"9" or "X") for the first 17 digits of a resident ID.
+    """Return the check character ("0"-"9" or "X") for the first 17 digits of a resident ID
+    (GB 11643 §5.2, computed by `medspace.linkage.checkdigits`).
 
     Raises `SynthError` when `first17` is not exactly 17 ASCII digits.
     """
-    if len(first17) != 17 or not _is_digits(first17):
-        raise SynthError("a resident ID check digit needs exactly 17 ASCII digits; pass id[:17]")
-    total = sum(int(ch) * weight for ch, weight in zip(first17, _WEIGHTS, strict=True))
-    return _CHECK_CHARS[total % 11]
-
-
-def resident_id_birth_date(resident_id: str) -> date | None:
-    """Return the date of birth encoded in digits 7-14 of a resident ID, or None when that
-    part is not a real calendar date."""
-    part = resident_id[6:14]
-    if len(part) != 8 or not _is_digits(part):
-        return None
     try:
-        return date(int(part[:4]), int(part[4:6]), int(part[6:]))
+        return resident_id_check_char(first17)
     except ValueError:
-        return None
+        raise SynthError(
+            "a resident ID check digit needs exactly 17 ASCII digits; pass id[:17]"
+        ) from None
 
 
 def is_valid_resident_id(s: str) -> bool:
