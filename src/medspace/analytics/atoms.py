@@ -77,8 +77,13 @@ def exposed(rows: Rows, hidden: Sequence[int], shown: Sequence[int]) -> list[int
     return [h for h, r in zip(hidden, residual, strict=True) if np.abs(r).max() < 1e-7]
 
 
-def helpers(rows: Rows, target: int, shown: Sequence[int]) -> list[int]:
-    """The shown cells an attacker combines to recompute `target` (non-zero least
-    squares coefficients)."""
-    coefficients, *_ = np.linalg.lstsq(rows[list(shown)].T, rows[target], rcond=None)
-    return [s for s, c in zip(shown, coefficients, strict=True) if abs(c) > 1e-9]
+def helpers(rows: Rows, targets: Sequence[int], shown: Sequence[int]) -> list[list[int]]:
+    """For each target, the shown cells an attacker combines to recompute it (non-zero
+    least-squares coefficients; one solve for all targets)."""
+    if not targets or not shown:
+        return [[] for _ in targets]
+    solution, *_ = np.linalg.lstsq(rows[list(shown)].T, rows[list(targets)].T, rcond=None)
+    return [
+        [s for s, c in zip(shown, solution[:, t], strict=True) if abs(c) > 1e-9]
+        for t in range(len(targets))
+    ]

@@ -134,13 +134,12 @@ def _widen_atoms(
     shown = [i for i in counts if reasons[i] is None]
     found = atoms.exposed(rows, hidden, shown)
     widened = False
-    for target in found:
-        still_shown = [i for i in shown if reasons[i] is None]
-        if not still_shown:
-            break
-        used = atoms.helpers(rows, target, still_shown)
-        # prefer the smallest non-zero helper; a zero helper only when no other is used
-        chosen = min(used or still_shown, key=lambda m: (values[m] == 0, values[m], m))
+    for used in atoms.helpers(rows, found, shown):
+        candidates = [m for m in used if reasons[m] is None]
+        if any(reasons[m] is not None for m in used) or not candidates:
+            continue  # an earlier choice in this round already broke this combination
+        # prefer the smallest non-zero helper; a zero one only when all used are zero
+        chosen = min(candidates, key=lambda m: (values[m] == 0, values[m], m))
         reasons[chosen] = COMPLEMENTARY
         widened = True
     return widened
