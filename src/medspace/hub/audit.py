@@ -36,6 +36,7 @@ from medspace.ledger import (
     SignedEntry,
     Verdict,
     audit_verify,
+    complete_batches,
 )
 
 PAGE = 5000
@@ -124,6 +125,7 @@ def verify_remote(client: HubClient, *, log_key: str | None = None) -> RemoteVer
         try:
             mirror = Log.create(engine, pinned.name, ring)
             start, target = 0, None
+            held: list[SignedEntry] = []  # first members of a batch the next page goes on with
             while target is None or start < target:
                 answer = client.get("/ledger/entries", start=start, limit=PAGE)
                 # Reading is ledgered too, so the log grows while we read: stop at the
@@ -142,12 +144,21 @@ def verify_remote(client: HubClient, *, log_key: str | None = None) -> RemoteVer
                     except (EntryError, ValueError) as error:
                         verdict.findings.append(f"entry {row['index']}: {error}")
                         return verdict
+                first = start - len(held)
+                start += len(batch)
+                batch = held + batch
+                # A batch signature is checked on the whole batch: keep back its first
+                # members until the page that holds the rest.
+                cut = complete_batches(batch) if start < target else len(batch)
+                batch, held = batch[:cut], batch[cut:]
                 try:
                     mirror.append(batch)
                 except LedgerError as error:
-                    verdict.findings.append(f"entries from {start}: {error}")
+                    verdict.findings.append(f"entries from {first}: {error}")
                     return verdict
-                start += len(batch)
+            if held:
+                verdict.findings.append(f"entries from {start - len(held)}: a batch is cut short")
+                return verdict
             verdict.entries = start
             _check_checkpoints(notes, mirror, pinned, witnesses, keys.get("threshold"), verdict)
         finally:

@@ -5,6 +5,7 @@ Other components use only what is listed in `__all__`.
 """
 
 from medspace.ledger.audit import EntryProof, prove, show
+from medspace.ledger.batch import MAX_BATCH_ENTRIES, BatchRef
 from medspace.ledger.canonical import canonical_bytes, parse_canonical
 from medspace.ledger.checkpoint import (
     Checkpoint,
@@ -41,7 +42,14 @@ from medspace.ledger.errors import (
     SignatureError,
     WitnessStateMismatch,
 )
-from medspace.ledger.keys import KeyResolver, KeyRing, SignerKey, verify_entry
+from medspace.ledger.keys import (
+    KeyResolver,
+    KeyRing,
+    SignerKey,
+    complete_batches,
+    verify_entries,
+    verify_entry,
+)
 from medspace.ledger.log import Log, LoggedEntry
 from medspace.ledger.merkle import (
     leaf_hash,
@@ -55,7 +63,9 @@ from medspace.ledger.witness import Quorum, Witness, WitnessClient, request_cosi
 
 __all__ = [
     "DETAIL_FIELDS",
+    "MAX_BATCH_ENTRIES",
     "MAX_ENTRY_BYTES",
+    "BatchRef",
     "CanonicalError",
     "Checkpoint",
     "CheckpointError",
@@ -95,6 +105,7 @@ __all__ = [
     "WitnessStateMismatch",
     "audit_verify",
     "canonical_bytes",
+    "complete_batches",
     "entry_key_id",
     "leaf_hash",
     "parse_canonical",
@@ -106,6 +117,7 @@ __all__ = [
     "sign_entry",
     "utc_timestamp",
     "verify_consistency",
+    "verify_entries",
     "verify_entry",
     "verify_inclusion",
 ]

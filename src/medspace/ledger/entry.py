@@ -23,7 +23,7 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -33,8 +33,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from medspace.ledger.batch import MAX_BATCH_ENTRIES, BatchRef, batch_message, batch_root
 from medspace.ledger.canonical import MAX_SAFE_INTEGER, canonical_bytes, parse_canonical
-from medspace.ledger.errors import CanonicalError, EntryError
+from medspace.ledger.errors import CanonicalError, EntryError, SignatureError
 
 MAX_ENTRY_BYTES = 64 * 1024
 """Upper bound of a signed entry's canonical encoding (the leaf data), in bytes."""
@@ -252,15 +253,19 @@ class Entry:
 
 @dataclass(frozen=True)
 class SignedEntry:
-    """An entry with the actor's Ed25519 signature over SIGNING_CONTEXT || canonical entry.
+    """An entry with its actor's Ed25519 signature.
 
+    Signed alone (`batch` is None), the signature covers SIGNING_CONTEXT || canonical entry.
+    Signed as a member of a batch (`batch.BatchRef`: position, size, root), it covers the
+    batch message, and the entry is bound to it by the batch tree (`keys.verify_entry`).
     `key_id` is the hex SHA-256 of the signer's raw public key (`keys.entry_key_id`).
-    Its `body` (canonical JSON of entry, key and signature) is the leaf data of the log.
+    Its `body` (canonical JSON of batch, entry, key and signature) is the leaf data of the log.
     """
 
     entry: Entry
     key_id: str
     signature: bytes
+    batch: BatchRef | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.key_id, str) or not _KEY_ID.fullmatch(self.key_id):
@@ -270,17 +275,27 @@ class SignedEntry:
 
     @property
     def signed_message(self) -> bytes:
-        """The exact bytes the signature covers."""
+        """The exact bytes the signature of an entry signed alone covers.
+
+        Raises `SignatureError` for a batch member: its signature covers the batch root,
+        which binds the entry only together with its batch proof, so checking the
+        signature alone would prove nothing about the entry (use `keys.verify_entry`)."""
+        if self.batch is not None:
+            raise SignatureError(
+                "entry was signed in a batch: its signature alone does not cover it; check "
+                "it with verify_entry and its batch proof"
+            )
         return SIGNING_CONTEXT + self.entry.canonical()
 
     @cached_property
     def body(self) -> bytes:
-        """Canonical JSON {"entry", "key", "sig"}; at most MAX_ENTRY_BYTES (checked)."""
-        # Canonical by construction: keys in order entry < key < sig, and the key id and
-        # base64 signature are ASCII that needs no escaping.
+        """Canonical JSON {"batch"?, "entry", "key", "sig"}; at most MAX_ENTRY_BYTES (checked)."""
+        # Canonical by construction: keys in order batch < entry < key < sig, and the batch,
+        # key id and base64 signature are ASCII that needs no escaping.
         data = b"".join(
             (
-                b'{"entry":',
+                b"{" if self.batch is None else b'{"batch":' + self.batch.encoded() + b",",
+                b'"entry":',
                 self.entry.canonical(),
                 b',"key":"',
                 self.key_id.encode("ascii"),
@@ -307,15 +322,22 @@ class SignedEntry:
             value = parse_canonical(body)
         except CanonicalError as exc:
             raise EntryError(f"signed entry is not canonical JSON: {exc}") from None
-        if not isinstance(value, dict) or sorted(value) != ["entry", "key", "sig"]:
-            raise EntryError("signed entry must be an object with exactly: entry, key, sig")
+        if not isinstance(value, dict) or sorted(value) not in _BODY_MEMBERS:
+            raise EntryError(
+                "signed entry must be an object with exactly: entry, key, sig (and batch "
+                "when it was signed in a batch)"
+            )
         try:
             signature = base64.b64decode(value["sig"], validate=True)
         except (binascii.Error, TypeError):
             raise EntryError("signed entry sig must be standard base64") from None
-        signed = cls(Entry.from_json(value["entry"]), value["key"], signature)
+        batch = BatchRef.from_json(value["batch"]) if "batch" in value else None
+        signed = cls(Entry.from_json(value["entry"]), value["key"], signature, batch)
         signed.__dict__["body"] = body  # already canonical: no need to encode it again
         return signed
+
+
+_BODY_MEMBERS = (["entry", "key", "sig"], ["batch", "entry", "key", "sig"])
 
 
 def entry_key_id(public_key: Ed25519PublicKey) -> str:
@@ -331,7 +353,7 @@ class EntrySigner:
         self.key_id = entry_key_id(private_key.public_key())
 
     def sign(self, entry: Entry) -> SignedEntry:
-        """Sign `entry`. Raises `EntryError` if the result exceeds the size limit."""
+        """Sign `entry` alone. Raises `EntryError` if the result exceeds the size limit."""
         message = SIGNING_CONTEXT + entry.canonical()
         if len(message) > MAX_ENTRY_BYTES:
             raise EntryError(
@@ -340,6 +362,34 @@ class EntrySigner:
             )
         signed = SignedEntry(entry, self.key_id, self._key.sign(message))
         _ = signed.body  # enforce the limit on the full leaf data now, not at append time
+        return signed
+
+    def sign_batch(self, entries: Sequence[Entry]) -> list[SignedEntry]:
+        """Sign `entries` (all by one actor) with one signature per MAX_BATCH_ENTRIES,
+        over the RFC 9162 root of their canonical bytes (see `medspace.ledger.batch`).
+
+        Append the result in order and in one `Log.append` call: a batch is verified
+        whole. A lone entry (or a lone remainder) is signed as `sign` would. Raises
+        `EntryError` for entries of several actors or one over the size limit.
+        """
+        if len({entry.actor for entry in entries}) > 1:
+            raise EntryError(
+                "a batch is signed by one actor; sign each actor's entries with its own key"
+            )
+        signed: list[SignedEntry] = []
+        for start in range(0, len(entries), MAX_BATCH_ENTRIES):
+            part = entries[start : start + MAX_BATCH_ENTRIES]
+            if len(part) == 1:
+                signed.append(self.sign(part[0]))
+                continue
+            root = batch_root(entry.canonical() for entry in part)
+            signature = self._key.sign(batch_message(len(part), root))
+            for index, entry in enumerate(part):
+                member = SignedEntry(
+                    entry, self.key_id, signature, BatchRef(index, len(part), root)
+                )
+                _ = member.body  # enforce the size limit now, not at append time
+                signed.append(member)
         return signed
 
 

@@ -47,7 +47,14 @@ head = Table(
 entries = Table(
     "ledger_entries",
     metadata,
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    # On SQLite an INTEGER primary key is the rowid itself: no separate index to keep on
+    # append, and range scans in index order read the table directly.
+    Column(
+        "idx",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
     Column("leaf_hash", _Blob(32), nullable=False),
     Column("nodes", _Blob, nullable=False),
     Column("body", _Blob, nullable=False),

@@ -5,10 +5,13 @@ checks every entry's signature and lookup columns, every checkpoint's root, log 
 and cosignatures, consistency proofs between consecutive checkpoints, and (optionally)
 checkpoints that witnesses hold. Tampering is never raised: it is a `Finding`.
 
-Entry signatures dominate the cost (one Ed25519 verification each); `workers` > 1 spreads
-them over processes. An auditor that verified the log before may pass the `TrustedHead`
-it got back: entries under it are then re-hashed (which proves them unchanged, since their
-root must match) but their signatures are not verified again.
+A batch of entries signed together is checked once, whole (see `batch.py`); entries
+signed alone cost one Ed25519 verification each. With `workers` > 1 the entries are
+checked in aligned chunks by worker processes that read the database themselves
+(`_scan.py`); a table whose rows are not exactly 0..size-1 is then re-checked here in one
+ordered pass, which names every gap. An auditor that verified the log before may pass the
+`TrustedHead` it got back: entries under it are then re-hashed (which proves them
+unchanged, since their root must match) but their signatures are not verified again.
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ from itertools import pairwise
 from sqlalchemy import Connection, Engine, exc, select
 
 from medspace.ledger import tables
-from medspace.ledger._bodies import SignatureRow, check_signatures, columns_match, key_id_of
+from medspace.ledger._bodies import (
+    SignatureRow,
+    batch_end,
+    check_signatures,
+    columns_match,
+    key_id_of,
+)
+from medspace.ledger._scan import scan_in_chunks
 from medspace.ledger.checkpoint import SignedCheckpoint
 from medspace.ledger.compact import Frontier
 from medspace.ledger.errors import CheckpointError, LedgerError
@@ -36,8 +46,19 @@ from medspace.ledger.note import Note, NoteSignature, NoteVerifier
 from medspace.ledger.witness import Quorum
 
 _CHUNK = 10_000
+_CHUNK_HEIGHT = 16  # workers > 1: chunks of 2**16 entries per worker task
 _COLUMNS_DIFFER = "lookup columns (type, actor, node, project, time) do not match its content"
 _sha256 = hashlib.sha256
+_FIRST = {
+    "leaf hash does not match its content": 0,
+    "stored tree nodes do not match the entries": 1,
+    _COLUMNS_DIFFER: 2,
+}
+
+
+def _finding_order(finding: Finding) -> tuple[int, int]:
+    rank = -1 if finding.problem.startswith("missing") else _FIRST.get(finding.problem, 3)
+    return int(finding.subject.removeprefix("entry ")), rank
 
 
 @dataclass(frozen=True)
@@ -179,9 +200,29 @@ def audit_verify(
         if trusted is not None:
             wanted.add(trusted.size)
         signatures_from = 0 if trusted is None else trusted.size
-        roots, count, checked = _scan_entries(
-            conn, keys, wanted, signatures_from, int(head.size), findings, workers, progress
-        )
+        scanned_from = len(findings.items)
+        chunked = None
+        if workers > 1:
+            chunked = scan_in_chunks(
+                engine,
+                keys,
+                wanted,
+                signatures_from,
+                int(head.size),
+                workers,
+                _CHUNK_HEIGHT,
+                progress,
+            )
+        if chunked is None:
+            roots, count, checked = _scan_entries(
+                conn, keys, wanted, signatures_from, int(head.size), findings, workers, progress
+            )
+        else:
+            roots, count, checked = chunked.roots, chunked.count, chunked.checked
+            for idx, problem in chunked.problems:
+                findings.add(f"entry {idx}", problem)
+        # Entry findings in one order however they were found: by entry, hashes first.
+        findings.items[scanned_from:] = sorted(findings.items[scanned_from:], key=_finding_order)
         if head.size != count:
             findings.add("log", f"its head says {head.size} entries but {count} are stored")
         for size, signed in cps.signed.items():
@@ -267,10 +308,25 @@ def _scan_entries(
     expected = 0
     sha = _sha256
     append = frontier.append
+    carry: list[SignatureRow] = []  # members of a batch that goes on in the next partition
+
+    def check(signing: list[SignatureRow]) -> None:
+        nonlocal pool
+        keyring = _keys_for(signing, keys, resolved)
+        if workers <= 1:
+            report(check_signatures(signing, keyring))
+            return
+        if pool is None:
+            context = multiprocessing.get_context("spawn")
+            pool = ProcessPoolExecutor(workers, mp_context=context)
+        pending.append(pool.submit(check_signatures, signing, keyring))
+        while len(pending) > 2 * workers:
+            report(pending.popleft().result())
+
     try:
         result = conn.execution_options(yield_per=_CHUNK).execute(query)
         for partition in result.partitions():
-            signing: list[SignatureRow] = []
+            signing, carry = carry, []
             for (
                 idx,
                 raw,
@@ -306,19 +362,14 @@ def _scan_entries(
                     )
                 if idx >= signatures_from:
                     signing.append((idx, body, actor))
+            cut = batch_end(signing)
+            signing, carry = signing[:cut], signing[cut:]
             if signing:
-                keyring = _keys_for(signing, keys, resolved)
-                if workers <= 1:
-                    report(check_signatures(signing, keyring))
-                else:
-                    if pool is None:
-                        context = multiprocessing.get_context("spawn")
-                        pool = ProcessPoolExecutor(workers, mp_context=context)
-                    pending.append(pool.submit(check_signatures, signing, keyring))
-                    while len(pending) > 2 * workers:
-                        report(pending.popleft().result())
+                check(signing)
             if progress is not None:
                 progress(frontier.size, total)
+        if carry:
+            check(carry)  # a batch the log ends inside of: reported as cut short
         while pending:
             report(pending.popleft().result())
     finally:
