@@ -159,6 +159,8 @@ def test_tokens_round_trip_through_json(nid: str | None, name: str, born: date) 
         {"blocks": {"birth": "00" * 15}},  # short block key
         {"blocks": {"postcode": "00" * 16}},  # unknown block kind
         {"exact": None, "clk": None},  # nothing to probe with
+        {"key_id": "k" * 10_000},  # an absurd key id
+        {"blocks": ["birth"]},  # blocks must be a mapping
     ],
 )
 def test_malformed_tokens_are_refused(change: dict[str, object]) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from medspace.linkage.errors import LinkageInputError
 from medspace.linkage.key import KeyedHash, LinkageKey
@@ -84,9 +85,10 @@ DEFAULT_SCHEMA = ClkSchema()
 Features = list[tuple[int, str]]  # (field number in FIELDS, feature text)
 
 
-def _padded_bigrams(text: str) -> list[str]:
+@lru_cache(maxsize=65536)
+def _padded_bigrams(text: str) -> tuple[str, ...]:
     padded = _PAD + text + _PAD
-    return [padded[i : i + 2] for i in range(len(padded) - 1)]
+    return tuple(padded[i : i + 2] for i in range(len(padded) - 1))
 
 
 def features(name: NormalisedName, birth_date: date | None, sex: str | None) -> Features:

@@ -24,6 +24,7 @@ import binascii
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from medspace.linkage.bloom import DEFAULT_SCHEMA, ClkEncoder, ClkSchema, Features, features
@@ -43,6 +44,7 @@ BLOCK_KINDS = ("birth", "cohort", "sound")
 EXACT_BYTES = 32
 BLOCK_BYTES = 16
 _MAX_CLK_BYTES = 1024
+_MAX_LABEL = 100  # key id and CLK parameters are short; anything longer is not ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,8 @@ class LinkageTokens:
                 raise ValueError
             key_id, schema = doc["key_id"], doc["clk_schema"]
             if not isinstance(key_id, str) or not isinstance(schema, str):
+                raise ValueError
+            if len(key_id) > _MAX_LABEL or len(schema) > _MAX_LABEL:
                 raise ValueError
             exact = None if doc["exact"] is None else bytes.fromhex(doc["exact"])
             clk = None if doc["clk"] is None else base64.b64decode(doc["clk"], validate=True)
@@ -116,6 +120,7 @@ _SOUNDEX = {
 }
 
 
+@lru_cache(maxsize=65536)
 def soundex(word: str) -> str:
     """American Soundex of a lower-case word (letters outside a-z are ignored); "" if none."""
     letters = [ch for ch in word if "a" <= ch <= "z"]
