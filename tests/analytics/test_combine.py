@@ -187,3 +187,27 @@ def test_quantiles_with_suppressed_bins_widen_their_error_but_still_hold() -> No
         assert abs(row.values["quantile"] - np.quantile(data, prob)) <= row.values["error"]
     assert rows["p10"].values["error"] > 10  # the hidden bin's 3 patients widen it
     assert rows["p10"].reasons == ("suppressed bins widen the error",)
+
+
+def test_a_quantile_outside_the_edges_says_so() -> None:
+    spec = QuerySpec.parse(
+        {
+            "variables": {"x": {"kind": "age"}},
+            "statistics": [
+                {
+                    "id": "q",
+                    "kind": "quantiles",
+                    "variable": "x",
+                    "edges": [10, 20],
+                    "probabilities": [0.5, 0.99],
+                }
+            ],
+        }
+    )
+    cells = layout(spec)
+    # bins: < 10 (90 patients), [10, 20) (5), >= 20 (5); total 100
+    result = combine(spec, cells, [90.0, 5.0, 5.0, 100.0], {"h1": [None] * 4}, K)
+    rows = {r.labels[0]: r for r in result.statistic("q").rows}
+    assert rows["p50"].values["quantile"] is None
+    assert rows["p50"].display["quantile"] == "< 10"
+    assert rows["p99"].display["quantile"] == ">= 20"

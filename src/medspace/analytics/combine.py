@@ -267,12 +267,17 @@ def _quantiles(view: _View, stat: QuantilesStat, hide: str) -> tuple[list[Result
         low = _interpolate(stat.edges, _fill(counts, hidden_mass, first=True), p * n)
         high = _interpolate(stat.edges, _fill(counts, hidden_mass, first=False), p * n)
         if low is None or high is None:
-            reason = "the quantile falls outside the histogram's edges or in a suppressed bin"
+            if low is None and high is None:
+                below = _cumulative_below(counts, hidden_mass, p * n)
+                shown = f"< {stat.edges[0]:g}" if below else f">= {stat.edges[-1]:g}"
+            else:
+                shown = "not determined (suppressed bins at an edge)"
+            reason = "the quantile falls outside the histogram's edges"
             rows.append(
                 ResultRow(
                     labels=(name,),
                     values={"quantile": None},
-                    display={"quantile": "out of range"},
+                    display={"quantile": shown},
                     reasons=(reason,),
                 )
             )
@@ -288,6 +293,12 @@ def _quantiles(view: _View, stat: QuantilesStat, hide: str) -> tuple[list[Result
             )
         )
     return rows, notes
+
+
+def _cumulative_below(counts: list[float | None], hidden_mass: float, rank: float) -> bool:
+    """Whether the rank may fall in the bin below the first edge."""
+    first = counts[0]
+    return (first if first is not None else hidden_mass) >= rank
 
 
 def _fill(counts: list[float | None], mass: float, *, first: bool) -> list[float]:

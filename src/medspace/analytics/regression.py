@@ -136,7 +136,7 @@ class RegressionSession:
 
 def _pieces(x: Matrix, y: Matrix, beta: Matrix) -> tuple[Matrix, Matrix, float]:
     eta = x @ beta
-    mu = 1.0 / (1.0 + np.exp(-eta))
+    mu = 0.5 * (1.0 + np.tanh(0.5 * eta))  # the logistic function, without overflow
     weights = mu * (1.0 - mu)
     gradient = x.T @ (y - mu)
     information = (x * weights[:, None]).T @ x
