@@ -162,6 +162,20 @@ def test_cli_lookup_review_and_a_refused_non_clinician(tmp_path: Path) -> None:
         ]
         assert refusals and refusals[0].details["role"] == "researcher"
         assert refusals[0].details["reason"] == "lookup/role"
+        # The steward's review reaches the hub's ledger with h2's next answer.
+        with _client(hub.url, "dr-h1") as dr, open_node(dirs["h1"]) as node:
+            ask(
+                node,
+                dr,
+                clinician="dr-h1",
+                deadline=SLOW_MACHINE_DEADLINE,
+                patient=PatientInput.parse(national_id=A_SSN),
+                reason="second visit, checking the history again",
+            )
+        logged = [r.signed.entry for r in core.log.entries(start=0, limit=10_000)]
+        reviews = [e for e in logged if e.type.value == "review"]
+        assert [(e.actor, e.details["decision"]) for e in reviews] == [("h2", "unjustified")]
+        assert {e.actor for e in logged if e.type.value == "view"} == {"h1"}
         # Nothing in the hub's ledger names the patient.
         everything = b"".join(r.signed.body for r in core.log.entries(start=0, limit=10_000))
         assert b"Smith" not in everything and A_SSN.encode() not in everything
