@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medspace.linkage.checkdigits import (
@@ -18,6 +18,7 @@ def test_check_character_of_the_standards_examples() -> None:
     assert resident_id_check_char("44052418800101001") == "4"  # its second example
 
 
+@settings(deadline=None)
 @given(st.text(alphabet="0123456789", min_size=17, max_size=17))
 def test_check_character_is_iso_7064_mod_11_2(first17: str) -> None:
     # ISO 7064 MOD 11-2 over all 18 positions (X = 10) leaves remainder 1.
@@ -26,6 +27,7 @@ def test_check_character_is_iso_7064_mod_11_2(first17: str) -> None:
     assert sum(v * pow(2, 17 - i, 11) for i, v in enumerate(values)) % 11 == 1
 
 
+@settings(deadline=None)
 @given(
     st.text(alphabet="0123456789", min_size=17, max_size=17),
     st.integers(0, 16),

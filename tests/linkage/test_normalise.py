@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medspace.linkage import LinkageInputError
@@ -25,6 +25,7 @@ han_names = st.text(alphabet="张王李赵伟芳丽军建华明秀英", min_size
 birth_dates = st.dates(min_value=date(1900, 1, 1), max_value=date(2020, 12, 31))
 
 
+@settings(deadline=None)
 @given(birth_dates, st.integers(0, 999))
 def test_resident_ids_are_cleaned_of_spaces_case_and_full_width(born: date, seq: int) -> None:
     rid = make_resident_id("110105", born, seq)
@@ -37,6 +38,7 @@ def test_resident_ids_are_cleaned_of_spaces_case_and_full_width(born: date, seq:
     assert normalise_national_id(full_width, "CN-RID") == expected
 
 
+@settings(deadline=None)
 @given(birth_dates, st.integers(0, 999), st.integers(0, 16), st.integers(1, 9))
 def test_a_mistyped_resident_id_is_refused_without_echoing_it(
     born: date, seq: int, position: int, shift: int
@@ -86,6 +88,7 @@ def test_bad_national_ids_are_refused_with_the_rule(
         normalise_national_id(value, system)
 
 
+@settings(deadline=None)
 @given(latin_words, latin_words)
 def test_latin_names_do_not_depend_on_field_order_case_or_spacing(
     family: list[str], given_words: list[str]
@@ -97,6 +100,7 @@ def test_latin_names_do_not_depend_on_field_order_case_or_spacing(
     assert a.han == b.han == ""
 
 
+@settings(deadline=None)
 @given(han_names)
 def test_han_names_keep_their_characters_in_order(name: str) -> None:
     split = normalise_name(name[:1], name[1:])
@@ -120,6 +124,7 @@ def test_latin_name_forms(parts: tuple[str | None, ...], words: tuple[str, ...])
     assert normalise_name(*parts).words == words
 
 
+@settings(deadline=None)
 @given(birth_dates)
 def test_birth_dates_in_either_iso_form(born: date) -> None:
     assert normalise_birth_date(born.isoformat()) == born

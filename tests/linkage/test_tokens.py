@@ -52,6 +52,7 @@ def test_the_exact_token_is_hmac_sha256_of_system_and_id_under_a_derived_key() -
     assert tokens_for(KEY, national_id=RID, id_system="CN-RID").exact == expected
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=100), st.binary(max_size=200))
 def test_keyed_hash_equals_hmac_sha256(key: bytes, message: bytes) -> None:
     assert KeyedHash(key)(message) == hmac.digest(key, message, "sha256")
@@ -136,7 +137,7 @@ def test_weights_change_the_schema_tag() -> None:
         ClkSchema(bits=1001)
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(
     st.one_of(st.none(), st.just(RID)),
     st.text(alphabet="abcdefgh 张伟", min_size=1, max_size=20).filter(lambda s: s.strip(" ")),
