@@ -309,3 +309,19 @@ def test_one_statistic_alone_gives_the_same_cells_as_in_a_larger_query(
         alone = compute_local(opened[1].store, alone_spec, min_cell_size=1)
         assert alone.values == [together.values[i] for i in cells.positions(stat["id"])]
         assert alone.cohort_size == together.cohort_size
+
+
+def test_code_prefixes_are_case_sensitive_on_every_database(opened: list[Node]) -> None:
+    upper = _spec({"filters": [{"domain": "condition", "system": "ICD-10", "code": "C22*"}]})
+    lower = _spec({"filters": [{"domain": "condition", "system": "ICD-10", "code": "c22*"}]})
+    assert cohort_person_ids(opened[0].store, upper).size > 0
+    assert cohort_person_ids(opened[0].store, lower).size == 0
+
+
+@pytest.mark.postgres
+def test_postgres_prefixes_match_sqlite(pg_hospital: tuple[Node, list[Person]]) -> None:
+    node, people = pg_hospital
+    for code, want in (("C22*", True), ("c22*", False), ("C2*", True), ("I21.9", True)):
+        spec = _spec({"filters": [{"domain": "condition", "system": "ICD-10", "code": code}]})
+        expected = sum(p.has("ICD-10", code) for p in people) if want else 0
+        assert cohort_person_ids(node.store, spec).size == expected

@@ -82,11 +82,14 @@ _DATE_COLUMN = {
 
 
 def code_matches(column: ColumnElement[str], code: str) -> ColumnElement[bool]:
-    """`column` equals `code`, or starts with it when `code` ends in `*`."""
+    """`column` equals `code`, or starts with it when `code` ends in `*`.
+
+    The prefix is compared with SUBSTR, not LIKE: SQLite's LIKE ignores case and
+    PostgreSQL's does not, and a query must mean the same on both."""
     if not code.endswith("*"):
         return column == code
-    prefix = code[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.like(prefix + "%", escape="\\")
+    prefix = code[:-1]
+    return func.substr(column, 1, len(prefix)) == prefix
 
 
 def age_years(
