@@ -297,6 +297,26 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
 
         return await run_query(core, channel, user, token, project_id, body, epsilon, signed)
 
+    # -- emergency lookup (medspace.hub.lookup) ---------------------------------------
+
+    from medspace.hub.lookup import LookupHub
+
+    lookups = LookupHub(core, channel)
+
+    @app.post("/lookup", tags=["lookup"])
+    async def lookup(user: CurrentUser, token: Token, body: dict[str, Any]) -> StreamingResponse:
+        """A clinician's emergency lookup (a request signed by their node): fanned out to
+        every connected node; sealed answers stream back as NDJSON lines as they arrive,
+        then a line naming the nodes that did not answer by the deadline (partial)."""
+        run = await asyncio.to_thread(lookups.accept, user, token, body)
+        return StreamingResponse(lookups.stream(run), media_type="application/x-ndjson")
+
+    @app.post("/lookup/entries", tags=["lookup"], status_code=201)
+    def lookup_entries(user: CurrentUser, body: dict[str, Any]) -> dict[str, Any]:
+        """Ledger entries a node signed about lookups (a view, a review, an alert),
+        submitted by a clinician or steward of that node."""
+        return {"appended": lookups.record(user, body)}
+
     @app.get("/ledger/entries", tags=["ledger"])
     def entries(
         user: CurrentUser,
