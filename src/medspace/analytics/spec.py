@@ -23,401 +23,130 @@ Shape:
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
 from datetime import date
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from medspace.analytics.errors import SpecError
-from medspace.model.records import Sex
-
-SPEC_VERSION = 1
-DEFAULT_REFERENCE_DATE = date(2024, 1, 1)
-MAX_FILTERS = 50
-MAX_VARIABLES = 100
-MAX_STATISTICS = 50
-MAX_CATEGORIES = 100
-MAX_EDGES = 1001
-MAX_COVARIATES = 50
-
-Domain = Literal["condition", "drug", "measurement", "observation", "procedure"]
-Pick = Literal["earliest", "latest"]
-
-_CODE = r"^[A-Za-z0-9][A-Za-z0-9.\-_/]{0,63}\*?$"
-_SYSTEM = r"^[A-Za-z][A-Za-z0-9 .:/\-_]{0,127}$"
-VariableName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-StatisticId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]{0,39}$")]
-Label = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f]+$")]
-#: Labels the layout uses for margins and totals; no category may be called that.
-RESERVED_LABELS = frozenset({"all", "total"})
-Code = Annotated[str, Field(pattern=_CODE)]
-System = Annotated[str, Field(pattern=_SYSTEM)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _unreserved(label: str) -> str:
-    if label.lower() in RESERVED_LABELS:
-        raise ValueError(f"'{label}' is reserved for margins and totals; choose another label")
-    return label
-
-
-def _unique_labels(labels: tuple[str, ...]) -> tuple[str, ...]:
-    if len(set(labels)) != len(labels):
-        raise ValueError("category labels must be unique")
-    return labels
-
-
-class CodeRef(_Model):
-    """A code in a code system; a code ending in `*` matches every code it prefixes."""
-
-    system: System
-    code: Code
-
-
-class CodeFilter(_Model):
-    """Patients with at least one record in `domain` matching the code, and, when given,
-    the value range (inclusive), the observation value code, and the date window
-    (`after`: on or after, `before`: on or before)."""
-
-    domain: Domain
-    system: System
-    code: Code
-    min: Finite | None = None
-    max: Finite | None = None
-    value_code: CodeRef | None = None
-    after: date | None = None
-    before: date | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> CodeFilter:
-        if (self.min is not None or self.max is not None) and self.domain not in (
-            "measurement",
-            "observation",
-        ):
-            raise ValueError("min/max apply to measurement and observation filters only")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min must not exceed max")
-        if self.value_code is not None and self.domain != "observation":
-            raise ValueError("value_code applies to observation filters only")
-        if self.after is not None and self.before is not None and self.after > self.before:
-            raise ValueError("after must not be later than before")
-        return self
-
-
-class CohortFilter(CodeFilter):
-    """A cohort filter; `present: false` keeps the patients with NO matching record."""
-
-    present: bool = True
-
-
-class AgeRange(_Model):
-    """Completed years at the spec's reference date, both ends inclusive."""
-
-    min: int = Field(default=0, ge=0, le=200)
-    max: int = Field(default=200, ge=0, le=200)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> AgeRange:
-        if self.min > self.max:
-            raise ValueError("min must not exceed max")
-        return self
-
-
-class Criteria(_Model):
-    """Every filter holds (AND), sex is one of `sex`, age within `age`."""
-
-    filters: tuple[CohortFilter, ...] = Field(default=(), max_length=MAX_FILTERS)
-    sex: tuple[Sex, ...] | None = Field(default=None, min_length=1)
-    age: AgeRange | None = None
-
-
-class Cohort(Criteria):
-    """Who is counted: the patients who meet the criteria, minus those who meet all the
-    criteria of any `exclude` group (e.g. "except men aged 37")."""
-
-    exclude: tuple[Criteria, ...] = Field(default=(), max_length=10)
-
-
-# -- variables -----------------------------------------------------------------------
-
-
-class _Linear(_Model):
-    """Optional linear transform `(x - centre) / scale` of a numeric variable."""
-
-    centre: Finite = 0.0
-    scale: Finite = 1.0
-
-    @field_validator("scale")
-    @classmethod
-    def _nonzero(cls, scale: float) -> float:
-        if scale == 0:
-            raise ValueError("scale must not be 0")
-        return scale
-
-
-class AgeVar(_Linear):
-    """Completed years between birth date and the reference date (null without a birth
-    date)."""
-
-    kind: Literal["age"]
-
-
-class MeasurementVar(_Linear):
-    """The value of the patient's earliest or latest measurement with this code (null
-    when they have none with a value)."""
-
-    kind: Literal["measurement"]
-    system: System
-    code: Code
-    pick: Pick = "earliest"
-
-
-class SexVar(_Model):
-    """Sex, one of `categories` (other values count as missing)."""
-
-    kind: Literal["sex"]
-    categories: tuple[Sex, ...] = Field(default=("female", "male"), min_length=1)
-
-    @field_validator("categories")
-    @classmethod
-    def _unique(cls, categories: tuple[str, ...]) -> tuple[str, ...]:
-        return _unique_labels(categories)
-
-
-class Band(_Model):
-    """An age band: `min` to `max` completed years, inclusive."""
-
-    label: Label
-    min: int = Field(ge=0, le=200)
-    max: int = Field(ge=0, le=200)
-
-    @field_validator("label")
-    @classmethod
-    def _not_reserved(cls, label: str) -> str:
-        return _unreserved(label)
-
-
-class AgeBandVar(_Model):
-    """Age band at the reference date; ages outside every band count as missing."""
-
-    kind: Literal["age_band"]
-    bands: tuple[Band, ...] = Field(min_length=1, max_length=MAX_CATEGORIES)
-
-    @model_validator(mode="after")
-    def _disjoint(self) -> AgeBandVar:
-        _unique_labels(self.categories)
-        ordered = sorted(self.bands, key=lambda b: b.min)
-        for band in ordered:
-            if band.min > band.max:
-                raise ValueError(f"band {band.label}: min must not exceed max")
-        for left, right in itertools.pairwise(ordered):
-            if right.min <= left.max:
-                raise ValueError("age bands must not overlap")
-        return self
-
-    @property
-    def categories(self) -> tuple[str, ...]:
-        return tuple(b.label for b in self.bands)
-
-
-class HasVar(CodeFilter):
-    """1 when the patient has a record matching the filter, else 0."""
-
-    kind: Literal["has"]
-
-
-class Category(_Model):
-    """A named category: the value codes that fall into it."""
-
-    label: Label
-    codes: tuple[CodeRef, ...] = Field(min_length=1, max_length=100)
-
-    @field_validator("label")
-    @classmethod
-    def _not_reserved(cls, label: str) -> str:
-        return _unreserved(label)
-
-
-class ObservationCategoryVar(_Model):
-    """The value code of the patient's earliest or latest observation with this code,
-    mapped to the listed categories (unlisted values and no observation: missing)."""
-
-    kind: Literal["observation_category"]
-    system: System
-    code: Code
-    pick: Pick = "latest"
-    categories: tuple[Category, ...] = Field(min_length=1, max_length=MAX_CATEGORIES)
-
-    @model_validator(mode="after")
-    def _distinct(self) -> ObservationCategoryVar:
-        _unique_labels(self.labels)
-        codes = [(ref.system, ref.code) for cat in self.categories for ref in cat.codes]
-        if len(set(codes)) != len(codes):
-            raise ValueError("a value code is listed in two categories")
-        return self
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple(c.label for c in self.categories)
-
-
-class IsVar(_Model):
-    """1 when the categorical variable `of` equals `category`, 0 when it has another
-    value, missing when `of` is missing."""
-
-    kind: Literal["is"]
-    of: VariableName
-    category: Label
-
-
-Variable = Annotated[
-    AgeVar | MeasurementVar | SexVar | AgeBandVar | HasVar | ObservationCategoryVar | IsVar,
-    Field(discriminator="kind"),
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from medspace.analytics._spec_base import (
+    DEFAULT_REFERENCE_DATE,
+    MAX_CATEGORIES,
+    MAX_COVARIATES,
+    MAX_EDGES,
+    MAX_FILTERS,
+    MAX_STATISTICS,
+    MAX_VARIABLES,
+    RESERVED_LABELS,
+    SPEC_VERSION,
+    Code,
+    Domain,
+    Finite,
+    Label,
+    Pick,
+    StatisticId,
+    System,
+    VariableName,
+    _Model,
+)
+from medspace.analytics.errors import (
+    SpecError,
+)
+from medspace.analytics.spec_cohort import (
+    AgeRange,
+    CodeFilter,
+    CodeRef,
+    Cohort,
+    CohortFilter,
+    Criteria,
+)
+from medspace.analytics.spec_statistics import (
+    BoundsStat,
+    CountStat,
+    Edges,
+    HistogramStat,
+    LogisticStat,
+    MeanStat,
+    ProportionStat,
+    QuantilesStat,
+    Statistic,
+    SumStat,
+    TableStat,
+    VarianceStat,
+    _Binned,
+    _Grouped,
+)
+from medspace.analytics.spec_variables import (
+    BINARY_KINDS,
+    CATEGORICAL_KINDS,
+    NUMERIC_KINDS,
+    AgeBandVar,
+    AgeVar,
+    Band,
+    Category,
+    HasVar,
+    IsVar,
+    MeasurementVar,
+    ObservationCategoryVar,
+    SexVar,
+    Variable,
+    categories_of,
+)
+
+__all__ = [
+    "BINARY_KINDS",
+    "CATEGORICAL_KINDS",
+    "DEFAULT_REFERENCE_DATE",
+    "MAX_CATEGORIES",
+    "MAX_COVARIATES",
+    "MAX_EDGES",
+    "MAX_FILTERS",
+    "MAX_STATISTICS",
+    "MAX_VARIABLES",
+    "NUMERIC_KINDS",
+    "RESERVED_LABELS",
+    "SPEC_VERSION",
+    "AgeBandVar",
+    "AgeRange",
+    "AgeVar",
+    "Band",
+    "BoundsStat",
+    "Category",
+    "Code",
+    "CodeFilter",
+    "CodeRef",
+    "Cohort",
+    "CohortFilter",
+    "CountStat",
+    "Criteria",
+    "Domain",
+    "Edges",
+    "Finite",
+    "HasVar",
+    "HistogramStat",
+    "IsVar",
+    "Label",
+    "LogisticStat",
+    "MeanStat",
+    "MeasurementVar",
+    "ObservationCategoryVar",
+    "Pick",
+    "ProportionStat",
+    "QuantilesStat",
+    "QuerySpec",
+    "SexVar",
+    "SpecError",
+    "Statistic",
+    "StatisticId",
+    "SumStat",
+    "System",
+    "TableStat",
+    "Variable",
+    "VariableName",
+    "VarianceStat",
+    "categories_of",
+    "used_variables",
 ]
-NUMERIC_KINDS = frozenset({"age", "measurement", "has", "is"})
-BINARY_KINDS = frozenset({"has", "is"})
-CATEGORICAL_KINDS = frozenset({"sex", "age_band", "observation_category", "has", "is"})
-
-
-def categories_of(variable: Variable) -> tuple[str, ...]:
-    """The fixed categories of a categorical (or 0/1) variable, in spec order."""
-    if isinstance(variable, SexVar):
-        return tuple(variable.categories)
-    if isinstance(variable, AgeBandVar):
-        return variable.categories
-    if isinstance(variable, ObservationCategoryVar):
-        return variable.labels
-    if isinstance(variable, HasVar | IsVar):
-        return ("0", "1")
-    raise SpecError(f"a {variable.kind} variable has no categories")
-
-
-# -- statistics ----------------------------------------------------------------------
-
-
-class _Statistic(_Model):
-    id: StatisticId
-    label: str | None = Field(default=None, max_length=200)
-
-
-class _Grouped(_Statistic):
-    by: tuple[VariableName, ...] = Field(default=(), max_length=2)
-
-
-class CountStat(_Grouped):
-    """Patients in the cohort (per group of `by`)."""
-
-    kind: Literal["count"]
-
-
-class SumStat(_Grouped):
-    """Sum of a numeric variable over patients where it is not missing."""
-
-    kind: Literal["sum"]
-    variable: VariableName
-
-
-class MeanStat(_Grouped):
-    """Mean of a numeric variable (and its n)."""
-
-    kind: Literal["mean"]
-    variable: VariableName
-
-
-class VarianceStat(_Grouped):
-    """Sample variance and standard deviation of a numeric variable (with n and mean)."""
-
-    kind: Literal["variance"]
-    variable: VariableName
-
-
-Edges = Annotated[tuple[Finite, ...], Field(min_length=2, max_length=MAX_EDGES)]
-
-
-class _Binned(_Statistic):
-    variable: VariableName
-    edges: Edges
-
-    @field_validator("edges")
-    @classmethod
-    def _increasing(cls, edges: tuple[float, ...]) -> tuple[float, ...]:
-        if any(b <= a for a, b in itertools.pairwise(edges)):
-            raise ValueError("edges must be strictly increasing")
-        return edges
-
-
-class HistogramStat(_Binned):
-    """Counts in fixed bins [e_i, e_i+1), plus one bin below the first and one from the
-    last edge up."""
-
-    kind: Literal["histogram"]
-
-
-class QuantilesStat(_Binned):
-    """Quantiles interpolated within a fixed-bin histogram: the error is at most one bin
-    width."""
-
-    kind: Literal["quantiles"]
-    probabilities: tuple[Annotated[float, Field(gt=0, lt=1)], ...] = Field(
-        default=(0.25, 0.5, 0.75), min_length=1, max_length=99
-    )
-
-
-class TableStat(_Statistic):
-    """Contingency table of one or two categorical variables, with margins."""
-
-    kind: Literal["table"]
-    variables: tuple[VariableName, ...] = Field(min_length=1, max_length=2)
-
-
-class ProportionStat(_Grouped):
-    """Share of patients with a 0/1 variable = 1 among those where it is not missing,
-    with a Wilson score interval."""
-
-    kind: Literal["proportion"]
-    variable: VariableName
-    confidence: float = Field(default=0.95, gt=0.5, lt=1)
-
-
-class BoundsStat(_Binned):
-    """Lower and upper bounds of a numeric variable, rounded outwards to `edges`: the
-    result names bin edges, never a patient's value."""
-
-    kind: Literal["bounds"]
-
-
-class LogisticStat(_Statistic):
-    """Logistic regression of a 0/1 outcome on covariates, fitted exactly by federated
-    Newton-Raphson (complete cases only)."""
-
-    kind: Literal["logistic"]
-    outcome: VariableName
-    covariates: tuple[VariableName, ...] = Field(min_length=1, max_length=MAX_COVARIATES)
-    intercept: bool = True
-    max_iterations: int = Field(default=25, ge=1, le=100)
-    tolerance: float = Field(default=1e-8, gt=0, le=1e-2)
-
-
-Statistic = Annotated[
-    CountStat
-    | SumStat
-    | MeanStat
-    | VarianceStat
-    | HistogramStat
-    | QuantilesStat
-    | TableStat
-    | ProportionStat
-    | BoundsStat
-    | LogisticStat,
-    Field(discriminator="kind"),
-]
-
 
 # -- the spec ------------------------------------------------------------------------
 
