@@ -37,3 +37,7 @@ class SealError(EmergencyLookupError, CryptoError):
 
 class ReviewError(EmergencyLookupError, UsageError):
     """A review command named an unknown event or asked for something malformed."""
+
+
+class LookupLogError(EmergencyLookupError):
+    """The node's lookup log (`lookup.db`) could not be read or written."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from medspace.lookup.errors import RequestRejected, ReviewError
+from medspace.lookup.errors import LookupLogError, RequestRejected, ReviewError
 
 LOG_FILE = "lookup.db"
 ASKED = "asked"
@@ -130,7 +130,13 @@ class LookupLog:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                raise LookupLogError(
+                    f"the node's lookup log cannot be written ({error}); check {LOG_FILE} "
+                    "in the node directory (disk full? locked by a stuck process?)"
+                ) from None
             try:
                 yield self._db
             except BaseException:
