@@ -66,9 +66,8 @@ class Batched:
             self.sql("update ledger_entries set body = :b where idx = :i", b=body, i=index)
 
 
-@pytest.fixture
-def batched(sqlite_engine: Engine, parties: Parties, witnesses: Witnesses) -> Batched:
-    log = Log.create(sqlite_engine, ORIGIN, parties.ring)
+def build(engine: Engine, parties: Parties, witnesses: Witnesses) -> Batched:
+    log = Log.create(engine, ORIGIN, parties.ring)
     signed: list[SignedEntry] = []
     n = 0
     for actor, size in BATCHES:
@@ -83,7 +82,12 @@ def batched(sqlite_engine: Engine, parties: Parties, witnesses: Witnesses) -> Ba
         for w in witnesses.nodes:
             cosignature = request_cosignature(log, checkpoint, w, w.latest_size(ORIGIN))
             log.add_cosignature(size, cosignature, w.verifier)
-    return Batched(sqlite_engine, log, parties, witnesses, signed)
+    return Batched(engine, log, parties, witnesses, signed)
+
+
+@pytest.fixture
+def batched(sqlite_engine: Engine, parties: Parties, witnesses: Witnesses) -> Batched:
+    return build(sqlite_engine, parties, witnesses)
 
 
 @pytest.fixture(params=[1, 2], ids=["one-pass", "chunked"])
@@ -181,3 +185,17 @@ def test_chunked_and_one_pass_audits_agree(
     assert seen[-1] == (40, 40)
     assert "entry 31: stored tree nodes do not match the entries" in errors(chunked)
     assert "entry 13: its batch's entries do not lead to the batch's signed root" in errors(chunked)
+
+
+@pytest.mark.postgres
+def test_chunked_audit_on_postgresql(
+    pg_engine: Engine, parties: Parties, witnesses: Witnesses, workers: int
+) -> None:
+    batched = build(pg_engine, parties, witnesses)
+    verdict = batched.verify(workers)
+    assert verdict.ok, verdict.findings
+    assert verdict.signatures_checked == 40
+    body = batched.signed[30].body.replace(b'"count":30', b'"count":31')
+    batched.set_body(30, body, rehash=True)
+    found = errors(batched.verify(workers))
+    assert "entry 30: its batch's entries do not lead to the batch's signed root" in found

@@ -86,8 +86,22 @@ def _rows(engine: Engine, start: int, stop: int) -> list[tuple[Any, ...]]:
         .where(t.c.idx >= start, t.c.idx < stop)
         .order_by(t.c.idx)
     )
+    # Straight from the driver's cursor: plain tuples, no per-row result processing (the
+    # columns are bytes, str and int as stored).
+    compiled = query.compile(dialect=engine.dialect)
+    params = compiled.params
+    args = (
+        tuple(params[name] for name in compiled.positiontup or ())
+        if compiled.positional
+        else params
+    )
     with engine.connect() as conn:
-        return list(conn.execute(query).all())
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(str(compiled), args)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
 
 def _frontier(levels: list[list[bytes]], size: int) -> list[bytes]:
