@@ -131,3 +131,28 @@ def test_probes_search_indexes_and_never_scan_the_table(tmp_path: object) -> Non
         assert f"USING INDEX ix_linkage_token_block_{kind}" in fuzzy
     assert "SCAN linkage_token" not in exact + fuzzy
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_probes_can_use_the_indexes(pg_schema_url: str) -> None:
+    from sqlalchemy.dialects import postgresql
+
+    engine = sa.create_engine(pg_schema_url)
+    ensure_table(engine)
+    asked = tokens("11010519491231002X", "张建华", "male")
+    kinds = tuple(sorted(asked.blocks))
+    params = {"key_id": KEY.key_id, "exact": asked.exact}
+    params.update({f"b_{k}": v for k, v in asked.blocks.items()})
+    plans = []
+    with engine.connect() as conn:
+        conn.execute(sa.text("SET enable_seqscan = off"))  # tiny table: ask for the index
+        for statement in (_EXACT_QUERY, _candidates_query(kinds)):
+            compiled = statement.compile(dialect=postgresql.dialect())
+            wanted = {n: params.get(n, v) for n, v in compiled.params.items()}
+            rows = conn.exec_driver_sql("EXPLAIN " + str(compiled), wanted).all()
+            plans.append("\n".join(row[0] for row in rows))
+    engine.dispose()
+    assert "ix_linkage_token_exact_token" in plans[0]
+    for kind in kinds:
+        assert f"ix_linkage_token_block_{kind}" in plans[1]
+    assert "Seq Scan" not in "\n".join(plans)
