@@ -16,6 +16,8 @@ from medspace import network_cli
 from medspace.deid.cli import app as deid_app
 from medspace.errors import MedSpaceError
 from medspace.hub.cli import hub_app
+from medspace.linkage.cli import app as linkage_app
+from medspace.lookup.cli import app as lookup_app
 from medspace.node.extract_cli import node_export
 from medspace.node.steward_cli import node_opt_out, node_policy
 
@@ -169,6 +171,8 @@ node_app.command("export")(node_export)
 node_app.command("policy")(node_policy)
 node_app.command("opt-out")(node_opt_out)
 node_app.add_typer(network_cli.steward_app, name="steward")
+node_app.add_typer(linkage_app, name="linkage")
+app.add_typer(lookup_app, name="lookup")
 
 
 def main() -> None:
