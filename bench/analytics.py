@@ -37,10 +37,11 @@ from typing import Any
 
 NODES = 5
 PATIENTS = 100_000
-RUNS = {"count": 30, "mean": 30, "histogram": 30, "table": 30, "logistic": 10}
-POOLED_RUNS = 30
-MEANS = 200
-IN_FLIGHT = 8
+RUNS = {"count": 20, "mean": 20, "histogram": 20, "table": 20, "logistic": 10}
+POOLED_RUNS = 20
+MEANS = 60
+IN_FLIGHT = 4
+TASK_TIMEOUT = 300  # seconds the hub waits for a node; queued queries on 2 cores need it
 DATA = Path(__file__).resolve().parent / "data" / "analytics"
 TARGET_MEANS_S = 100.0
 TARGET_COUNT_RATIO = 5.0
@@ -305,7 +306,8 @@ def _timed(call: Any) -> float:
     answer = call()
     elapsed = time.perf_counter() - started
     if answer["status"] != "completed":
-        raise RuntimeError(f"benchmark query not completed: {answer.get('reason')}")
+        why = [f"{r['node']}: {r.get('reason')}" for r in answer["nodes"] if r["status"] != "ok"]
+        raise RuntimeError(f"benchmark query not completed: {answer.get('reason')} {why}")
     return elapsed
 
 
@@ -338,6 +340,7 @@ def run() -> dict[str, Any]:
     from medspace.node.standing import save_node_policy
     from medspace.policy import NodePolicy, Purpose
 
+    load_at_start = os.getloadavg()
     node_dirs, pooled, built = _data()
     names = [d.name for d in node_dirs]
     pooled_samples = _pooled_count(pooled)
@@ -354,7 +357,7 @@ def run() -> dict[str, Any]:
     latencies: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="medspace-bench-analytics-") as tmp:
         root = Path(tmp)
-        init_hub(root / "hub")
+        init_hub(root / "hub", task_timeout=TASK_TIMEOUT)
         core = HubCore(root / "hub")
         core.add_user(User("alice", Role.RESEARCHER), PASSWORD)
         for directory in node_dirs:
@@ -516,7 +519,9 @@ def run() -> dict[str, Any]:
             "latency": "HTTP call to answer at the researcher's client, including the "
             "signing round trip (428 drafts, then the signed request)",
             "min_cell_size": 10,
+            "hub_task_timeout_s": TASK_TIMEOUT,
             "cpus": os.cpu_count(),
+            "load_average_at_start": load_at_start,
             "load_average_at_end": os.getloadavg(),
             **built,
         },

@@ -236,3 +236,27 @@ def test_epsilon_for_a_project_without_dp_is_refused(study: Any) -> None:
     alice = _project(net, "hcc-nodp")
     with pytest.raises(HubRequestError, match="does not use differential privacy"):
         alice.run_query("hcc-nodp", HCC_SPEC, epsilon="0.5")
+
+
+def test_bad_unmasking_share_is_ledgered_and_the_sum_rebuilt_from_the_others(study: Any) -> None:
+    net, people = study
+    alice = _project(net, "hcc-badshare")
+    worker = net.nodes["h2"].service._analytics
+    original = worker._unmask
+
+    def garbled(query: Any, body: dict[str, Any]) -> dict[str, Any]:
+        reply = original(query, body)
+        return {**reply, "unmask": {"format": "nonsense"}}
+
+    worker._unmask = garbled  # type: ignore[method-assign]
+    try:
+        answer = alice.run_query("hcc-badshare", HCC_SPEC)
+    finally:
+        worker._unmask = original  # type: ignore[method-assign]
+    assert answer["status"] == "completed", answer.get("reason")
+    row = _rows(answer)["h2"]
+    assert row["status"] == "ok" and "unmasking share rejected" in row["reason"]
+    cohort = [p for name in NODES for p in _cohort(people[name])]
+    assert _stat(answer, "patients")["rows"][0]["values"]["n"] == len(cohort)
+    entries = _ledger(net.hub.client("bob"), "hcc-badshare")
+    assert any(e.details.get("reason") == "secagg-bad-share" and e.node == "h2" for e in entries)

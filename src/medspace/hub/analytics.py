@@ -111,6 +111,7 @@ class QueryRun:
         self.dp_info: dict[str, Any] | None = None
         self.rejections: dict[str, str] = {}
         self._pending: list[tuple[str, list[SignedEntry]]] = []
+        self.contributors: list[str] = []
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -257,14 +258,14 @@ class QueryRun:
             total = await self._secure_sum(0, {"part": "local"}, len(cells), suppression=True)
             if self.dp_total is not None:
                 total = await self._release(cells, total)
-            answered = self._answered()
-            suppressed = {n: self.participants[n].suppressed for n in answered}
-            refusals = {n: self.participants[n].refusals for n in answered}
+            contributors = self.contributors
+            suppressed = {n: self.participants[n].suppressed for n in contributors}
+            refusals = {n: self.participants[n].refusals for n in contributors}
             result = combine(
                 self.spec, cells, total, suppressed, self._min_cell_size(), refusals=refusals
             )
         fits = [(s, await self._fit(s)) for s in self._regressions()]
-        return _with_regressions(result, self.spec, self._answered(), self._min_cell_size(), fits)
+        return _with_regressions(result, self.spec, self.contributors, self._min_cell_size(), fits)
 
     async def _release(self, cells: Any, total: list[float]) -> list[float]:
         """Charge the project's budget (atomically; refused when it would overrun), then
@@ -374,6 +375,8 @@ class QueryRun:
             requests = aggregator.unmask_requests(dropped)
         except SecAggError as error:
             raise QueryRefused(f"secure aggregation cannot finish: {error}") from None
+        # Whose data is in the sum from here on: their suppression flags count.
+        self.contributors = list(aggregator.survivors)
 
         async def unmask(node: str) -> None:
             body = {"op": "unmask", "round": round_no, "request": requests[node]}
@@ -383,7 +386,10 @@ class QueryRun:
             try:
                 aggregator.add_unmask(node, reply.get("unmask", {}))
             except SecAggError as error:
-                self._reject(node, f"unmasking share rejected: {error}")
+                # Its own vector is in the sum (its masks are rebuilt from the others'
+                # shares); only its answer for the others is left out.
+                self.rejections[node] = "secagg-bad-share"
+                self.rows[node] = NodeRow(node, "ok", f"unmasking share rejected: {error}")
 
         await asyncio.gather(*(unmask(node) for node in survivors))
         await self._flush_entries()
@@ -405,7 +411,7 @@ class QueryRun:
         missing = sorted(
             r.node for r in self.rows.values() if r.status in {"missing", "rejected", "error"}
         )
-        answered = sorted(self._answered())
+        answered = sorted(self.contributors)
         partial = bool(missing)
         digest = result_digest(result_json)
         details: dict[str, Any] = {
@@ -519,7 +525,7 @@ class QueryRun:
             )
 
     def _min_cell_size(self) -> int:
-        sizes = [self.participants[n].min_cell_size for n in self._answered()]
+        sizes = [self.participants[n].min_cell_size for n in self.participants]
         return max([self.project.disclosure.min_cell_size, *sizes])
 
     def _rows(self) -> list[dict[str, Any]]:
@@ -538,21 +544,24 @@ class QueryRun:
         ok_status: str = "ok",
         keep_row: bool = False,
     ) -> dict[str, Any] | None:
-        """One request to `node` in this session; None (and the node's row updated) when
-        it is missing, refused or sent entries that do not verify."""
+        """One request to `node` in this session; None when it is missing, refused or
+        sent entries that do not verify (its row says so, unless `keep_row`: a node
+        whose masked input is in the sum stays a contributor whatever it does later)."""
         message = {"type": REQUEST_TYPE, "session": self._session(), **body}
         try:
             reply = await self.channel.request(node, message, self.timeout)
         except NodeMissing as missing:
-            if not keep_row or self.rows.get(node, NodeRow(node, "ok")).status == "ok":
+            if not keep_row:
                 self.rows[node] = NodeRow(node, "missing", str(missing))
             return None
         if not await self._take_entries(node, reply.get("entries", [])):
             return None
         status = reply.get("status")
         if status != ok_status:
-            label = status if status in ("refused", "denied") else "error"
-            self.rows[node] = NodeRow(node, label, str(reply.get("reason", "no reason"))[:500])
+            if not keep_row:
+                label = status if status in ("refused", "denied") else "error"
+                reason = str(reply.get("reason", "no reason"))[:500]
+                self.rows[node] = NodeRow(node, label, reason)
             return None
         return reply
 
@@ -696,9 +705,4 @@ async def run_query(
     return await run.run()
 
 
-def rejected_rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows of nodes whose data was rejected (for tests and reports)."""
-    return [r for r in answer["nodes"] if r["status"] == "rejected"]
-
-
-__all__ = ["QueryRefused", "QueryRun", "rejected_rows", "run_query"]
+__all__ = ["QueryRefused", "QueryRun", "result_digest", "run_query"]
