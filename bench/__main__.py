@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-SUITES = ["ingest", "deid", "ledger", "channel", "secagg", "lookup", "linkage"]
+SUITES = ["ingest", "deid", "ledger", "channel", "secagg", "lookup", "linkage", "analytics"]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
