@@ -68,7 +68,7 @@ class _Query:
     min_cell_size: int
     aggregate: Any = None
     regressions: dict[str, Any] = field(default_factory=dict)
-    masks: dict[int, Any] = field(default_factory=dict)
+    masks: dict[int, Any | None] = field(default_factory=dict)
     epsilon: Decimal | None = None
     started: float = field(default_factory=time.monotonic)
 
@@ -247,8 +247,10 @@ class AnalyticsWorker:
             or sorted(peers_in) != sorted(participants)
         ):
             return _error("malformed mask request: round, participants, threshold and peers")
-        if round_no in query.masks:
-            return _error(f"round {round_no} of this session was masked already")
+        with self._lock:  # one masked input per round, even under concurrent requests
+            if round_no in query.masks:
+                return _error(f"round {round_no} of this session was masked already")
+            query.masks[round_no] = None  # reserved: a failed round is not masked again
         part = body.get("part")
         if part == "local":
             if query.aggregate is None:
