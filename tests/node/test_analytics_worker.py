@@ -181,11 +181,16 @@ def test_peer_announcement_not_signed_by_its_identity_key_is_refused(
 def test_malformed_regression_coefficients_are_refused(analytics: AnalyticsWorker) -> None:
     request = _prepare("node-beta", MI_SPEC)
     assert analytics.handle(request, now=NOW)["status"] == "ok"
-    for beta in (None, [], ["nan"] * 6, [0.5] * 6, ["1e400"] * 6):
-        body = _mask(request["session"], _peers(analytics), part="mi_model", beta=beta)
+    bad = (None, [], ["nan"] * 6, [0.5] * 6, ["1e400"] * 6)
+    for round_no, beta in enumerate(bad, start=1):  # a failed round is never masked again
+        body = _mask(
+            request["session"], _peers(analytics), part="mi_model", beta=beta, round=round_no
+        )
         reply = analytics.handle(body, now=NOW)
         assert reply["status"] == "error", beta
         assert "malformed regression step" in reply["reason"]
+    again = _mask(request["session"], _peers(analytics), part="mi_model", beta=["0"] * 6, round=1)
+    assert "masked already" in analytics.handle(again, now=NOW)["reason"]
 
 
 def test_second_cohort_differing_by_fewer_than_k_patients_is_refused(
