@@ -176,6 +176,8 @@ def test_chunked_and_one_pass_audits_agree(
     body = batched.signed[13].body.replace(b'"count":13', b'"count":14')
     batched.set_body(13, body)
     batched.sql("update ledger_entries set nodes = :n where idx = 31", n=b"\1" * 160)
+    batched.sql("update ledger_entries set nodes = :n where idx = 33", n=b"\2" * 32)
+    batched.sql("update ledger_entries set nodes = :n where idx = 36", n=b"\3" * 32)
     batched.sql("update ledger_entries set project = 'p9' where idx = 2")
     one = batched.verify(1)
     seen: list[tuple[int, int]] = []
@@ -183,7 +185,8 @@ def test_chunked_and_one_pass_audits_agree(
     assert sorted(map(str, chunked.findings)) == sorted(map(str, one.findings))
     assert chunked.signatures_checked == one.signatures_checked == 40
     assert seen[-1] == (40, 40)
-    assert "entry 31: stored tree nodes do not match the entries" in errors(chunked)
+    for index in (31, 33, 36):  # last of a chunk, inside one, and a node too many
+        assert f"entry {index}: stored tree nodes do not match the entries" in errors(chunked)
     assert "entry 13: its batch's entries do not lead to the batch's signed root" in errors(chunked)
 
 

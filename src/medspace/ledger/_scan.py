@@ -16,6 +16,7 @@ names every gap, duplicate or moved row.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import multiprocessing
 from collections.abc import Callable
@@ -36,7 +37,7 @@ from medspace.ledger._bodies import (
 )
 from medspace.ledger.compact import Frontier
 from medspace.ledger.keys import KeyResolver, KeyRing
-from medspace.ledger.merkle import EMPTY_ROOT, fold
+from medspace.ledger.merkle import EMPTY_ROOT, HASH_SIZE, fold
 
 _COLUMNS_DIFFER = "lookup columns (type, actor, node, project, time) do not match its content"
 _JOBS_PER_TASK = 2000
@@ -104,6 +105,17 @@ def _rows(engine: Engine, start: int, stop: int) -> list[tuple[Any, ...]]:
             cursor.close()
 
 
+def _ones(n: int) -> int:
+    """Number of trailing one bits of n: how many nodes leaf n completes."""
+    return ((n ^ (n + 1)).bit_length()) - 1
+
+
+@functools.cache
+def _lengths(count: int) -> list[int]:
+    """Stored node-blob lengths of the rows of a chunk of `count` leaves."""
+    return [_ones(k) * HASH_SIZE for k in range(count)]
+
+
 def _frontier(levels: list[list[bytes]], size: int) -> list[bytes]:
     """The perfect nodes covering the chunk's first `size` leaves, largest first."""
     hashes: list[bytes] = []
@@ -140,35 +152,48 @@ def scan_chunk(
     problems = report.problems
     sha = _sha256
     leaves = [sha(b"\x00" + body).digest() for body in bodies]
-    for idx, leaf, row in zip(range(start, stop), leaves, rows, strict=True):
-        if leaf != row[2]:
-            problems.append((idx, "leaf hash does not match its content"))
+    if leaves != [row[2] for row in rows]:
+        for idx, leaf, row in zip(range(start, stop), leaves, rows, strict=True):
+            if leaf != row[2]:
+                problems.append((idx, "leaf hash does not match its content"))
 
-    # Every perfect node inside the chunk, level by level; each goes to the row of its
-    # last leaf, lowest level first, as the append stored it.
+    # Every perfect node inside the chunk, level by level. The append stored node (L, k)
+    # in the row of its last leaf, (k + 1) * 2**L - 1, at offset (L - 1) * 32; so each
+    # row holds as many nodes as its index has trailing one bits. Compare level by level
+    # (slices in C), and the blob lengths against that pattern; look row by row only when
+    # something differs.
     count = stop - start
     levels = [leaves]
-    expected = [b""] * count
-    level, row_hashes = 0, leaves
-    while len(row_hashes) > 1:
-        row_hashes = [
-            sha(b"\x01" + a + b).digest()
-            for a, b in zip(row_hashes[::2], row_hashes[1::2], strict=False)
-        ]
-        level += 1
-        levels.append(row_hashes)
-        step = 1 << level
-        for k, value in enumerate(row_hashes, 1):
-            expected[k * step - 1] += value
     stored = [row[3] for row in rows]
     full = count == 1 << height
+    last = stored[-1]
+    if full:
+        stored[-1] = last[: height * HASH_SIZE] if type(last) is bytes else last
+    same = [len(blob) if type(blob) is bytes else -1 for blob in stored] == _lengths(count)
+    level, hashes = 0, leaves
+    while len(hashes) > 1:
+        hashes = [
+            sha(b"\x01" + a + b).digest() for a, b in zip(hashes[::2], hashes[1::2], strict=False)
+        ]
+        level += 1
+        levels.append(hashes)
+        if same:
+            low, high = (level - 1) * HASH_SIZE, level * HASH_SIZE
+            same = [blob[low:high] for blob in stored[(1 << level) - 1 :: 1 << level]] == hashes
     if full:
         report.root = levels[height][0]
-        report.last_nodes, report.last_stored = expected[-1], stored[-1]
-        expected[-1] = stored[-1]  # joined with upper levels by the caller
-    if expected != stored:
-        for idx, mine, theirs in zip(range(start, stop), expected, stored, strict=True):
-            if mine != theirs:
+        report.last_nodes, report.last_stored = (
+            b"".join(levels[level][-1] for level in range(1, height + 1)),
+            last,
+        )
+    if not same:
+        for idx, theirs in zip(range(start, stop), stored, strict=True):
+            mine = b"".join(
+                levels[level][(idx - start) >> level]
+                for level in range(1, _ones(idx - start) + 1)
+                if (idx - start) >> level < len(levels[level])
+            )
+            if not (full and idx == stop - 1) and mine != theirs:
                 problems.append((idx, "stored tree nodes do not match the entries"))
     for size in wanted:
         report.frontiers[size] = _frontier(levels, size - start)
@@ -228,12 +253,13 @@ def scan_in_chunks(
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         return None
+    # No index below 0 or at or above `total` (each chunk then checks that it holds
+    # exactly its indices). Two queries: each is one index lookup, together a full scan.
     t = tables.entries
     with engine.connect() as conn:
-        stored, low, high = conn.execute(
-            select(func.count(), func.min(t.c.idx), func.max(t.c.idx))
-        ).one()
-    if stored != total or (total and (low, high) != (0, total - 1)):
+        low = conn.execute(select(func.min(t.c.idx))).scalar()
+        high = conn.execute(select(func.max(t.c.idx))).scalar()
+    if (low, high) != ((0, total - 1) if total else (None, None)):
         return None
     snapshot = (
         {key.key_id: (key.principal, key.raw) for key in keys} if isinstance(keys, KeyRing) else {}

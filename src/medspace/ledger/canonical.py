@@ -179,6 +179,24 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def parse_json(data: bytes) -> JSONValue:
+    """Parse UTF-8 JSON under the ledger's profile (no floats, NaN or duplicate keys)
+    without checking that it is canonical: for callers that rebuild the canonical bytes
+    from what they parsed and compare them with `data` (one encoding pass, not two).
+    Raises `CanonicalError`."""
+    try:
+        return json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_unique_keys,
+            parse_float=_refuse_float,
+            parse_constant=_refuse_constant,
+        )
+    except UnicodeDecodeError:
+        raise CanonicalError("JSON bytes are not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise CanonicalError(f"not valid JSON ({exc.msg} at byte {exc.pos})") from None
+
+
 def parse_canonical(data: bytes, *, limit: int | None = None) -> JSONValue:
     """Parse bytes that must already be canonical JSON; return the value.
 

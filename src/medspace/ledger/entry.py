@@ -34,7 +34,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from medspace.ledger.batch import MAX_BATCH_ENTRIES, BatchRef, batch_message, batch_root
-from medspace.ledger.canonical import MAX_SAFE_INTEGER, canonical_bytes, parse_canonical
+from medspace.ledger.canonical import MAX_SAFE_INTEGER, canonical_bytes, parse_json
 from medspace.ledger.errors import CanonicalError, EntryError, SignatureError
 
 MAX_ENTRY_BYTES = 64 * 1024
@@ -319,7 +319,7 @@ class SignedEntry:
         if len(body) > MAX_ENTRY_BYTES:
             raise EntryError(f"signed entry is over the ledger limit of {MAX_ENTRY_BYTES} bytes")
         try:
-            value = parse_canonical(body)
+            value = parse_json(body)
         except CanonicalError as exc:
             raise EntryError(f"signed entry is not canonical JSON: {exc}") from None
         if not isinstance(value, dict) or sorted(value) not in _BODY_MEMBERS:
@@ -332,8 +332,17 @@ class SignedEntry:
         except (binascii.Error, TypeError):
             raise EntryError("signed entry sig must be standard base64") from None
         batch = BatchRef.from_json(value["batch"]) if "batch" in value else None
-        signed = cls(Entry.from_json(value["entry"]), value["key"], signature, batch)
-        signed.__dict__["body"] = body  # already canonical: no need to encode it again
+        try:
+            signed = cls(Entry.from_json(value["entry"]), value["key"], signature, batch)
+        except CanonicalError as exc:
+            raise EntryError(f"signed entry is not canonical JSON: {exc}") from None
+        # The body rebuilt from its parts is canonical by construction: the input must be
+        # exactly that (RFC 8785), byte for byte.
+        if signed.body != body:
+            raise EntryError(
+                "signed entry is not canonical JSON: JSON is valid but not canonical "
+                "(RFC 8785); re-encode it"
+            )
         return signed
 
 
