@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import copy
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,9 @@ from tests.hub.analytics_support import (
     study_terms,
 )
 
+from medspace.analytics.report import read_report
 from medspace.hub import HubClient, HubRequestError
+from medspace.hub.analytics_answer import write_answer_report
 from medspace.ledger import SignedEntry
 
 NODES = {"h1": (90, 1), "h2": (80, 2), "h3": (70, 3)}
@@ -192,13 +195,17 @@ def test_node_dropping_out_mid_fit_refuses_the_regression(study: Any) -> None:
     assert "dropped out during the fit" in answer["reason"] or "only 1 node" in answer["reason"]
 
 
-def test_dp_query_over_the_budget_is_refused(study: Any) -> None:
+def test_dp_query_over_the_budget_is_refused(study: Any, tmp_path: Path) -> None:
     net, _people = study
     alice = _project(net, "hcc-dp", disclosure={"min_cell_size": 5, "dp_epsilon": "1"})
     spec = {**HCC_SPEC, "statistics": [{"id": "patients", "kind": "count"}]}
     first = alice.run_query("hcc-dp", spec, epsilon="0.6")
     assert first["status"] == "completed", first.get("reason")
     assert first["dp"]["epsilon_left"] == "0.4"
+    html, json_path = write_answer_report(first, tmp_path / "report")
+    report = read_report(json_path)
+    assert report.dp is not None and str(report.dp.epsilon_left) == "0.4"
+    assert "0.4" in html.read_text(encoding="utf-8")
     second = alice.run_query("hcc-dp", spec, epsilon="0.6")
     assert second["status"] == "refused"
     assert all(r["status"] == "denied" for r in second["nodes"])
