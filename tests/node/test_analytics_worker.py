@@ -210,3 +210,33 @@ def test_second_cohort_differing_by_fewer_than_k_patients_is_refused(
     assert "differ" in reply["reason"]
     last = SignedEntry.from_bytes(base64.b64decode(reply["entries"][-1])).entry
     assert last.type.value == "compute" and last.details["decision"] == "deny"
+
+
+def test_old_approved_state_resent_after_a_pushed_revocation_is_refused(
+    analytics: AnalyticsWorker,
+) -> None:
+    request = _prepare("node-revoked", HCC_SPEC)
+    assert analytics.handle(request, now=NOW)["status"] == "ok"
+    approved = ProjectState.parse(request["project"])
+    revoked = approved.revoke(User("alice", Role.RESEARCHER), "study stopped", NOW)
+    pushed = analytics.worker.handle_project({"project": revoked.model_dump(mode="json")}, NOW)
+    assert pushed["status"] == "ok"
+    replay = {**request, "session": str(uuid.uuid4())}  # the hub shows the old state again
+    reply = analytics.handle(replay, now=NOW)
+    assert reply["status"] != "ok"
+    assert "revoked" in reply["reason"] or "closed" in reply["reason"]
+
+
+def test_unpinning_the_steward_stops_queries_on_an_unchanged_state(
+    analytics: AnalyticsWorker, node_dir: Path
+) -> None:
+    from medspace.identity.stewards import unpin_steward
+
+    request = _prepare("node-unpinned", HCC_SPEC)
+    assert analytics.handle(request, now=NOW)["status"] == "ok"
+    unpin_steward(node_dir, "steward-h1")
+    try:
+        reply = analytics.handle({**request, "session": str(uuid.uuid4())}, now=NOW)
+    finally:
+        pin_steward(node_dir, "steward-h1", public_key_text(STEWARD_KEY))
+    assert reply["status"] != "ok"

@@ -36,6 +36,7 @@ from typing import Any
 
 from medspace.errors import MedSpaceError
 from medspace.identity import AuthError, parse_public_key, verify_token
+from medspace.identity.stewards import PINS_FILE as STEWARD_PINS_FILE
 from medspace.ledger import Entry, EntryType, canonical_bytes, utc_timestamp
 from medspace.node.standing import load_consent
 from medspace.node.worker import NodeWorker
@@ -216,17 +217,30 @@ class AnalyticsWorker:
         """The node's own copy of the project (`NodeWorker._own_copy`: first-seen terms,
         steward-signed approval, no reopening). The exact state last accepted for a
         project is remembered, so a repeat skips the re-check and the database write;
-        anything else, an older state included, goes through the full check."""
-        digest = hashlib.sha256(canonical_bytes(data)).hexdigest() if isinstance(data, dict) else ""
+        anything else, an older state included, goes through the full check. The memory
+        is void once the node's book took any other state (a revocation pushed by the
+        hub) or its pinned stewards changed, so a hub resending an old approved state
+        after a revocation is refused."""
+        state_digest = (
+            hashlib.sha256(canonical_bytes(data)).hexdigest() if isinstance(data, dict) else ""
+        )
+        digest = f"{state_digest}/{self.worker.generation}/{self._stewards_version()}"
         project_id = data.get("project", {}).get("id") if isinstance(data, dict) else None
         with self._lock:
             known = self._accepted.get(str(project_id))
         if known is not None and known[0] == digest:
             return known[1]
         state = self.worker._own_copy(ProjectState.parse(data), now)
+        digest = f"{state_digest}/{self.worker.generation}/{self._stewards_version()}"
         with self._lock:
             self._accepted[state.project.id] = (digest, state)
         return state
+
+    def _stewards_version(self) -> int:
+        try:
+            return (Path(self.worker.node.directory) / STEWARD_PINS_FILE).stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     # -- round 1 ----------------------------------------------------------------------
 

@@ -83,6 +83,9 @@ class NodeWorker:
             Path(node.directory) / WITNESS_FILE,
         )
         self._lock = threading.Lock()
+        #: Counts the project states this node has taken into its book (any change, a
+        #: revocation pushed by the hub included); caches of accepted states key on it.
+        self.generation = 0
 
     def close(self) -> None:
         """Release the node's local databases."""
@@ -214,6 +217,7 @@ class NodeWorker:
                     )
                 except UserKeyError as error:
                     raise ProjectError(str(error)) from None
+            self.generation += 1
             if old is None:
                 return self._book.file(received, now=now)
             return self._book.update(received.project.id, lambda _old: received, now=now)
