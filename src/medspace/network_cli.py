@@ -5,6 +5,7 @@ session stored by `medspace login` ($MEDSPACE_HOME, default ~/.medspace)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -240,6 +241,10 @@ def audit_verify_cmd(
         str | None, typer.Option("--log-key", help="The log key printed by `hub init`.")
     ] = None,
     ca_file: Annotated[Path | None, typer.Option("--ca", help="CA for https.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Processes for --db (default: CPU count)."),
+    ] = None,
 ) -> None:
     """Re-hash every entry, check every signature, proof and cosignature; print a verdict."""
     from medspace.hub.audit import verify_database, verify_remote
@@ -249,7 +254,7 @@ def audit_verify_cmd(
         if (hub is None) == (db is None):
             raise UsageError("give exactly one of --hub URL and --db PATH")
         if db is not None:
-            verdict: Any = verify_database(db)
+            verdict: Any = verify_database(db, workers=workers or os.cpu_count() or 1)
             findings = [str(f) for f in verdict.findings]
         else:
             assert hub is not None
