@@ -9,7 +9,10 @@
    files a project, four stewards approve, one denies; the count runs on the approving
    nodes only. Then the multi-centre study (`medspace.analytics.demo`): sorafenib
    response by age band and sex, and the federated MI logistic regression next to a
-   pooled fit; the ledger is verified.
+   pooled fit. Then the emergency lookup (`medspace.lookup.demo`): a patient known at
+   three hospitals (at one with a name typo and no ID) is found at all three, an
+   opted-out patient is not returned until the glass is broken, and the steward's
+   review list shows the break-glass event. Finally the ledger is verified.
 5. De-identification: a Chinese and an English note before and after scrubbing, and a
    table's re-identification risk before and after k-anonymisation.
 
@@ -99,18 +102,30 @@ def run(console: Console) -> None:
 
     _step(console, "4. The network: hub and nodes as separate processes, a count, a study")
     from medspace.analytics import demo as study_demo
+    from medspace.lookup import demo as lookup_demo
     from medspace.network_demo import RunningNetwork
     from medspace.network_demo import demo as network_demo
 
     node_dirs = {name: (DEMO_DIR / "nodes" / name).absolute() for name, *_ in INGEST_PLAN}
     study = study_demo.prepare(console, node_dirs, hospitals_dir)
+    emergency = lookup_demo.prepare(console, node_dirs, hospitals_dir)
 
     def multi_centre_study(network: RunningNetwork) -> None:
         console.print(Rule("[bold cyan]the multi-centre study (federated analytics)", align="left"))
         study_demo.run(console, network.nodes, study, network.client, network.workdir / "reports")
 
+    def emergency_lookup(network: RunningNetwork) -> None:
+        console.print(Rule("[bold cyan]emergency cross-hospital lookup", align="left"))
+        with network.client("admin") as admin:
+            lookup_demo.run(
+                console, network.nodes, emergency, admin, network.client, network.password
+            )
+
     network_demo(
-        console, DEMO_DIR / "network", list(node_dirs.values()), steps=[multi_centre_study]
+        console,
+        DEMO_DIR / "network",
+        list(node_dirs.values()),
+        steps=[multi_centre_study, emergency_lookup],
     )
 
     _step(console, "5. De-identification (notes and tables)")
