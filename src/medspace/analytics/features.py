@@ -43,6 +43,10 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import NullType
 
 from medspace.analytics.spec import (
     AgeBandVar,
@@ -85,11 +89,52 @@ def code_matches(column: ColumnElement[str], code: str) -> ColumnElement[bool]:
     """`column` equals `code`, or starts with it when `code` ends in `*`.
 
     The prefix is compared with SUBSTR, not LIKE: SQLite's LIKE ignores case and
-    PostgreSQL's does not, and a query must mean the same on both."""
+    PostgreSQL's does not, and a query must mean the same on both. On SQLite the
+    SUBSTR test is joined by the half-open range [prefix, next prefix), which holds
+    exactly the strings with that prefix under SQLite's binary text order and lets an
+    index on the code be searched instead of scanned (`_PrefixMatch`). PostgreSQL's
+    text order follows the database collation, where such a range can miss matches,
+    so it gets the SUBSTR test alone."""
     if not code.endswith("*"):
         return column == code
     prefix = code[:-1]
-    return func.substr(column, 1, len(prefix)) == prefix
+    if not prefix:
+        return column.is_not(None)
+    return _PrefixMatch(column, literal(prefix), literal(len(prefix)), literal(_after(prefix)))
+
+
+def _after(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix` in code-point
+    order (None when there is none, or it would be a lone surrogate)."""
+    last = ord(prefix[-1]) + 1
+    if last > 0x10FFFF or 0xD800 <= last <= 0xDFFF:
+        return None
+    return prefix[:-1] + chr(last)
+
+
+class _PrefixMatch(FunctionElement[Any]):
+    """column, prefix, len(prefix), next prefix: see `code_matches`. Untyped, so a
+    WHERE does not compare it with 1 (which would hide the range from SQLite's planner)."""
+
+    type = NullType()
+    inherit_cache = True
+    name = "prefix_match"
+
+
+@compiles(_PrefixMatch)
+def _prefix_match_default(element: _PrefixMatch, compiler: SQLCompiler, **kw: Any) -> str:
+    column, prefix, length, _ = element.clauses
+    return f"({compiler.process(func.substr(column, 1, length) == prefix, **kw)})"
+
+
+@compiles(_PrefixMatch, "sqlite")
+def _prefix_match_sqlite(element: _PrefixMatch, compiler: SQLCompiler, **kw: Any) -> str:
+    column, prefix, length, after = element.clauses
+    exact = func.substr(column, 1, length) == prefix
+    bounds = [column >= prefix]
+    if getattr(after, "value", None) is not None:
+        bounds.append(column < after)
+    return f"({compiler.process(and_(*bounds, exact), **kw)})"
 
 
 def age_years(

@@ -23,7 +23,14 @@ from medspace.store.ingest import IngestRun, PatientIndexer, Writers
 from medspace.store.keyring import QUARANTINE_OWNER, DataKeys, KekKeeper, patient_owner
 from medspace.store.reports import IngestReport, QuarantineEntry, RotationReport, StoreStats
 from medspace.store.rotation import rewrap, settle
-from medspace.store.schema import DATA_TABLES, ingest_run, note, person, quarantine
+from medspace.store.schema import (
+    DATA_TABLES,
+    ensure_analytics_indexes,
+    ingest_run,
+    note,
+    person,
+    quarantine,
+)
 
 DEFAULT_BATCH_SIZE = 5000
 
@@ -80,6 +87,7 @@ class NodeStore:
         try:
             with keeper.lock():
                 kek = settle(engine, keeper, create=create, url_for_messages=safe_url(db_url))
+            ensure_analytics_indexes(engine)
             if indexer is not None:
                 indexer.prepare(engine)
         except SQLAlchemyError as exc:

@@ -23,13 +23,17 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Engine,
     Float,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     Table,
     Text,
+    inspect,
 )
+from sqlalchemy.schema import CreateIndex
 
 SCHEMA_VERSION = 1
 
@@ -212,7 +216,64 @@ linkage_token = Table(
     Column("block_birth", LargeBinary, index=True),
     Column("block_cohort", LargeBinary, index=True),
     Column("block_sound", LargeBinary, index=True),
+    # Evidence for or against a fuzzy candidate (medspace.linkage.evidence); read only for
+    # the candidates a block found, so not indexed. Added after the first release: stores
+    # made before gain them in medspace.linkage.index.ensure_table.
+    Column("phone_token", LargeBinary),
+    Column("address_token", LargeBinary),
 )
+
+#: Indexes for federated analytics (`medspace.analytics.features`). A cohort filter
+#: ("has a record with this code") is a range search on (code_system, code) that also
+#: covers person_source_id, so the record table itself is never read; an earliest or
+#: latest value per patient is one seek on (person_source_id, code_system, code) with
+#: the rows already in date order (SQLite ends every index with the rowid, which is `id`,
+#: the last tie-breaker). Stores made before these existed gain them on open
+#: (`ensure_analytics_indexes`).
+ANALYTICS_INDEXES: tuple[Index, ...] = (
+    *(
+        Index(f"ix_{t.name}_code_person", t.c.code_system, t.c.code, t.c.person_source_id)
+        for t in (
+            condition_occurrence,
+            drug_exposure,
+            measurement,
+            observation,
+            procedure_occurrence,
+        )
+    ),
+    *(
+        Index(
+            f"ix_{t.name}_person_code_time",
+            t.c.person_source_id,
+            t.c.code_system,
+            t.c.code,
+            t.c.time_date,
+            t.c.time_datetime,
+        )
+        for t in (measurement, observation)
+    ),
+)
+
+
+def ensure_analytics_indexes(engine: Engine) -> None:
+    """Create the analytics indexes an existing store lacks (takes a while once on a
+    large old store). Present ones are looked up first, so an open does not take a
+    table lock (PostgreSQL locks the table even for CREATE INDEX IF NOT EXISTS); IF NOT
+    EXISTS covers two processes opening an old store at once."""
+    inspector = inspect(engine)
+    missing = []
+    for index in ANALYTICS_INDEXES:
+        table = index.table
+        assert table is not None
+        if not inspector.has_table(table.name):
+            continue
+        if index.name not in {i["name"] for i in inspector.get_indexes(table.name)}:
+            missing.append(index)
+    if missing:
+        with engine.begin() as conn:
+            for index in missing:
+                conn.execute(CreateIndex(index, if_not_exists=True))
+
 
 #: Record kind (`medspace.model.KIND_OF`) -> table.
 TABLE_OF: dict[str, Table] = {
