@@ -4,7 +4,9 @@
 `medspace.analytics.features` (no Python loop over patients: Python only places the
 grouped rows into the layout's cells), then applies `medspace.analytics.disclosure`.
 What leaves the node is `LocalAggregate.values` (suppressed cells zeroed, then masked by
-secure aggregation), `suppressed` and `refusals`; `cohort_size` stays at the node.
+secure aggregation), `suppressed` and `refusals`; `cohort_size` and `cohort_ids` stay at
+the node. `cohort_ids` (asked for with `with_cohort_ids`) come from the same pass as the
+aggregates, so the differencing audit does not select the cohort a second time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
+    Select,
     case,
     func,
     literal,
@@ -56,13 +59,16 @@ class LocalAggregate:
 
     `values[i]` is 0 where `suppressed[i]` names a reason. `refusals` maps a statistic
     id to why the node gives nothing for it. `cohort_size` is for the node's own log
-    and the differencing audit: it never leaves the node.
+    and the differencing audit: it never leaves the node. `cohort_ids` are the cohort's
+    internal person ids, sorted (only when asked for), for the differencing audit: they
+    never leave the node either.
     """
 
     values: list[float]
     suppressed: list[str | None]
     cohort_size: int
     refusals: dict[str, str] = field(default_factory=dict)
+    cohort_ids: npt.NDArray[np.int64] | None = field(default=None, repr=False, compare=False)
 
 
 def compute_local(
@@ -71,9 +77,11 @@ def compute_local(
     *,
     exclude_pseudonyms: Collection[str] = (),
     min_cell_size: int,
+    with_cohort_ids: bool = False,
 ) -> LocalAggregate:
     """Compute the spec's non-regression statistics on this node's store and apply
-    disclosure control with minimum cell size `min_cell_size`.
+    disclosure control with minimum cell size `min_cell_size`. With `with_cohort_ids`,
+    the result also carries the cohort's person ids (what `cohort_person_ids` returns).
 
     Raises `SpecError` for a bad minimum cell size and `AnalyticsError` when the
     database fails.
@@ -83,7 +91,9 @@ def compute_local(
     cells = layout(spec)
     try:
         with store.connect() as conn:
-            raw, cohort_size, bounds_n = _aggregate(conn, spec, cells, exclude_pseudonyms)
+            raw, cohort_size, bounds_n, ids = _aggregate(
+                conn, spec, cells, exclude_pseudonyms, with_cohort_ids
+            )
     except SQLAlchemyError as exc:
         raise AnalyticsError(
             f"the node's database failed while computing the query ({type(exc).__name__}): "
@@ -99,7 +109,7 @@ def compute_local(
     values = [
         0.0 if reason is not None else float(v) for v, reason in zip(raw, reasons, strict=True)
     ]
-    return LocalAggregate(values, reasons, cohort_size, refusals)
+    return LocalAggregate(values, reasons, cohort_size, refusals, ids)
 
 
 def cohort_person_ids(
@@ -109,19 +119,32 @@ def cohort_person_ids(
     audit. They never leave the node."""
     try:
         with store.connect() as conn:
-            ids = conn.execute(cohort_query(spec, exclude)).scalars().all()
+            return _id_array(conn, cohort_query(spec, exclude))
     except SQLAlchemyError as exc:
         raise AnalyticsError(
             f"the node's database failed while selecting the cohort ({type(exc).__name__})"
         ) from None
-    return np.sort(np.fromiter(ids, dtype=np.int64, count=len(ids)))
+
+
+def _id_array(conn: Connection, query: Select[tuple[int]]) -> npt.NDArray[np.int64]:
+    """The ids `query` selects, sorted. Read from the driver's cursor: building a
+    SQLAlchemy row per patient costs more than the query itself."""
+    cursor = conn.execute(query).cursor
+    assert cursor is not None
+    rows = cursor.fetchall()
+    return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
 
 
 def _aggregate(
-    conn: Connection, spec: QuerySpec, cells: Layout, exclude: Collection[str]
-) -> tuple[list[float], int, dict[str, int]]:
-    """Raw cell values, the cohort size and, per bounds statistic, how many patients
-    have a value (local only: bounds are refused below k).
+    conn: Connection,
+    spec: QuerySpec,
+    cells: Layout,
+    exclude: Collection[str],
+    with_ids: bool,
+) -> tuple[list[float], int, dict[str, int], npt.NDArray[np.int64] | None]:
+    """Raw cell values, the cohort size, per bounds statistic how many patients have a
+    value (local only: bounds are refused below k), and with `with_ids` the cohort's
+    person ids.
 
     The features go to a temporary table first, even for one statistic: aggregating
     the feature subquery directly would let SQLite's flattener evaluate a per-patient
@@ -129,11 +152,16 @@ def _aggregate(
     stats = [s for s in spec.statistics if not isinstance(s, LogisticStat)]
     if len(stats) == 1 and isinstance(stats[0], CountStat) and not stats[0].by:
         # the network's plain count: one COUNT over the cohort
+        if with_ids:
+            members_ids = _id_array(conn, cohort_query(spec, exclude))
+            return [float(members_ids.size)], int(members_ids.size), {}, members_ids
         members = cohort_query(spec, exclude).subquery()
         n = int(conn.execute(select(func.count()).select_from(members)).scalar_one())
-        return [float(n)], n, {}
+        return [float(n)], n, {}, None
     with materialised(conn, spec, _variables_of(stats), exclude) as table:
-        return _place(conn, table, stats, cells)
+        values, cohort_size, bounds_n = _place(conn, table, stats, cells)
+        ids = _id_array(conn, select(table.c.pid)) if with_ids else None
+        return values, cohort_size, bounds_n, ids
 
 
 def _place(

@@ -28,6 +28,7 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -199,10 +200,15 @@ class AnalyticsWorker:
                     )
                 self._budget_store().spend(project.id, session, task.epsilon, dp_total)
                 query.epsilon = task.epsilon
+                _compute(query, self.node.store, excluded, audit=None)
             else:
-                ids = _cohort_ids(self.node.store, spec, excluded)
-                self._audit_store().check(project.id, ids, min_cell_size=k)
-            _compute(query, self.node.store, excluded)
+                audit = self._audit_store()
+                _compute(
+                    query,
+                    self.node.store,
+                    excluded,
+                    audit=lambda ids: audit.check(project.id, ids, min_cell_size=k),
+                )
         except (Refused, BudgetExceeded) as refusal:
             code = getattr(refusal, "code", "dp-budget")
             entries.append(self._compute_entry(query_id=session, project=project.id, code=code))
@@ -383,23 +389,33 @@ def _task_mismatch(task: TaskRequest, spec: Any) -> str | None:
     return None
 
 
-def _cohort_ids(store: Any, spec: Any, excluded: frozenset[str]) -> Any:
-    from medspace.analytics.local import cohort_person_ids
+def _compute(
+    query: _Query, store: Any, excluded: frozenset[str], audit: Callable[[Any], None] | None
+) -> None:
+    """The local aggregate and the regression sessions of the query (raises `Refused`).
 
-    return cohort_person_ids(store, spec, excluded)
-
-
-def _compute(query: _Query, store: Any, excluded: frozenset[str]) -> None:
-    """The local aggregate and the regression sessions of the query (raises `Refused`)."""
+    `audit` (the differencing check, None under DP) is given the cohort's person ids
+    before anything is kept: taken from the local aggregate's own pass over the cohort
+    when there is one, so the cohort is selected once; a refusal leaves the query empty.
+    """
     from medspace.analytics.layout import layout
-    from medspace.analytics.local import compute_local
+    from medspace.analytics.local import cohort_person_ids, compute_local
     from medspace.analytics.regression import RegressionSession
 
     spec = query.spec
+    aggregate = None
     if len(layout(spec)) > 0:
-        query.aggregate = compute_local(
-            store, spec, exclude_pseudonyms=excluded, min_cell_size=query.min_cell_size
+        aggregate = compute_local(
+            store,
+            spec,
+            exclude_pseudonyms=excluded,
+            min_cell_size=query.min_cell_size,
+            with_cohort_ids=audit is not None,
         )
+    if audit is not None:
+        ids = aggregate.cohort_ids if aggregate is not None else None
+        audit(ids if ids is not None else cohort_person_ids(store, spec, excluded))
+    query.aggregate = aggregate
     for statistic in spec.statistics:
         if statistic.kind == "logistic":
             query.regressions[statistic.id] = RegressionSession(
