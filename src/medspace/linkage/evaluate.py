@@ -9,8 +9,13 @@ in the other with the real `probe`. A predicted pair is a true pair when the tru
 both records under one person. Three ways are measured:
 
 - exact: the exact token alone (a national ID on both sides);
-- fuzzy: the CLK alone, at each threshold (no ID sent), the hardest case;
+- fuzzy: no ID sent: the CLK with the phone and address tokens as evidence
+  (`medspace.linkage.evidence`), at each threshold;
+- fuzzy, name only: the CLK alone (no ID, phone or address sent), the hardest case;
 - combined: what a lookup does: exact when it matches, CLK otherwise.
+
+Recall per noise kind is given for both fuzzy ways; false pairs have no noise kind (they
+are different people), so precision is per way.
 
 Recall counts every true cross-hospital pair, including those a way cannot see (the exact
 token cannot find a record whose ID is missing): that is the point of measuring.
@@ -85,6 +90,9 @@ class Evaluation:
     combined: Quality
     fuzzy_curve: dict[float, Quality]
     by_noise: dict[str, Quality]
+    name_only: Quality
+    name_only_curve: dict[float, Quality]
+    name_only_by_noise: dict[str, Quality]
     encode_seconds: float
     probe_seconds: float
     probes: int
@@ -103,6 +111,13 @@ class Evaluation:
             "combined": self.combined.to_json(),
             "fuzzy_by_threshold": {f"{t:.2f}": q.to_json() for t, q in self.fuzzy_curve.items()},
             "fuzzy_recall_by_noise": {k: q.to_json() for k, q in sorted(self.by_noise.items())},
+            "fuzzy_name_only": self.name_only.to_json(),
+            "fuzzy_name_only_by_threshold": {
+                f"{t:.2f}": q.to_json() for t, q in self.name_only_curve.items()
+            },
+            "fuzzy_name_only_recall_by_noise": {
+                k: q.to_json() for k, q in sorted(self.name_only_by_noise.items())
+            },
             "encodings_per_second": round(self.patients / self.encode_seconds)
             if self.encode_seconds
             else None,
@@ -166,6 +181,24 @@ def _quality(predicted: set[Pair], truth: set[Pair]) -> Quality:
     return Quality(len(predicted), len(predicted & truth), len(truth))
 
 
+def _curve(scores: dict[Pair, float], truth: set[Pair], threshold: float) -> dict[float, Quality]:
+    return {
+        t: _quality({p for p, s in scores.items() if s >= t}, truth)
+        for t in sorted({*CURVE, threshold})
+    }
+
+
+def _by_noise(
+    scores: dict[Pair, float], noisy: dict[Pair, str], threshold: float
+) -> dict[str, Quality]:
+    by_noise: dict[str, Quality] = {}
+    for kind in sorted(set(noisy.values())):
+        wanted = {p for p, k in noisy.items() if k == kind}
+        found = {p for p in wanted if scores.get(p, 0.0) >= threshold}
+        by_noise[kind] = Quality(len(found), len(found), len(wanted))
+    return by_noise
+
+
 def evaluate(
     synth_dir: Path,
     *,
@@ -199,6 +232,7 @@ def evaluate(
     exact: set[Pair] = set()
     combined: set[Pair] = set()
     fuzzy_scores: dict[Pair, float] = {}
+    name_scores: dict[Pair, float] = {}
     probes = 0
     probe_seconds = 0.0
     for first, second in combinations(hospitals, 2):
@@ -215,29 +249,27 @@ def evaluate(
                     for match in probe(conn, only_exact, schema=schema):
                         exact.add((a, (second, match.person_source_id)))
                 if mine_tokens.clk is not None:
-                    only_clk = replace(mine_tokens, exact=None)
-                    for match in probe(conn, only_clk, threshold=_FLOOR, schema=schema):
+                    no_id = replace(mine_tokens, exact=None)
+                    for match in probe(conn, no_id, threshold=_FLOOR, schema=schema):
                         fuzzy_scores[(a, (second, match.person_source_id))] = match.score
-    curve = {
-        t: _quality({p for p, s in fuzzy_scores.items() if s >= t}, truth)
-        for t in sorted({*CURVE, threshold})
-    }
-    fuzzy = curve[threshold]
-    by_noise: dict[str, Quality] = {}
-    for kind in sorted(set(noisy.values())):
-        wanted = {p for p, k in noisy.items() if k == kind}
-        found = {p for p in wanted if fuzzy_scores.get(p, 0.0) >= threshold}
-        by_noise[kind] = Quality(len(found), len(found), len(wanted))
+                    name_only = replace(no_id, phone=None, address=None)
+                    for match in probe(conn, name_only, threshold=_FLOOR, schema=schema):
+                        name_scores[(a, (second, match.person_source_id))] = match.score
+    curve = _curve(fuzzy_scores, truth, threshold)
+    name_curve = _curve(name_scores, truth, threshold)
     return Evaluation(
         threshold=threshold,
         hospitals=len(hospitals),
         patients=patients,
         truth_pairs=len(truth),
         exact=_quality(exact, truth),
-        fuzzy=fuzzy,
+        fuzzy=curve[threshold],
         combined=_quality(combined, truth),
         fuzzy_curve=curve,
-        by_noise=by_noise,
+        by_noise=_by_noise(fuzzy_scores, noisy, threshold),
+        name_only=name_curve[threshold],
+        name_only_curve=name_curve,
+        name_only_by_noise=_by_noise(name_scores, noisy, threshold),
         encode_seconds=encode_seconds,
         probe_seconds=probe_seconds,
         probes=probes,

@@ -9,7 +9,9 @@ already stored by `rebuild` (`medspace node linkage index`).
 A probe is index lookups, never a scan: the exact token through its index; failing that,
 the candidates sharing a block key (birth date, cohort, sound), each through its own index,
 scored by the Dice coefficient of their CLKs. Candidates whose national ID differs from the
-one asked for are different people and are dropped, however alike their names.
+one asked for are different people and are dropped, however alike their names; so are
+candidates whose phone number differs from the one asked for while the address does not
+agree (`medspace.linkage.evidence`).
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select, union_all
+from sqlalchemy import Connection, Engine, bindparam, delete, inspect, select, text, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 
 from medspace.linkage.bloom import DEFAULT_SCHEMA, ClkSchema, dice
 from medspace.linkage.errors import LinkageInputError
+from medspace.linkage.evidence import weigh
 from medspace.linkage.key import LinkageKey
 from medspace.linkage.tokens import LinkageTokens, TokenMaker, tokens_for_patients
 from medspace.model import Patient
@@ -40,6 +43,10 @@ DEFAULT_THRESHOLD = 0.83
 #: such as a default birth date 1900-01-01 entered for every unknown patient).
 MAX_CANDIDATES_PER_BLOCK = 500
 _WRITE_CHUNK = 500
+
+#: Columns added to `linkage_token` after its first release (nullable: old rows lack them
+#: until `rebuild_index`, and a missing token counts neither way).
+_ADDED_COLUMNS = ("phone_token", "address_token")
 
 MatchKind = Literal["exact", "fuzzy"]
 
@@ -73,8 +80,16 @@ def _connection(source: Source) -> Iterator[Connection]:
 
 
 def ensure_table(engine: Engine) -> None:
-    """Create the `linkage_token` table (and its indexes) if this store lacks it."""
+    """Create the `linkage_token` table (and its indexes) if this store lacks it, and add
+    the evidence columns (phone, address) to a table made before they existed."""
     linkage_token.create(engine, checkfirst=True)
+    present = {c["name"] for c in inspect(engine).get_columns(linkage_token.name)}
+    missing = [c for c in _ADDED_COLUMNS if c not in present]
+    if missing:
+        blob = "BLOB" if engine.dialect.name == "sqlite" else "BYTEA"
+        with engine.begin() as conn:
+            for column in missing:
+                conn.execute(text(f"ALTER TABLE {linkage_token.name} ADD COLUMN {column} {blob}"))
 
 
 def _row(person_source_id: str, tokens: LinkageTokens) -> dict[str, object]:
@@ -86,6 +101,8 @@ def _row(person_source_id: str, tokens: LinkageTokens) -> dict[str, object]:
         "block_birth": tokens.blocks.get("birth"),
         "block_cohort": tokens.blocks.get("cohort"),
         "block_sound": tokens.blocks.get("sound"),
+        "phone_token": tokens.phone,
+        "address_token": tokens.address,
     }
 
 
@@ -150,7 +167,7 @@ def _candidates_query(kinds: tuple[str, ...]) -> Any:
     lookups)."""
     t = linkage_token.c
     parts = [
-        select(t.person_source_id, t.exact_token, t.clk)
+        select(t.person_source_id, t.exact_token, t.clk, t.phone_token, t.address_token)
         .where(
             getattr(t, f"block_{kind}") == bindparam(f"b_{kind}"), t.key_id == bindparam("key_id")
         )
@@ -171,7 +188,8 @@ def probe(
 
     Exact-token matches (score 1.0) when there are any; otherwise CLK candidates that share
     a block key, made under the same key, whose national ID (if both have one) is the same,
-    with a Dice coefficient >= `threshold`. Only indexed columns are searched.
+    whose phone and address are not contradicting (`medspace.linkage.evidence`), with a
+    Dice coefficient >= `threshold`. Only indexed columns are searched.
     Raises `LinkageInputError` for a threshold outside (0, 1] or CLKs made with other
     parameters than this node's `schema`.
     """
@@ -202,6 +220,8 @@ def probe(
             continue
         if tokens.exact is not None and row.exact_token is not None:
             continue  # both have a national ID and they differ: not the same person
+        if weigh((tokens.phone, row.phone_token), (tokens.address, row.address_token)).contradicted:
+            continue  # the phones differ and the address does not agree: another person
         score = dice(tokens.clk, row.clk)
         if score >= threshold:
             matches.append(Match(source_id, "fuzzy", round(score, 4)))

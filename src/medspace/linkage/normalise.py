@@ -13,7 +13,13 @@ here, never from raw input:
   family and given name may come in either field or as one full name; Han characters are
   kept as written, family name first, as Chinese names are always written;
 - dates of birth: ISO 8601 (YYYY-MM-DD or YYYYMMDD), a real day, not in the future;
-- sex: male / female / other, or None when unknown.
+- sex: male / female / other, or None when unknown;
+- phone numbers: the last 10 digits (so "+86 138 0013 8000", "13800138000" and
+  "0086-138-0013-8000" agree, as do "+1 (555) 010-1234" and "555-010-1234");
+- addresses: postal code and street line, NFKC, case folded, accents, spaces and
+  punctuation removed ("12 Oak St., Apt 3" = "12 oak st apt 3"); city and province are left
+  out, since hospitals spell them differently ("北京市" / "北京") and the postal code says
+  the same.
 
 Errors name the field and the rule, never the value (`LinkageInputError`).
 """
@@ -235,3 +241,31 @@ def normalise_sex(value: str | None) -> str | None:
             "sex must be male, female, other or unknown (M, F, O, U, 男, 女 also work)"
         )
     return _SEX[key]
+
+
+_PHONE_DIGITS = 10
+_MIN_PHONE_DIGITS = 7
+
+
+def normalise_phone(value: str | None) -> str | None:
+    """The last 10 digits of a phone number (country code and trunk prefix fall away), or
+    None when fewer than 7 digits are given (an extension, a placeholder). Never raises."""
+    digits = "".join(ch for ch in unicodedata.normalize("NFKC", value or "") if ch.isdigit())
+    if len(digits) < _MIN_PHONE_DIGITS or not digits.isascii():
+        return None
+    return digits[-_PHONE_DIGITS:]
+
+
+def _compact(text: str | None) -> str:
+    # Letters, digits and Han characters only: punctuation and spacing vary by clerk.
+    return "".join(ch for ch in _fold(text or "") if ch.isalnum())
+
+
+def normalise_address(postal_code: str | None, line: str | None) -> str | None:
+    """Postal code and street line in one comparable form ("postal|line"), or None when the
+    street line is missing (a postal code alone is shared by too many people to be
+    evidence). Never raises."""
+    street = _compact(line)
+    if not street:
+        return None
+    return f"{_compact(postal_code)}|{street}"

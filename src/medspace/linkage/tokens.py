@@ -12,6 +12,11 @@ a lookup request instead of the identity.
   birth date: survives any name typo), `cohort` (birth year, sex and the names' initials:
   survives a typo in month or day), `sound` (Soundex of alphabetic names, Han names as
   written: survives a wrong birth date).
+- `phone`, `address`: keyed hashes (16 bytes) of the normalised phone number and of postal
+  code with street line, under their own sub-key. They are not in the CLK, so a request
+  without them scores as before; where both sides have one they are evidence for or against
+  a fuzzy candidate (`medspace.linkage.evidence`): two people born the same day whose names
+  differ by one character have different phones and addresses, a typo does not.
 
 A `LinkageTokens` travels as JSON (`to_json` / `from_json`): hex and base64 strings plus
 the key id and CLK parameters, so a node can tell that tokens were made under another key.
@@ -33,9 +38,11 @@ from medspace.linkage.key import KeyedHash, LinkageKey
 from medspace.linkage.normalise import (
     NationalId,
     NormalisedName,
+    normalise_address,
     normalise_birth_date,
     normalise_name,
     normalise_national_id,
+    normalise_phone,
     normalise_sex,
 )
 from medspace.model import Patient
@@ -43,6 +50,7 @@ from medspace.model import Patient
 BLOCK_KINDS = ("birth", "cohort", "sound")
 EXACT_BYTES = 32
 BLOCK_BYTES = 16
+EVIDENCE_BYTES = 16
 _MAX_CLK_BYTES = 1024
 _MAX_LABEL = 100  # key id and CLK parameters are short; anything longer is not ours
 
@@ -50,17 +58,22 @@ _MAX_LABEL = 100  # key id and CLK parameters are short; anything longer is not 
 @dataclass(frozen=True, slots=True)
 class LinkageTokens:
     """The tokens of one identity. Fields are None where the identity lacks what they need
-    (no national ID: no `exact`; no name and birth date: no `clk`)."""
+    (no national ID: no `exact`; no name and birth date: no `clk`; no phone: no `phone`;
+    no street line: no `address`)."""
 
     key_id: str
     clk_schema: str
     exact: bytes | None
     clk: bytes | None
     blocks: Mapping[str, bytes]
+    phone: bytes | None = None
+    address: bytes | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict: hex for the exact token and block keys, base64 for the CLK."""
-        return {
+        """A JSON-ready dict: hex for the exact token, block keys, phone and address tokens,
+        base64 for the CLK. Phone and address appear only when present, so a reader that
+        predates them sees the same document as before."""
+        doc: dict[str, Any] = {
             "v": 1,
             "key_id": self.key_id,
             "clk_schema": self.clk_schema,
@@ -68,10 +81,16 @@ class LinkageTokens:
             "clk": None if self.clk is None else base64.b64encode(self.clk).decode("ascii"),
             "blocks": {kind: value.hex() for kind, value in sorted(self.blocks.items())},
         }
+        if self.phone is not None:
+            doc["phone"] = self.phone.hex()
+        if self.address is not None:
+            doc["address"] = self.address.hex()
+        return doc
 
     @classmethod
     def from_json(cls, doc: Any) -> LinkageTokens:
-        """Parse what `to_json` wrote. Raises `LinkageInputError` for anything malformed."""
+        """Parse what `to_json` wrote (a missing phone or address means not given).
+        Raises `LinkageInputError` for anything malformed."""
         try:
             if not isinstance(doc, dict) or doc.get("v") != 1:
                 raise ValueError
@@ -83,6 +102,10 @@ class LinkageTokens:
             exact = None if doc["exact"] is None else bytes.fromhex(doc["exact"])
             clk = None if doc["clk"] is None else base64.b64decode(doc["clk"], validate=True)
             blocks = {str(kind): bytes.fromhex(value) for kind, value in doc["blocks"].items()}
+            phone, address = (
+                None if doc.get(name) is None else bytes.fromhex(doc[name])
+                for name in ("phone", "address")
+            )
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
             raise LinkageInputError(
                 "the linkage tokens are malformed: send what LinkageTokens.to_json() writes"
@@ -95,9 +118,11 @@ class LinkageTokens:
             raise LinkageInputError(
                 f"block keys are {', '.join(BLOCK_KINDS)}, each of {BLOCK_BYTES} bytes"
             )
+        if any(t is not None and len(t) != EVIDENCE_BYTES for t in (phone, address)):
+            raise LinkageInputError(f"phone and address tokens have {EVIDENCE_BYTES} bytes")
         if exact is None and clk is None:
             raise LinkageInputError("linkage tokens need an exact token or a CLK")
-        return cls(key_id, schema, exact, clk, blocks)
+        return cls(key_id, schema, exact, clk, blocks, phone, address)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +133,8 @@ class LinkageIdentity:
     name: NormalisedName
     birth_date: date | None
     sex: str | None
+    phone: str | None = None  # `normalise_phone`
+    address: str | None = None  # `normalise_address`
 
 
 _SOUNDEX = {
@@ -147,12 +174,19 @@ class TokenMaker:
         self._tag = schema.tag
         self._exact_hash = KeyedHash(key.derive("exact"))
         self._block_hash = KeyedHash(key.derive("block"))
+        self._evidence_hash = KeyedHash(key.derive("evidence"))
         self._encoder = ClkEncoder(key, schema)
 
     def exact_token(self, national_id: NationalId) -> bytes:
         """HMAC-SHA256 over "system|value" under the exact-token sub-key."""
         message = f"{national_id.system}|{national_id.value}".encode()
         return self._exact_hash(message)
+
+    def evidence_token(self, field: str, normalised: str | None) -> bytes | None:
+        """The keyed token of a normalised phone or address (None stays None)."""
+        if normalised is None:
+            return None
+        return self._evidence_hash(f"{field}|{normalised}".encode())[:EVIDENCE_BYTES]
 
     def _block(self, text: str) -> bytes:
         return self._block_hash(text.encode("utf-8"))[:BLOCK_BYTES]
@@ -189,6 +223,8 @@ class TokenMaker:
                 exact=None if i.national_id is None else self.exact_token(i.national_id),
                 clk=clk,
                 blocks=self.block_keys(i) if clk is not None else {},
+                phone=self.evidence_token("phone", i.phone),
+                address=self.evidence_token("address", i.address),
             )
             for i, clk in zip(identities, clks, strict=True)
         ]
@@ -208,9 +244,13 @@ def identity_from_input(
     name: str | None = None,
     birth_date: date | str | None = None,
     sex: str | None = None,
+    phone: str | None = None,
+    postal_code: str | None = None,
+    address_line: str | None = None,
 ) -> LinkageIdentity:
     """Normalise what a user typed. Raises `LinkageInputError` for a bad ID, date or sex,
-    or when neither an ID nor a name with a birth date is given."""
+    or when neither an ID nor a name with a birth date is given (a phone or an address
+    alone is not enough: they only confirm or contradict a fuzzy candidate)."""
     nid = None
     if national_id is not None and national_id.strip():
         nid = normalise_national_id(national_id, id_system)
@@ -219,6 +259,8 @@ def identity_from_input(
         name=normalise_name(family_name, given_name, name),
         birth_date=None if birth_date in (None, "") else normalise_birth_date(birth_date),
         sex=normalise_sex(sex),
+        phone=normalise_phone(phone),
+        address=normalise_address(postal_code, address_line),
     )
     if nid is None and not _fuzzy_usable(identity):
         raise LinkageInputError(
@@ -248,7 +290,15 @@ def identity_of_patient(patient: Patient) -> LinkageIdentity:
         sex = normalise_sex(patient.sex)
     except LinkageInputError:
         sex = None
-    return LinkageIdentity(nid, normalise_name(ident.family_name, ident.given_name), born, sex)
+    where = ident.address
+    return LinkageIdentity(
+        nid,
+        normalise_name(ident.family_name, ident.given_name),
+        born,
+        sex,
+        phone=normalise_phone(ident.phone),
+        address=None if where is None else normalise_address(where.postal_code, where.line),
+    )
 
 
 def tokens_for(
@@ -261,9 +311,13 @@ def tokens_for(
     name: str | None = None,
     birth_date: date | str | None = None,
     sex: str | None = None,
+    phone: str | None = None,
+    postal_code: str | None = None,
+    address_line: str | None = None,
     schema: ClkSchema = DEFAULT_SCHEMA,
 ) -> LinkageTokens:
-    """Linkage tokens for an identity a clinician typed (`--id`, `--name`, `--dob`, `--sex`).
+    """Linkage tokens for an identity a clinician typed (`--id`, `--name`, `--dob`, `--sex`,
+    optionally `--phone`).
 
     `name` is a full name in any order ("John Smith", "Smith, John", "张伟"); `family_name`
     and `given_name` may be given instead or too. Raises `LinkageInputError` for a wrong
@@ -277,6 +331,9 @@ def tokens_for(
         name=name,
         birth_date=birth_date,
         sex=sex,
+        phone=phone,
+        postal_code=postal_code,
+        address_line=address_line,
     )
     return TokenMaker(key, schema).make([identity])[0]
 
