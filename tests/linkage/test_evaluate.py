@@ -41,6 +41,22 @@ def test_exact_tokens_are_never_wrong_and_combined_linkage_finds_nearly_all(
     assert set(document["fuzzy_by_threshold"]) >= {"0.80", "0.83", "0.90"}
 
 
+def test_phone_and_address_evidence_never_costs_precision_and_keeps_recall(
+    hospitals: Path,
+) -> None:
+    result = evaluate(hospitals, key=KEY)
+    assert result.fuzzy.precision >= result.name_only.precision
+    assert result.fuzzy.recall >= 0.99 and result.name_only.recall >= 0.97
+    for kind in ("missing_phone", "new_address"):  # what the evidence could wrongly veto
+        assert result.by_noise[kind].recall == 1.0
+    # At a loose threshold the name alone lets different people through; evidence does not.
+    assert result.fuzzy_curve[0.7].precision > result.name_only_curve[0.7].precision
+    document = result.to_json()
+    assert set(document["fuzzy_name_only_recall_by_noise"]) == set(
+        document["fuzzy_recall_by_noise"]
+    )
+
+
 def test_the_showcase_is_found_at_all_three_hospitals(hospitals: Path) -> None:
     truth = json.loads((hospitals / "linkage_truth.json").read_text(encoding="utf-8"))
     showcase = next(p for p in truth["persons"] if p.get("showcase"))

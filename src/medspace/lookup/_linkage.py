@@ -38,6 +38,7 @@ def tokens_from_input(
     sex: str | None,
     family_name: str | None = None,
     given_name: str | None = None,
+    phone: str | None = None,
 ) -> dict[str, Any]:
     """Linkage tokens (JSON) for what the clinician typed, under this node's linkage key.
     Raises `LinkageInputError` (e.g. a wrong check digit) or `LinkageKeyError`."""
@@ -51,6 +52,7 @@ def tokens_from_input(
         sex=sex,
         family_name=family_name,
         given_name=given_name,
+        phone=phone,
     )
     result: dict[str, Any] = tokens.to_json()
     return result

@@ -50,6 +50,7 @@ class PatientInput:
     sex: str | None = None
     family_name: str | None = None  # when the name comes in parts (a registration system)
     given_name: str | None = None
+    phone: str | None = None  # optional: confirms or contradicts a fuzzy match
 
     def __repr__(self) -> str:
         return "PatientInput(<hidden>)"
@@ -63,6 +64,7 @@ class PatientInput:
         name: str | None = None,
         birth_date: str | None = None,
         sex: str | None = None,
+        phone: str | None = None,
     ) -> PatientInput:
         """Check the input's shape; raises `LookupInputError` saying what is missing or
         malformed (without echoing it). Check digits are checked by the linkage tokens."""
@@ -88,7 +90,8 @@ class PatientInput:
             raise LookupInputError(
                 "give the patient's --id, or --name with --dob (and --sex if known)"
             )
-        return cls(national_id, id_system, name, day, sex)
+        phone = (phone or "").strip() or None
+        return cls(national_id, id_system, name, day, sex, phone=phone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +168,7 @@ def ask(
         sex=patient.sex,
         family_name=patient.family_name,
         given_name=patient.given_name,
+        phone=patient.phone,
     )
     started = time.perf_counter()
     now = datetime.now(UTC)

@@ -55,6 +55,10 @@ def lookup(
     ] = None,
     dob: Annotated[str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.")] = None,
     sex: Annotated[str | None, typer.Option("--sex", help="male, female, other.")] = None,
+    phone: Annotated[
+        str | None,
+        typer.Option("--phone", help="Phone number if known: confirms a match by name."),
+    ] = None,
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why you need the records now (required).")
     ] = None,
@@ -81,7 +85,12 @@ def lookup(
         if node is None or user is None:
             raise LookupInputError("give --node DIR and --as USER (see --help)")
         patient = PatientInput.parse(
-            national_id=national_id, id_system=id_system, name=name, birth_date=dob, sex=sex
+            national_id=national_id,
+            id_system=id_system,
+            name=name,
+            birth_date=dob,
+            sex=sex,
+            phone=phone,
         )
         check_reason(reason)
         with open_node(node) as opened, HubClient(_hub_url(hub)) as client:
@@ -93,6 +102,7 @@ def lookup(
                 name=patient.name,
                 birth_date=patient.birth_date,
                 sex=patient.sex,
+                phone=patient.phone,
             )
             password = read_password(False)
             client.login(user, password)
