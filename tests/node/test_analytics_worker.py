@@ -240,3 +240,27 @@ def test_unpinning_the_steward_stops_queries_on_an_unchanged_state(
     finally:
         pin_steward(node_dir, "steward-h1", public_key_text(STEWARD_KEY))
     assert reply["status"] != "ok"
+
+
+@pytest.mark.parametrize(
+    ("spec", "in_cohort"),
+    [(HCC_SPEC, lambda p: p.hcc), (MI_SPEC, lambda p: True)],
+    ids=["statistics", "regression-only"],
+)
+def test_differencing_is_refused_whichever_way_the_cohort_is_selected(
+    analytics: AnalyticsWorker,
+    study_node: tuple[Path, list[Person]],
+    spec: dict[str, Any],
+    in_cohort: Any,
+) -> None:
+    """The audit gets the cohort from the aggregate's own pass (statistics) or from a
+    cohort query of its own (a regression alone): both refuse the narrowed repeat."""
+    project = f"node-diff-{spec['statistics'][0]['kind']}"
+    assert analytics.handle(_prepare(project, spec), now=NOW)["status"] == "ok"
+    ages = sorted(p.age for p in study_node[1] if in_cohort(p))
+    cut = next(a for a in reversed(ages) if 0 < sum(x > a - 1 for x in ages) < 5) - 1
+    narrower = copy.deepcopy(spec)
+    narrower["cohort"]["age"] = {"min": 0, "max": cut}
+    reply = analytics.handle(_prepare(project, narrower), now=NOW)
+    assert reply["status"] == "refused"
+    assert "differ" in reply["reason"]

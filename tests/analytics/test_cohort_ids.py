@@ -1,0 +1,60 @@
+"""`compute_local(with_cohort_ids=True)` hands the differencing audit exactly the cohort
+`cohort_person_ids` selects (opted-out patients left out), from the aggregate's own pass,
+and changes nothing else in the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from medspace.analytics import QuerySpec, cohort_person_ids, compute_local
+from medspace.node import Node
+
+from .conftest import Hospital
+from .test_local import FILTERED, VARIABLES
+
+COHORTS: list[dict[str, Any]] = [
+    {},
+    FILTERED,
+    {"filters": [{"domain": "condition", "system": "ICD-10", "code": "C22*"}]},
+]
+STATISTICS: list[list[dict[str, Any]]] = [
+    [{"id": "n", "kind": "count"}],  # the plain count: no feature table
+    [{"id": "m", "kind": "mean", "variable": "hba1c", "by": ["sex"]}],
+    [{"id": "n", "kind": "count"}, {"id": "t", "kind": "table", "variables": ["band"]}],
+]
+
+
+def test_the_cohort_ids_are_the_cohort_and_the_answer_is_unchanged(
+    hospitals: list[Hospital], opened: list[Node]
+) -> None:
+    node = opened[0]
+    leaving = [node.store.pseudonym(p.source_id) for p in hospitals[0].people[:7]]
+    for cohort in COHORTS:
+        for statistics in STATISTICS:
+            spec = QuerySpec.parse(
+                {"cohort": cohort, "variables": VARIABLES, "statistics": statistics}
+            )
+            for exclude in ((), leaving):
+                plain = compute_local(node.store, spec, exclude_pseudonyms=exclude, min_cell_size=3)
+                both = compute_local(
+                    node.store,
+                    spec,
+                    exclude_pseudonyms=exclude,
+                    min_cell_size=3,
+                    with_cohort_ids=True,
+                )
+                expected = cohort_person_ids(node.store, spec, exclude)
+                assert plain.cohort_ids is None
+                assert both.cohort_ids is not None
+                assert np.array_equal(both.cohort_ids, expected)
+                assert both.cohort_size == expected.size
+                assert (both.values, both.suppressed, both.refusals) == (
+                    plain.values,
+                    plain.suppressed,
+                    plain.refusals,
+                )
+    assert cohort_person_ids(node.store, QuerySpec.parse({"statistics": STATISTICS[0]})).size == (
+        len(hospitals[0].people)
+    )
