@@ -69,6 +69,9 @@ def hub_serve(
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Server key.")] = None,
 ) -> None:
     """Serve the hub API (OpenAPI at /docs) and the node channel (/channel)."""
+    from medspace.blas import single_threaded_blas
+
+    single_threaded_blas()  # before the hub imports numpy
     import uvicorn
 
     from medspace.hub.app import create_app

@@ -265,6 +265,10 @@ def serve(
     """Run the node service in the foreground until interrupted (Ctrl-C / SIGTERM)."""
     import signal
 
+    from medspace.blas import single_threaded_blas
+
+    single_threaded_blas()  # before the first analytics query imports numpy
+
     async def main() -> None:
         service = NodeService(directory, hub_url, ca_file=ca_file, on_event=on_event)
         loop = asyncio.get_running_loop()
