@@ -13,6 +13,7 @@ from medspace.linkage.evidence import weigh
 from medspace.linkage.index import write_tokens
 from medspace.linkage.normalise import normalise_address, normalise_phone
 from medspace.linkage.tokens import LinkageTokens
+from medspace.store.schema import linkage_token
 
 KEY = LinkageKey(bytes(range(32)))
 BORN = "1975-08-02"
@@ -141,16 +142,20 @@ def test_malformed_phone_tokens_are_refused(bad: object) -> None:
         LinkageTokens.from_json(doc)
 
 
-def test_an_index_made_before_the_evidence_columns_gains_them(tmp_path: object) -> None:
-    engine = sa.create_engine(f"sqlite:///{tmp_path}/old.db")
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "CREATE TABLE linkage_token (id INTEGER PRIMARY KEY, person_source_id TEXT "
-                "NOT NULL UNIQUE, key_id TEXT NOT NULL, exact_token BLOB, clk BLOB, "
-                "block_birth BLOB, block_cohort BLOB, block_sound BLOB)"
-            )
-        )
+def test_an_index_made_before_the_evidence_columns_gains_them(engine: sa.Engine) -> None:
+    # The table as the first release created it: everything but the evidence columns.
+    old = sa.Table(
+        linkage_token.name,
+        sa.MetaData(),
+        *(
+            c._copy()
+            for c in linkage_token.columns
+            if not c.name.endswith(("phone_token", "address_token"))
+        ),
+    )
+    old.create(engine)
+    before = {c["name"] for c in sa.inspect(engine).get_columns("linkage_token")}
+    assert "phone_token" not in before
     ensure_table(engine)
     ensure_table(engine)  # idempotent
     columns = {c["name"] for c in sa.inspect(engine).get_columns("linkage_token")}

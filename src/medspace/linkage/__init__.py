@@ -4,8 +4,10 @@ A node turns an identity (national ID, name, birth date, sex) into linkage token
 network linkage key, which every node holds and the hub never does: an exact token (keyed
 HMAC of the normalised national ID), a CLK (keyed Bloom-filter encoding of name, birth date
 and sex, compared by Dice coefficient) and block keys (keyed hashes that let a probe read a
-few candidates through an index). Nodes index their patients' tokens at ingest; a lookup
-sends tokens, never the identity, and each node answers from an index probe.
+few candidates through an index), and, when known, keyed tokens of the phone and address
+that confirm or contradict a fuzzy candidate (`medspace.linkage.evidence`). Nodes index
+their patients' tokens at ingest; a lookup sends tokens, never the identity, and each node
+answers from an index probe.
 
 Public API: `LinkageKey` (`read_key_file`, `write_key_file`), `tokens_for` (from what a
 clinician typed), `tokens_for_patients`, `LinkageTokens` (JSON round-trip), `probe` ->
