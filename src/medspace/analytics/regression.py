@@ -73,13 +73,16 @@ def design_matrix(
         ):
             columns = [table.c[n] for n in names]
             complete = and_(*(c.is_not(None) for c in columns))
-            rows = conn.execute(select(*columns).where(complete).order_by(table.c.pid)).all()
+            result = conn.execute(select(*columns).where(complete).order_by(table.c.pid))
+            # the driver's plain tuples: a SQLAlchemy row per patient costs more than the SQL
+            cursor = result.cursor
+            assert cursor is not None
+            rows = cursor.fetchall()
     except SQLAlchemyError as exc:
         raise AnalyticsError(
             f"the node's database failed while building the design matrix ({type(exc).__name__})"
         ) from None
-    # tuples first: numpy probing SQLAlchemy Row objects by key is 20x slower
-    data = np.array([tuple(r) for r in rows], dtype=np.float64).reshape(len(rows), len(names))
+    data = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
     y = data[:, 0]
     x = data[:, 1:]
     if stat.intercept:
