@@ -236,6 +236,7 @@ def _node_api(hub_url: str, node_dir: Path) -> None:
                 "name": "Johnathan Smith",
                 "dob": "1961-03-14",
                 "sex": "male",
+                "phone": "555-010-1234",
                 "reason": "found collapsed at home, history needed",
                 "deadline": SLOW_MACHINE_DEADLINE,
             }
@@ -252,6 +253,7 @@ def _node_api(hub_url: str, node_dir: Path) -> None:
     view = looked.json()
     assert {a["node"] for a in view["answers"] if a["answer"] == "match"} == {"h1", "h2", "h3"}
     assert view["allergies"] and A_SSN not in looked.text and "Smith" not in looked.text
+    assert "555-010-1234" not in looked.text
     assert wrong_role.status_code == 403
     assert review.status_code == 200 and review.json()["events"]
     assert not_steward.status_code == 403

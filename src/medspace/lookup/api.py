@@ -29,6 +29,7 @@ class LookupBody(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     dob: str | None = Field(default=None, max_length=10)
     sex: str | None = Field(default=None, max_length=10)
+    phone: str | None = Field(default=None, max_length=32)
     reason: str = Field(max_length=2000)
     break_glass: bool = False
     deadline: float = Field(default=2.0, gt=0, le=30)
@@ -124,6 +125,7 @@ def _ask(directory: Path, hub_url: str, user: User, token: str, body: LookupBody
         name=body.name,
         birth_date=body.dob,
         sex=body.sex,
+        phone=body.phone,
     )
     with open_node(directory) as node, HubClient(hub_url, token) as client:
         outcome = ask(
