@@ -35,6 +35,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench._metrics import metric
+
 NODES = 5
 PATIENTS = 100_000
 RUNS = {"count": 20, "mean": 20, "histogram": 20, "table": 20, "logistic": 10}
@@ -457,51 +459,48 @@ def run() -> dict[str, Any]:
                     ms(values, q) <= TARGET_LOGISTIC_S * 1000,
                 )
             metrics.append(
-                {
-                    "metric": f"{kind} end to end {label}",
-                    "value": ms(values, q),
-                    "unit": "ms",
-                    "target": target,
-                    "anchor": None,
-                    "met": met,
-                }
+                metric(
+                    f"{kind} end to end {label}",
+                    ms(values, q),
+                    "ms",
+                    target=target,
+                    met=met,
+                    digits=1,
+                )
             )
     means_per_s = MEANS / means_wall
     pooled_p50 = _percentile(pooled_samples, 0.5)
     ratio = _percentile(latencies["count"], 0.5) / pooled_p50
     metrics += [
-        {
-            "metric": f"federated means per second ({IN_FLIGHT} in flight)",
-            "value": round(means_per_s, 1),
-            "unit": "queries/s",
-            "target": f">= {TARGET_MEANS_S:g}/s",
-            "anchor": "DataSHIELD ds.mean ~9-24/s on its test servers",
-            "met": means_per_s >= TARGET_MEANS_S,
-        },
-        {
-            "metric": f"mean latency with {IN_FLIGHT} in flight p50",
-            "value": ms(concurrent_latency, 0.5),
-            "unit": "ms",
-            "target": None,
-            "anchor": None,
-            "met": None,
-        },
-        {
-            "metric": "same count on one pooled database (500k patients) p50",
-            "value": round(pooled_p50 * 1000, 1),
-            "unit": "ms",
-            "target": None,
-            "anchor": None,
-            "met": None,
-        },
-        {
-            "metric": "federated count p50 / pooled count p50",
-            "value": round(ratio, 2),
-            "unit": "x",
-            "target": f"<= {TARGET_COUNT_RATIO:g}x",
-            "anchor": None,
-            "met": ratio <= TARGET_COUNT_RATIO,
-        },
+        metric(
+            f"federated means per second ({IN_FLIGHT} in flight)",
+            means_per_s,
+            "queries/s",
+            target=f">= {TARGET_MEANS_S:g}/s",
+            met=means_per_s >= TARGET_MEANS_S,
+            anchor="DataSHIELD ds.mean ~9-24/s on its test servers",
+            digits=1,
+        ),
+        metric(
+            f"mean latency with {IN_FLIGHT} in flight p50",
+            ms(concurrent_latency, 0.5),
+            "ms",
+            digits=1,
+        ),
+        metric(
+            "same count on one pooled database (500k patients) p50",
+            pooled_p50 * 1000,
+            "ms",
+            digits=1,
+        ),
+        metric(
+            "federated count p50 / pooled count p50",
+            ratio,
+            "x",
+            target=f"<= {TARGET_COUNT_RATIO:g}x",
+            met=ratio <= TARGET_COUNT_RATIO,
+            digits=2,
+        ),
     ]
     return {
         "name": "analytics",

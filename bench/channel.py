@@ -20,12 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._metrics import metric
+
 NODES = 5
 SEQUENTIAL = 2000
 FANOUTS = 400
 FINALITY_SAMPLES = 20
 TARGET_FINAL_S = 1.0
 TARGET_P99_MS = 10.0
+FABRIC = "Fabric healthcare deployment: ~10 s latency"  # the published figure we compare with
 
 
 def _free_port() -> int:
@@ -141,16 +144,16 @@ def run() -> dict[str, Any]:
             server.should_exit = True
             thread.join(timeout=60)
 
-    def metric(name: str, values: list[float], q: float, target: bool) -> dict[str, Any]:
-        value = round(_percentile(values, q), 3)
-        return {
-            "metric": name,
-            "value": value,
-            "unit": "ms",
-            "target": f"<= {TARGET_P99_MS:g} ms" if target else None,
-            "anchor": "Fabric healthcare deployment: ~10 s latency" if target else None,
-            "met": value <= TARGET_P99_MS if target else None,
-        }
+    def latency(name: str, values: list[float], q: float, target: bool) -> dict[str, Any]:
+        value = round(_percentile(values, q), 3)  # the target is judged on the value shown
+        return metric(
+            name,
+            value,
+            "ms",
+            target=f"<= {TARGET_P99_MS:g} ms" if target else None,
+            met=value <= TARGET_P99_MS if target else None,
+            anchor=FABRIC if target else None,
+        )
 
     return {
         "name": "channel",
@@ -164,34 +167,24 @@ def run() -> dict[str, Any]:
             "transport": "ws on loopback, signed envelopes (Ed25519 both ways)",
         },
         "metrics": [
-            metric("empty task round trip p50", single, 0.50, False),
-            metric("empty task round trip p99", single, 0.99, True),
-            metric("empty task fan-out to 5 nodes p50", fan, 0.50, False),
-            metric("empty task fan-out to 5 nodes p99", fan, 0.99, False),
-            {
-                "metric": "checkpoint final after append (5 witnesses, majority) p50",
-                "value": round(_percentile(finality, 0.5), 3),
-                "unit": "s",
-                "target": None,
-                "anchor": None,
-                "met": None,
-            },
-            {
-                "metric": "checkpoint final after append (5 witnesses, majority) max",
-                "value": round(max(finality), 3),
-                "unit": "s",
-                "target": f"<= {TARGET_FINAL_S:g} s",
-                "anchor": "Fabric healthcare deployment: ~10 s latency",
-                "met": max(finality) <= TARGET_FINAL_S,
-            },
-            {
-                "metric": "empty task round trip mean",
-                "value": round(statistics.fmean(single), 3),
-                "unit": "ms",
-                "target": None,
-                "anchor": None,
-                "met": None,
-            },
+            latency("empty task round trip p50", single, 0.50, False),
+            latency("empty task round trip p99", single, 0.99, True),
+            latency("empty task fan-out to 5 nodes p50", fan, 0.50, False),
+            latency("empty task fan-out to 5 nodes p99", fan, 0.99, False),
+            metric(
+                "checkpoint final after append (5 witnesses, majority) p50",
+                _percentile(finality, 0.5),
+                "s",
+            ),
+            metric(
+                "checkpoint final after append (5 witnesses, majority) max",
+                max(finality),
+                "s",
+                target=f"<= {TARGET_FINAL_S:g} s",
+                met=max(finality) <= TARGET_FINAL_S,
+                anchor=FABRIC,
+            ),
+            metric("empty task round trip mean", statistics.fmean(single), "ms"),
         ],
     }
 

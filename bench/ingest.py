@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._metrics import metric
+
 BIG = int(os.environ.get("MEDSPACE_BENCH_PATIENTS", "100000"))
 SMALL = max(1, BIG // 10)
 VALIDATION_SAMPLE = 20_000
@@ -103,24 +105,6 @@ def _fresh_pg_database() -> str | None:
     )
 
 
-def _metric(
-    metric: str,
-    value: float,
-    unit: str,
-    target: str | None = None,
-    met: bool | None = None,
-    anchor: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "metric": metric,
-        "value": round(value, 3),
-        "unit": unit,
-        "target": target,
-        "met": met,
-        "anchor": anchor,
-    }
-
-
 def run() -> dict[str, Any]:
     from medspace.synth import generate
 
@@ -135,25 +119,25 @@ def run() -> dict[str, Any]:
         small = work / "small" / "h1"
         resources = _count_lines(big_ndjson)
         metrics.append(
-            _metric("synth patients/s (3 formats written)", BIG / synth_seconds, "patients/s")
+            metric("synth patients/s (3 formats written)", BIG / synth_seconds, "patients/s")
         )
 
         sqlite = _ingest_in_fresh_process(work, "sqlite", big_ndjson)
         assert sqlite["received"] == sqlite["stored"] + sqlite["skipped"] + sqlite["quarantined"]
         sqlite_rate = sqlite["received"] / sqlite["seconds"]
         metrics.append(
-            _metric(
+            metric(
                 "FHIR ingest, SQLite",
                 sqlite_rate,
                 "resources/s",
-                ">= 10,000",
-                sqlite_rate >= 10_000,
+                target=">= 10,000",
+                met=sqlite_rate >= 10_000,
             )
         )
 
         validation_rate, sample = _validation_rate(big_ndjson)
         metrics.append(
-            _metric(
+            metric(
                 f"fhir.resources R4B validate only ({sample:,} sample)",
                 validation_rate,
                 "resources/s",
@@ -161,8 +145,12 @@ def run() -> dict[str, Any]:
         )
         ratio = sqlite_rate / validation_rate
         metrics.append(
-            _metric(
-                "ratio: our end-to-end ingest / validation only", ratio, "x", ">= 10x", ratio >= 10
+            metric(
+                "ratio: our end-to-end ingest / validation only",
+                ratio,
+                "x",
+                target=">= 10x",
+                met=ratio >= 10,
             )
         )
 
@@ -170,27 +158,31 @@ def run() -> dict[str, Any]:
         if pg_url:
             pg = _ingest_in_fresh_process(work, "pg", big_ndjson, pg_url)
             metrics.append(
-                _metric("FHIR ingest, PostgreSQL", pg["received"] / pg["seconds"], "resources/s")
+                metric("FHIR ingest, PostgreSQL", pg["received"] / pg["seconds"], "resources/s")
             )
         else:
             metrics.append(
-                _metric("FHIR ingest, PostgreSQL (not reachable: not measured)", 0.0, "resources/s")
+                metric("FHIR ingest, PostgreSQL (not reachable: not measured)", 0.0, "resources/s")
             )
 
         small_run = _ingest_in_fresh_process(work, "small", small / "fhir" / "ndjson")
         mem_ratio = sqlite["max_rss_mb"] / small_run["max_rss_mb"]
-        metrics.append(_metric(f"peak RSS, {SMALL:,} patients", small_run["max_rss_mb"], "MiB"))
-        metrics.append(_metric(f"peak RSS, {BIG:,} patients", sqlite["max_rss_mb"], "MiB"))
+        metrics.append(metric(f"peak RSS, {SMALL:,} patients", small_run["max_rss_mb"], "MiB"))
+        metrics.append(metric(f"peak RSS, {BIG:,} patients", sqlite["max_rss_mb"], "MiB"))
         metrics.append(
-            _metric(
-                "peak RSS ratio (10x the data)", mem_ratio, "x", "flat (< 1.5x)", mem_ratio < 1.5
+            metric(
+                "peak RSS ratio (10x the data)",
+                mem_ratio,
+                "x",
+                target="flat (< 1.5x)",
+                met=mem_ratio < 1.5,
             )
         )
 
         hl7 = _ingest_in_fresh_process(work, "hl7", small / "hl7v2")
-        metrics.append(_metric("HL7 v2 ingest", hl7["received"] / hl7["seconds"], "messages/s"))
+        metrics.append(metric("HL7 v2 ingest", hl7["received"] / hl7["seconds"], "messages/s"))
         csv = _ingest_in_fresh_process(work, "csv", small / "csv")
-        metrics.append(_metric("CSV ingest", csv["received"] / csv["seconds"], "rows/s"))
+        metrics.append(metric("CSV ingest", csv["received"] / csv["seconds"], "rows/s"))
 
     return {
         "name": "ingest",

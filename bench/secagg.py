@@ -19,6 +19,8 @@ import statistics
 import time
 from typing import Any
 
+from bench._metrics import metric
+
 REPEATS = 15
 
 
@@ -71,19 +73,6 @@ def _one_round(n: int, length: int, dropouts: int) -> dict[str, float]:
     return {"total": elapsed, "cpu": cpu, "node": max(node_s), "hub": hub_s}
 
 
-def _metric(
-    name: str, value: float, unit: str, target: str | None = None, met: bool | None = None
-) -> dict[str, Any]:
-    return {
-        "metric": name,
-        "value": round(value, 3),
-        "unit": unit,
-        "target": target,
-        "anchor": None,
-        "met": met,
-    }
-
-
 def _median(n: int, length: int, dropouts: int, repeats: int = REPEATS) -> dict[str, float]:
     _one_round(n, min(length, 10), dropouts)  # warm up imports and caches
     runs = [_one_round(n, length, dropouts) for _ in range(repeats)]
@@ -102,10 +91,10 @@ def run() -> dict[str, Any]:
         for dropouts in (0, 1):
             label = f"5 nodes x {length:,}" + (", 1 dropped" if dropouts else "")
             ms = _median(5, length, dropouts)
-            metrics.append(_metric(f"{label}: round 1 + 2, one core", ms["total"], "ms"))
-            metrics.append(_metric(f"{label}: round 1 + 2, CPU time", ms["cpu"], "ms"))
-            metrics.append(_metric(f"{label}: per node (mask + unmask), CPU", ms["node"], "ms"))
-            metrics.append(_metric(f"{label}: hub (check + unmask + decode), CPU", ms["hub"], "ms"))
+            metrics.append(metric(f"{label}: round 1 + 2, one core", ms["total"], "ms"))
+            metrics.append(metric(f"{label}: round 1 + 2, CPU time", ms["cpu"], "ms"))
+            metrics.append(metric(f"{label}: per node (mask + unmask), CPU", ms["node"], "ms"))
+            metrics.append(metric(f"{label}: hub (check + unmask + decode), CPU", ms["hub"], "ms"))
     from medspace.analytics.secagg import decode_vector, encode_vector
 
     values = [float(i % 97) - 48.5 for i in range(10_000)]
@@ -113,17 +102,17 @@ def run() -> dict[str, Any]:
     started = time.process_time()
     for _ in range(REPEATS):
         encode_vector(values)
-    metrics.append(_metric("encode 10,000 floats (node), CPU", _per(started), "ms"))
+    metrics.append(metric("encode 10,000 floats (node), CPU", _per(started), "ms"))
     started = time.process_time()
     for _ in range(REPEATS):
         decode_vector(encoded)
-    metrics.append(_metric("decode 10,000 sums (hub), CPU", _per(started), "ms"))
+    metrics.append(metric("decode 10,000 sums (hub), CPU", _per(started), "ms"))
     for n in (10, 20):
         ms = _median(n, 1_000, 0, repeats=5)
-        metrics.append(_metric(f"{n} nodes x 1,000: round 1 + 2, one core", ms["total"], "ms"))
-        metrics.append(_metric(f"{n} nodes x 1,000: round 1 + 2, CPU time", ms["cpu"], "ms"))
+        metrics.append(metric(f"{n} nodes x 1,000: round 1 + 2, one core", ms["total"], "ms"))
+        metrics.append(metric(f"{n} nodes x 1,000: round 1 + 2, CPU time", ms["cpu"], "ms"))
         metrics.append(
-            _metric(f"{n} nodes x 1,000: per node (mask + unmask), CPU", ms["node"], "ms")
+            metric(f"{n} nodes x 1,000: per node (mask + unmask), CPU", ms["node"], "ms")
         )
     return {
         "name": "secagg",
