@@ -1,0 +1,182 @@
+"""The secure-aggregation rounds of a federated query, and the regression fit on them.
+
+`SecureAggregation._secure_sum` runs rounds 3 and 4 of a query (see
+`medspace.hub.analytics`) over the nodes that are still answering: each node returns
+its vector masked with pairwise masks shared with the others (round 1 of Bonawitz et al.
+2017), the survivors reveal what removes the masks of everyone who did and did not
+answer (round 2), and the hub decodes the SUM, never a node's own vector. Malformed
+vectors, flags and shares leave their node out, with the reason ledgered.
+
+`_fit` is Newton-Raphson with one such sum per iteration on a fixed set of nodes: a
+node that drops mid-fit stops the fit (mixing cohorts silently would give wrong numbers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from medspace.errors import MedSpaceError
+from medspace.hub.analytics_session import NodeRow, NodeSession, QueryRefused
+
+
+class SecureAggregation(NodeSession):
+    """Masked sums over the session's nodes, and regression fits built on them."""
+
+    async def _fit(self, statistic: Any) -> Any:
+        """Newton-Raphson with one secure-aggregation round per iteration on a fixed set
+        of nodes; the fitted statistic's result (coefficients, SEs, p-values)."""
+        from medspace.analytics.regression import (
+            logistic_result,
+            newton_step,
+            parameter_names,
+            regression_layout,
+        )
+
+        p = len(parameter_names(statistic))
+        length = regression_layout(p)
+        beta = [0.0] * p
+        fitted = set(self._answered())
+        converged = False
+        total: list[float] = []
+        iterations = 0
+        for iteration in range(1, statistic.max_iterations + 1):
+            part = {"part": statistic.id, "beta": [repr(b) for b in beta]}
+            total = await self._secure_sum(iteration, part, length, suppression=False)
+            iterations = iteration
+            dropped = sorted(fitted - set(self._answered()))
+            if dropped:
+                raise QueryRefused(
+                    f"node {', '.join(dropped)} dropped out during the fit of {statistic.id}; "
+                    "a fit over a changing set of hospitals would be wrong, so none is "
+                    "reported: run the query again"
+                )
+            try:
+                beta, converged = newton_step(beta, total, tolerance=statistic.tolerance)
+            except MedSpaceError as error:
+                raise QueryRefused(f"{statistic.id}: {error}") from None
+            if converged:
+                break
+        if not converged:
+            raise QueryRefused(
+                f"{statistic.id} did not converge in {statistic.max_iterations} iterations; "
+                "raise max_iterations or check the covariates (separation?)"
+            )
+        return logistic_result(statistic, beta, total, iterations=iterations, converged=True)
+
+    async def _secure_sum(
+        self, round_no: int, part: dict[str, Any], length: int, *, suppression: bool
+    ) -> list[float]:
+        from medspace.analytics.secagg import (
+            Aggregator,
+            SecAggError,
+            decode_vector,
+            default_threshold,
+        )
+
+        members = sorted(self._answered())
+        t = default_threshold(len(members))
+        peers = {n: self.channel.announcement(n) for n in members}
+        aggregator = Aggregator(members, t, length, self._session(), round_no)
+
+        async def mask(node: str) -> None:
+            body = {
+                "op": "mask",
+                "round": round_no,
+                "participants": members,
+                "threshold": t,
+                "peers": peers,
+                **part,
+            }
+            reply = await self._ask(node, body, ok_status="ok")
+            if reply is None:
+                return
+            try:
+                aggregator.add_masked(node, reply.get("masked", {}))
+            except SecAggError as error:
+                self._reject(node, f"masked vector rejected: {error}")
+                return
+            if suppression:
+                flags = reply.get("suppressed")
+                if not isinstance(flags, list) or not _flags_ok(flags, length):
+                    self._reject(node, "suppression flags do not match the query's cells")
+                    return
+                self.participants[node].suppressed = flags
+
+        await asyncio.gather(*(mask(node) for node in members))
+        await self._flush_entries()
+        survivors = sorted(self._answered())
+        self._require_quorum("sent a masked vector")
+        dropped = [n for n in members if n not in survivors]
+        try:
+            requests = aggregator.unmask_requests(dropped)
+        except SecAggError as error:
+            raise QueryRefused(f"secure aggregation cannot finish: {error}") from None
+        # Whose data is in the sum from here on: their suppression flags count.
+        self.contributors = list(aggregator.survivors)
+
+        async def unmask(node: str) -> None:
+            body = {"op": "unmask", "round": round_no, "request": requests[node]}
+            reply = await self._ask(node, body, keep_row=True)
+            if reply is None:
+                return
+            try:
+                aggregator.add_unmask(node, reply.get("unmask", {}))
+            except SecAggError as error:
+                # Its own vector is in the sum (its masks are rebuilt from the others'
+                # shares); only its answer for the others is left out.
+                self.rejections[node] = "secagg-bad-share"
+                self.rows[node] = NodeRow(node, "ok", f"unmasking share rejected: {error}")
+
+        await asyncio.gather(*(unmask(node) for node in survivors))
+        await self._flush_entries()
+        try:
+            return list(decode_vector(aggregator.total()))
+        except SecAggError as error:
+            for node in getattr(error, "nodes", ()):
+                self._reject(node, f"inconsistent unmasking data: {error}", "secagg-inconsistent")
+            raise QueryRefused(
+                f"the masks could not be removed ({error}); the query gives no result"
+            ) from None
+
+
+def _flags_ok(flags: object, length: int) -> bool:
+    return (
+        isinstance(flags, list)
+        and len(flags) == length
+        and all(f is None or (isinstance(f, str) and 0 < len(f) <= 64) for f in flags)
+    )
+
+
+def with_regressions(
+    result: Any,
+    spec: Any,
+    nodes: Sequence[str],
+    min_cell_size: int,
+    fits: list[tuple[Any, Any]],
+) -> Any:
+    """The combined result with each fitted regression in the spec's order."""
+    from medspace.analytics import QueryResult
+
+    if not fits:
+        return result
+    if result is None:
+        result = QueryResult(
+            spec_digest=spec.digest(),
+            title=spec.title,
+            min_cell_size=min_cell_size,
+            nodes=tuple(sorted(nodes)),
+            statistics=(),
+        )
+    fitted = {stat.id: fit for stat, fit in fits}
+    ordered = []
+    for stat in spec.statistics:
+        if stat.id in fitted:
+            ordered.append(fitted[stat.id])
+        else:
+            ordered.extend(s for s in result.statistics if s.id == stat.id)
+    return result.model_copy(update={"statistics": tuple(ordered)})
+
+
+__all__ = ["SecureAggregation", "with_regressions"]
