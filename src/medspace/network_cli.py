@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -434,7 +435,10 @@ def node_serve(
     from medspace.node.service import serve
 
     def event(message: str) -> None:
-        console.print(f"[dim]node {node.name}:[/] {message}", highlight=False)
+        # One plain, timestamped line per event: this runs on the node's event loop for
+        # every lookup and task, where rendering markup would cost the answer time.
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        print(f"{stamp} node {node.name}: {message}", flush=True)
 
     try:
         serve(node, hub, ca_file=ca_file, on_event=event)

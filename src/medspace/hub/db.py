@@ -10,6 +10,10 @@ from sqlalchemy.exc import ArgumentError
 
 from medspace.hub.errors import HubConfigError
 
+POOL_SIZE = 40
+"""Connections kept open: anyio's default worker-thread limit, which FastAPI's sync
+routes run in."""
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets API readers run beside the ledger writer; busy_timeout makes a second
@@ -39,10 +43,14 @@ def make_hub_engine(url: str) -> sa.Engine:
         return sa.create_engine(parsed, hide_parameters=True, pool_pre_ping=True)
     if backend != "sqlite":
         raise HubConfigError(f"database {backend!r} is not supported; use SQLite or PostgreSQL")
+    # The API serves requests from a pool of threads: keep as many connections open as
+    # it runs at once, so that a busy hub does not open (and PRAGMA) a fresh one per call.
     engine = sa.create_engine(
         parsed,
         hide_parameters=True,
         connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_SIZE,
     )
     sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine

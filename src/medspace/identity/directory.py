@@ -54,6 +54,22 @@ sessions_table = sa.Table(
 )
 
 
+_RESOLVE = (
+    sa.select(
+        sessions_table.c.user_name,
+        sessions_table.c.revoked_at,
+        users_table.c.name,
+        users_table.c.role,
+        users_table.c.node,
+        users_table.c.disabled,
+    )
+    .select_from(
+        sessions_table.outerjoin(users_table, users_table.c.name == sessions_table.c.user_name)
+    )
+    .where(sessions_table.c.token_id == sa.bindparam("token_id"))
+)
+
+
 def _epoch(moment: datetime | None) -> int:
     return int(as_utc(moment or utc_now(), "now").timestamp())
 
@@ -206,18 +222,17 @@ class UserDirectory:
         tokens whose session is unknown or revoked, and for disabled or changed accounts.
         """
         claims = verify_token(self.public_key, token, now=now)
+        # One query per request (every API call resolves its token): the session and its
+        # account, joined; an account that is gone leaves the user columns NULL.
         with self._engine.connect() as conn:
-            session = conn.execute(
-                sa.select(sessions_table).where(sessions_table.c.token_id == claims.token_id)
-            ).one_or_none()
-            row = self._row(conn, claims.subject)
-        if session is None or session.user_name != claims.subject:
+            found = conn.execute(_RESOLVE, {"token_id": claims.token_id}).one_or_none()
+        if found is None or found.user_name != claims.subject:
             raise AuthError("unknown token (not issued by this hub's directory); log in again")
-        if session.revoked_at is not None:
+        if found.revoked_at is not None:
             raise AuthError("token was revoked (logout or password change); log in again")
-        if row is None or row.disabled:
+        if found.name is None or found.disabled:
             raise AuthError("the account behind this token is disabled or gone; ask an admin")
-        user = User(row.name, Role(row.role), row.node)
+        user = User(found.name, Role(found.role), found.node)
         if user != claims.user:
             raise AuthError("the account's role changed since this token was issued; log in again")
         return user

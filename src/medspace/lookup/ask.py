@@ -203,7 +203,7 @@ def ask(
         )
         digest = {"justification": "sha256:" + justification_digest(justification)}
         entries = [
-            ledger.sign(
+            ledger.draft(
                 EntryType.LOOKUP,
                 now,
                 artefacts=digest,
@@ -214,7 +214,7 @@ def ask(
         ]
         if break_glass:
             entries.append(
-                ledger.sign(
+                ledger.draft(
                     EntryType.BREAK_GLASS,
                     now,
                     artefacts=digest,
@@ -232,7 +232,7 @@ def ask(
         ):
             log.add_alert(alert.kind, query.request, alert.count, now)
             entries.append(
-                ledger.sign(
+                ledger.draft(
                     EntryType.ALERT,
                     now,
                     reason=alert.kind,
@@ -243,7 +243,7 @@ def ask(
         queued = log.outbox(limit=16)
         body = {
             "request": signed.to_json(),
-            "entries": b64(entries + [b for _, b in queued]),
+            "entries": b64(ledger.sign_all(entries) + [b for _, b in queued]),
             "deadline": deadline,
         }
         answers: list[NodeAnswer] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +33,40 @@ class NodeLedger:
         self.node = node
         self._signer = EntrySigner(key)
 
+    def draft(
+        self,
+        kind: EntryType,
+        now: datetime,
+        *,
+        artefacts: Mapping[str, str] | None = None,
+        **details: Any,
+    ) -> Entry:
+        """An unsigned entry by this node (sign a reply's drafts together, `sign_all`)."""
+        return Entry(
+            type=kind,
+            actor=self.node,
+            time=utc_timestamp(now),
+            node=self.node,
+            artefacts=dict(artefacts or {}),
+            details={"role": "node", **details},
+        )
+
+    def draft_decision(self, record: DecisionRecord) -> Entry:
+        """A policy decision this node took, as an unsigned entry by the node."""
+        fields = record.ledger_fields()
+        fields["actor"] = self.node
+        fields["node"] = self.node
+        details = dict(fields["details"])
+        details["role"] = "node"
+        fields["details"] = details
+        return Entry(**fields)
+
+    def sign_all(self, entries: Sequence[Entry]) -> list[bytes]:
+        """The signed bodies of `entries`, in order, under one batch signature (see
+        `EntrySigner.sign_batch`): the hub checks one signature per reply, and each entry
+        still verifies alone with its batch proof. Submit them together, in this order."""
+        return [signed.body for signed in self._signer.sign_batch(entries)]
+
     def sign(
         self,
         kind: EntryType,
@@ -41,26 +75,8 @@ class NodeLedger:
         artefacts: Mapping[str, str] | None = None,
         **details: Any,
     ) -> bytes:
-        """The signed entry's body (what `HubCore.append_node_entries` takes)."""
-        entry = Entry(
-            type=kind,
-            actor=self.node,
-            time=utc_timestamp(now),
-            node=self.node,
-            artefacts=dict(artefacts or {}),
-            details={"role": "node", **details},
-        )
-        return self._signer.sign(entry).body
-
-    def decision(self, record: DecisionRecord) -> bytes:
-        """A policy decision this node took, signed by the node."""
-        fields = record.ledger_fields()
-        fields["actor"] = self.node
-        fields["node"] = self.node
-        details = dict(fields["details"])
-        details["role"] = "node"
-        fields["details"] = details
-        return self._signer.sign(Entry(**fields)).body
+        """One signed entry's body (what `HubCore.append_node_entries` takes)."""
+        return self._signer.sign(self.draft(kind, now, artefacts=artefacts, **details)).body
 
 
 def b64(bodies: list[bytes]) -> list[str]:

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from medspace.errors import MedSpaceError
 from medspace.identity import AuthError, User, verify_token
-from medspace.ledger import EntryType
+from medspace.ledger import Entry, EntryType
 from medspace.lookup import _linkage
 from medspace.lookup.alerts import Alert, AlertLimits, clinician_alerts, patient_alerts
 from medspace.lookup.entries import NodeLedger, b64, digest
@@ -87,14 +87,14 @@ class LookupResponder:
         try:
             query, user = self._verify(body, now)
         except (RequestRejected, AuthError) as error:
-            entry = self._ledger.sign(
+            entry = self._ledger.draft(
                 EntryType.ANSWER, now, status="refused", reason="lookup/unverified"
             )
             return self._reply("refused", str(error), [entry])
         try:
             return self._answer(query, user, now)
         except RequestRejected as error:  # a replay: logged by nobody, ledgered here
-            entry = self._ledger.sign(
+            entry = self._ledger.draft(
                 EntryType.ANSWER,
                 now,
                 status="refused",
@@ -147,12 +147,12 @@ class LookupResponder:
             LookupRequest(query.purpose, query.justification, requester=query.requester),
             Context(now=now, recorder=recorder, node=self.name, node_policy=policy),
         )
-        entries = [self._ledger.decision(r) for r in recorder.records]
+        entries = [self._ledger.draft_decision(r) for r in recorder.records]
         if not decision.allow:
             self.log.finish(event, "refused", now=now, requester=query.requester)
             entries += self._alert_entries(alerts, query, now)
             entries.append(
-                self._ledger.sign(
+                self._ledger.draft(
                     EntryType.ANSWER,
                     now,
                     status="refused",
@@ -164,7 +164,7 @@ class LookupResponder:
             return self._reply("refused", decision.reason, entries)
         if query.break_glass:
             entries.append(
-                self._ledger.sign(
+                self._ledger.draft(
                     EntryType.BREAK_GLASS,
                     now,
                     request=query.request,
@@ -189,7 +189,7 @@ class LookupResponder:
         except MedSpaceError as error:
             self.log.finish(event, "error", now=now, requester=query.requester)
             entries.append(
-                self._ledger.sign(EntryType.ANSWER, now, status="error", request=query.request)
+                self._ledger.draft(EntryType.ANSWER, now, status="error", request=query.request)
             )
             return self._reply("error", str(error)[:300], entries)
         matches = [(pseudonym, hit.kind) for hit, pseudonym in kept]
@@ -202,7 +202,7 @@ class LookupResponder:
         artefacts: dict[str, str] = {}
         if kept:
             entries.append(
-                self._ledger.sign(
+                self._ledger.draft(
                     EntryType.MATCH,
                     now,
                     request=query.request,
@@ -223,7 +223,7 @@ class LookupResponder:
             reply["sealed"] = sealed.to_json()
             artefacts["answer"] = digest(sealed.ciphertext)
         entries.append(
-            self._ledger.sign(
+            self._ledger.draft(
                 EntryType.ANSWER,
                 now,
                 artefacts=artefacts,
@@ -250,12 +250,12 @@ class LookupResponder:
             kept.append((hit, pseudonym))
         return kept
 
-    def _alert_entries(self, alerts: list[Alert], query: LookupQuery, now: datetime) -> list[bytes]:
+    def _alert_entries(self, alerts: list[Alert], query: LookupQuery, now: datetime) -> list[Entry]:
         bodies = []
         for alert in alerts:
             self.log.add_alert(alert.kind, query.request, alert.count, now)
             bodies.append(
-                self._ledger.sign(
+                self._ledger.draft(
                     EntryType.ALERT,
                     now,
                     reason=alert.kind,
@@ -266,7 +266,7 @@ class LookupResponder:
         return bodies
 
     def _reply(
-        self, status: str, reason: str | None, entries: list[bytes], **extra: Any
+        self, status: str, reason: str | None, entries: list[Entry], **extra: Any
     ) -> dict[str, Any]:
         queued = self.log.outbox()
         if queued:
@@ -275,7 +275,7 @@ class LookupResponder:
             "type": "reply",
             "status": status,
             "node": self.name,
-            "entries": b64(entries + [body for _, body in queued]),
+            "entries": b64(self._ledger.sign_all(entries) + [body for _, body in queued]),
             **extra,
         }
         if reason is not None:

@@ -113,6 +113,7 @@ class NodeService:
                         open_timeout=10,
                         ping_interval=20,
                         ping_timeout=20,
+                        compression=None,  # see the hub's ws_per_message_deflate
                     ) as websocket:
                         served = await self._session(websocket)
                         if served:
