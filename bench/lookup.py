@@ -32,6 +32,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench._metrics import metric
+
 NODES = 10
 ROWS_PER_NODE = 100_000
 POOL = 150_000
@@ -42,9 +44,15 @@ LOOKUPS_PER_CLINICIAN = 15
 SEQUENTIAL = 40
 FUZZY_SHARE = 0.25
 TARGET_P99_MS = 250.0
+OFFERED_RATE = 5.0
+"""The open-loop phase: lookups arrive at this rate (Poisson) from the same clinicians,
+whatever the answers' speed. A network of 10 emergency departments seeing ~300
+patients a day each offers ~0.04 lookups/s even if every patient were looked up; 5/s is
+a stress rate far above that, still below what the machine can serve."""
+OFFERED_LOOKUPS = 100
 if os.environ.get("MEDSPACE_BENCH_SMALL"):  # a quick check of the suite itself
     NODES, ROWS_PER_NODE, POOL, QUERIED, CLINICIANS, LOOKUPS_PER_CLINICIAN = 3, 2000, 3000, 20, 4, 3
-    SEQUENTIAL = 5
+    SEQUENTIAL, OFFERED_LOOKUPS = 5, 8
 PASSWORD = "bench-password-not-secret"
 
 
@@ -283,6 +291,63 @@ def _sequential(url: str, node_dir: Path, user: str, lookups: list[Any]) -> list
     return times
 
 
+def _open_loop(
+    url: str,
+    dirs: dict[str, Path],
+    clinicians: list[tuple[str, str]],
+    work: dict[str, list[Any]],
+    lookups: list[Any],
+) -> list[float]:
+    """Milliseconds from each lookup's scheduled arrival (Poisson, OFFERED_RATE per second
+    over all clinicians) to its last answer opened; a lookup that must wait for its
+    clinician's previous one counts the wait (no coordinated omission)."""
+    from medspace.hub import HubClient
+    from medspace.lookup.ask import ask
+    from medspace.node import open_node
+
+    rng = random.Random(17)
+    arrivals, moment = [], 0.0
+    for _ in range(OFFERED_LOOKUPS):
+        moment += rng.expovariate(OFFERED_RATE)
+        arrivals.append(moment)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    ready = threading.Barrier(len(clinicians) + 1)
+    origin: list[float] = []
+
+    def clinician(index: int, user: str, node_name: str) -> None:
+        mine = work[user] or lookups
+        with open_node(dirs[node_name]) as node, HubClient(url) as hub:
+            hub.login(user, PASSWORD)
+            ready.wait()
+            for k, due in enumerate(arrivals[index :: len(clinicians)]):
+                pause = origin[0] + due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                _home, person, fuzzy = mine[(k + 1) % len(mine)]
+                ask(
+                    node,
+                    hub,
+                    clinician=user,
+                    patient=_patient_input(person, fuzzy),
+                    reason="benchmark: emergency history needed now",
+                )
+                with lock:
+                    latencies.append((time.perf_counter() - origin[0] - due) * 1000)
+
+    threads = [
+        threading.Thread(target=clinician, args=(i, user, node))
+        for i, (user, node) in enumerate(clinicians)
+    ]
+    for t in threads:
+        t.start()
+    origin.append(time.perf_counter() + 0.5)
+    ready.wait()
+    for t in threads:
+        t.join()
+    return latencies
+
+
 def run() -> dict[str, Any]:
     from medspace.hub import HubClient, HubCore, init_hub
     from medspace.identity import Role, User, public_key_text
@@ -395,6 +460,7 @@ def run() -> dict[str, Any]:
                 t.join()
             wall = time.perf_counter() - wall0
             load_after = os.getloadavg()[0]
+            offered = _open_loop(url, dirs, clinicians, work, lookups)
         finally:
             for process in processes:
                 process.terminate()
@@ -403,23 +469,6 @@ def run() -> dict[str, Any]:
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     process.kill()
-
-    def metric(
-        name: str,
-        value: float,
-        unit: str,
-        target: str | None = None,
-        met: bool | None = None,
-        anchor: str | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "metric": name,
-            "value": round(value, 3),
-            "unit": unit,
-            "target": target,
-            "anchor": anchor,
-            "met": met,
-        }
 
     p99 = _percentile(latencies, 0.99) if latencies else float("nan")
     count = len(latencies)
@@ -443,6 +492,8 @@ def run() -> dict[str, Any]:
             "answers_by_kind": statuses,
             "load_average_1min_before_after": [round(load_before, 1), round(load_after, 1)],
             "sequential_lookups_timed": len(sequential),
+            "open_loop": f"{len(offered)} lookups arriving at {OFFERED_RATE:g}/s (Poisson) "
+            "from the same clinicians, timed from their scheduled arrival",
             "cpus": os.cpu_count(),
             "note": "clinicians are threads of one process (the asking side's token, "
             "signing and decryption share its GIL); all on one 2-core machine",
@@ -455,9 +506,9 @@ def run() -> dict[str, Any]:
                 "20 concurrent clinicians: lookup p99",
                 p99,
                 "ms",
-                f"<= {TARGET_P99_MS:g} ms",
-                p99 <= TARGET_P99_MS,
-                "IHE XCPD/XCA: seconds to minutes; source deployment: 6 h -> 20 min",
+                target=f"<= {TARGET_P99_MS:g} ms",
+                met=p99 <= TARGET_P99_MS,
+                anchor="IHE XCPD/XCA: seconds to minutes; source deployment: 6 h -> 20 min",
             ),
             metric(
                 "20 concurrent clinicians: time to the last answer p50",
@@ -478,9 +529,17 @@ def run() -> dict[str, Any]:
                 "linkage encodings per second (setup, this run)",
                 encodings_per_s,
                 "encodings/s",
-                None,
-                None,
-                "clkhash ~9-19k/s; see bench/results/linkage.json",
+                anchor="clkhash ~9-19k/s; see bench/results/linkage.json",
+            ),
+            metric(
+                f"offered {OFFERED_RATE:g} lookups/s (open loop): lookup p50",
+                _percentile(offered, 0.5),
+                "ms",
+            ),
+            metric(
+                f"offered {OFFERED_RATE:g} lookups/s (open loop): lookup p99",
+                _percentile(offered, 0.99),
+                "ms",
             ),
         ],
     }
