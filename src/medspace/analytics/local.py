@@ -21,7 +21,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
-    Select,
     case,
     func,
     literal,
@@ -32,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from medspace.analytics.disclosure import protect
 from medspace.analytics.errors import AnalyticsError, SpecError
-from medspace.analytics.features import cohort_query, materialised
+from medspace.analytics.features import cohort_query, materialised, read_person_ids
 from medspace.analytics.layout import ALL, TOTAL, Layout, bin_labels, layout
 from medspace.analytics.spec import (
     BoundsStat,
@@ -119,20 +118,11 @@ def cohort_person_ids(
     audit. They never leave the node."""
     try:
         with store.connect() as conn:
-            return _id_array(conn, cohort_query(spec, exclude))
+            return read_person_ids(conn, cohort_query(spec, exclude))
     except SQLAlchemyError as exc:
         raise AnalyticsError(
             f"the node's database failed while selecting the cohort ({type(exc).__name__})"
         ) from None
-
-
-def _id_array(conn: Connection, query: Select[tuple[int]]) -> npt.NDArray[np.int64]:
-    """The ids `query` selects, sorted. Read from the driver's cursor: building a
-    SQLAlchemy row per patient costs more than the query itself."""
-    cursor = conn.execute(query).cursor
-    assert cursor is not None
-    rows = cursor.fetchall()
-    return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
 
 
 def _aggregate(
@@ -153,14 +143,14 @@ def _aggregate(
     if len(stats) == 1 and isinstance(stats[0], CountStat) and not stats[0].by:
         # the network's plain count: one COUNT over the cohort
         if with_ids:
-            members_ids = _id_array(conn, cohort_query(spec, exclude))
+            members_ids = read_person_ids(conn, cohort_query(spec, exclude))
             return [float(members_ids.size)], int(members_ids.size), {}, members_ids
         members = cohort_query(spec, exclude).subquery()
         n = int(conn.execute(select(func.count()).select_from(members)).scalar_one())
         return [float(n)], n, {}, None
     with materialised(conn, spec, _variables_of(stats), exclude) as table:
         values, cohort_size, bounds_n = _place(conn, table, stats, cells)
-        ids = _id_array(conn, select(table.c.pid)) if with_ids else None
+        ids = read_person_ids(conn, select(table.c.pid)) if with_ids else None
         return values, cohort_size, bounds_n, ids
 
 

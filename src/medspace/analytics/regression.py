@@ -19,21 +19,25 @@ Hub side: `newton_step` and `logistic_summary`, pure functions of the summed vec
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from itertools import chain
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from medspace.analytics.errors import AnalyticsError, RegressionRefused, SpecError
-from medspace.analytics.features import materialised
+from medspace.analytics.features import materialised, read_person_ids
 from medspace.analytics.result import Coefficient, StatisticResult
 from medspace.analytics.spec import BINARY_KINDS, LogisticStat, QuerySpec
 from medspace.store import NodeStore
 
 Matrix = npt.NDArray[np.float64]
+IdArray = npt.NDArray[np.int64]
 PARAMETERS_PER_PATIENT = 3  # n >= 3 p, DataSHIELD's nfilter.glm = 0.33
+_PACKED_BITS = 30  # 0/1 columns per fetched integer: within PostgreSQL's 32-bit integer
 
 
 def regression_layout(p: int) -> int:
@@ -64,16 +68,39 @@ def design_matrix(
 ) -> tuple[Matrix, Matrix]:
     """(X, y) of the node's complete cases, X with an intercept column first when the
     model has one. Local use only: this is row-level data and never leaves the node."""
-    stat = logistic_statistic(spec, statistic_id)
+    x, y, _ = _read_design(
+        store, spec, logistic_statistic(spec, statistic_id), exclude_pseudonyms, with_ids=False
+    )
+    return x, y
+
+
+def _read_design(
+    store: NodeStore,
+    spec: QuerySpec,
+    stat: LogisticStat,
+    exclude: Collection[str],
+    *,
+    with_ids: bool,
+) -> tuple[Matrix, Matrix, IdArray | None]:
+    """(X, y) as `design_matrix`, and with `with_ids` the cohort's person ids (every
+    cohort patient, complete case or not: the differencing audit's cohort) from the
+    same pass, so the cohort is selected once."""
     names = [stat.outcome, *stat.covariates]
+    binary = [i for i, n in enumerate(names) if spec.variables[n].kind in BINARY_KINDS]
+    numeric = [i for i in range(len(names)) if i not in binary]
+    groups = [binary[i : i + _PACKED_BITS] for i in range(0, len(binary), _PACKED_BITS)]
+    ids: IdArray | None = None
     try:
         with (
             store.connect() as conn,
-            materialised(conn, spec, names, exclude_pseudonyms) as table,
+            materialised(conn, spec, names, exclude) as table,
         ):
+            if with_ids:
+                ids = read_person_ids(conn, select(table.c.pid))
             columns = [table.c[n] for n in names]
             complete = and_(*(c.is_not(None) for c in columns))
-            result = conn.execute(select(*columns).where(complete).order_by(table.c.pid))
+            wanted = [columns[i] for i in numeric] + [_packed(columns, g) for g in groups]
+            result = conn.execute(select(*wanted).where(complete).order_by(table.c.pid))
             # the driver's plain tuples: a SQLAlchemy row per patient costs more than the SQL
             cursor = result.cursor
             assert cursor is not None
@@ -82,20 +109,41 @@ def design_matrix(
         raise AnalyticsError(
             f"the node's database failed while building the design matrix ({type(exc).__name__})"
         ) from None
-    data = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+    n = len(rows)
+    # one flat pass over the tuples: about twice as fast as np.array(rows), same values
+    flat = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=n * len(wanted))
+    flat = flat.reshape(n, len(wanted))
+    data = np.empty((n, len(names)), dtype=np.float64)
+    for j, i in enumerate(numeric):
+        data[:, i] = flat[:, j]
+    for j, group in enumerate(groups, start=len(numeric)):
+        bits = flat[:, j].astype(np.int64)
+        for bit, i in enumerate(group):
+            data[:, i] = (bits >> bit) & 1
     y = data[:, 0]
     x = data[:, 1:]
     if stat.intercept:
-        x = np.hstack([np.ones((len(rows), 1)), x])
-    return x, y
+        x = np.hstack([np.ones((n, 1)), x])
+    return x, y, ids
+
+
+def _packed(columns: Sequence[ColumnElement[Any]], group: Sequence[int]) -> ColumnElement[Any]:
+    """The 0/1 columns at `group` as one integer, column `group[b]` in bit b: half the
+    values to fetch for a model of 0/1 covariates, and exact."""
+    packed = columns[group[0]]
+    for bit, i in enumerate(group[1:], start=1):
+        packed = packed + columns[i] * (1 << bit)
+    return packed
 
 
 class RegressionSession:
     """One node's part in one federated logistic regression.
 
-    Builds the design matrix once, checks the nfilter rules (raising `RegressionRefused`
-    with code nfilter-cohort / nfilter-level / nfilter-constant), then answers `step`
-    for each Newton iteration.
+    Builds the design matrix once, hands the cohort's person ids to `audit` (the
+    differencing check, when given: it runs before the nfilter rules, so a refusal by
+    those rules cannot tell a narrowed cohort apart), checks the nfilter rules (raising
+    `RegressionRefused` with code nfilter-cohort / nfilter-level / nfilter-constant),
+    then answers `step` for each Newton iteration.
     """
 
     def __init__(
@@ -106,14 +154,18 @@ class RegressionSession:
         *,
         exclude_pseudonyms: Collection[str] = (),
         min_cell_size: int,
+        audit: Callable[[IdArray], None] | None = None,
     ) -> None:
         if min_cell_size < 1:
             raise SpecError("min_cell_size must be at least 1")
         self.statistic = logistic_statistic(spec, statistic_id)
         self.names = parameter_names(self.statistic)
-        self._x, self._y = design_matrix(
-            store, spec, statistic_id, exclude_pseudonyms=exclude_pseudonyms
+        self._x, self._y, ids = _read_design(
+            store, spec, self.statistic, exclude_pseudonyms, with_ids=audit is not None
         )
+        if audit is not None:
+            assert ids is not None
+            audit(ids)
         _nfilter(spec, self.statistic, self._x, self._y, min_cell_size)
 
     @property

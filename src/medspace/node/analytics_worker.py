@@ -396,7 +396,8 @@ def _compute(
 
     `audit` (the differencing check, None under DP) is given the cohort's person ids
     before anything is kept: taken from the local aggregate's own pass over the cohort
-    when there is one, so the cohort is selected once; a refusal leaves the query empty.
+    when there is one, else from the first regression's pass (before its nfilter rules),
+    so the cohort is selected once; a refusal leaves the query empty.
     """
     from medspace.analytics.layout import layout
     from medspace.analytics.local import cohort_person_ids, compute_local
@@ -412,19 +413,27 @@ def _compute(
             min_cell_size=query.min_cell_size,
             with_cohort_ids=audit is not None,
         )
-    if audit is not None:
-        ids = aggregate.cohort_ids if aggregate is not None else None
-        audit(ids if ids is not None else cohort_person_ids(store, spec, excluded))
-    query.aggregate = aggregate
+    pending = audit
+    if pending is not None and aggregate is not None:
+        ids = aggregate.cohort_ids
+        pending(ids if ids is not None else cohort_person_ids(store, spec, excluded))
+        pending = None
+    regressions = {}
     for statistic in spec.statistics:
         if statistic.kind == "logistic":
-            query.regressions[statistic.id] = RegressionSession(
+            regressions[statistic.id] = RegressionSession(
                 store,
                 spec,
                 statistic.id,
                 exclude_pseudonyms=excluded,
                 min_cell_size=query.min_cell_size,
+                audit=pending,
             )
+            pending = None
+    if pending is not None:
+        pending(cohort_person_ids(store, spec, excluded))
+    query.aggregate = aggregate
+    query.regressions.update(regressions)
 
 
 def _floats(value: object) -> list[float] | None:
