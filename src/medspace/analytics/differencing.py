@@ -50,9 +50,23 @@ CREATE TABLE IF NOT EXISTS answered_cohort (
 
 def encode_ids(ids: IdArray) -> bytes:
     """Sorted unique ids as zlib-compressed little-endian deltas."""
-    ordered = np.unique(np.asarray(ids, dtype=np.int64))
+    ordered = _sorted_unique(ids)
     deltas = np.diff(ordered, prepend=np.int64(0))
-    return zlib.compress(deltas.astype("<i8").tobytes(), 6)
+    # Level 1: deltas of sorted ids compress almost as well as at 6, several times faster.
+    return zlib.compress(deltas.astype("<i8").tobytes(), 1)
+
+
+def cohort_digest(ids: IdArray) -> str:
+    """SHA-256 hex of the sorted unique ids (little-endian int64), what an identical
+    repeat is recognised by."""
+    return hashlib.sha256(_sorted_unique(ids).astype("<i8").tobytes()).hexdigest()
+
+
+def _sorted_unique(ids: Sequence[int] | IdArray) -> IdArray:
+    values = np.asarray(ids, dtype=np.int64)
+    if values.size < 2 or bool(np.all(values[1:] > values[:-1])):
+        return values  # the cohort query already returns them sorted: skip the sort
+    return np.unique(values)
 
 
 def decode_ids(blob: bytes) -> IdArray:
@@ -93,26 +107,29 @@ class QueryAudit:
         as answered (with `record`). Check and record are one transaction."""
         if min_cell_size < 1:
             raise AnalyticsError("min_cell_size must be at least 1")
-        new = np.unique(np.asarray(cohort_ids, dtype=np.int64))
-        blob = encode_ids(new)
-        digest = hashlib.sha256(blob).hexdigest()
+        new = _sorted_unique(cohort_ids)
+        digest = cohort_digest(new)
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            rows = conn.execute(
-                "SELECT digest, ids FROM answered_cohort WHERE project_id = ? ORDER BY created",
-                (project_id,),
-            ).fetchall()
-            if any(d == digest for d, _ in rows):
+            seen = conn.execute(
+                "SELECT 1 FROM answered_cohort WHERE project_id = ? AND digest = ?",
+                (project_id, digest),
+            ).fetchone()
+            if seen is not None:
                 conn.execute("COMMIT")
                 return  # an identical repeat reveals nothing new
-            earlier = [decode_ids(b) for _, b in rows]
+            rows = conn.execute(
+                "SELECT ids FROM answered_cohort WHERE project_id = ? ORDER BY created",
+                (project_id,),
+            ).fetchall()
+            earlier = [decode_ids(b) for (b,) in rows]
             _check_pairwise(new, earlier, min_cell_size)
             _check_atoms(new, earlier, min_cell_size)
             if record:
                 conn.execute(
                     "INSERT INTO answered_cohort VALUES (?, ?, ?, ?, ?)",
-                    (project_id, digest, len(new), blob, datetime.now(UTC).isoformat()),
+                    (project_id, digest, len(new), encode_ids(new), datetime.now(UTC).isoformat()),
                 )
             conn.execute("COMMIT")
         except BaseException:
