@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import and_, select
 
 from medspace.analytics import (
     AnalyticsError,
+    DifferencingRefused,
     QuerySpec,
     RegressionRefused,
     RegressionSession,
@@ -27,10 +29,12 @@ from medspace.analytics import (
     pooled_logistic,
     regression_layout,
 )
+from medspace.analytics.features import feature_table
+from medspace.analytics.local import cohort_person_ids
 from medspace.node import Node, init_node, open_node
 
 from .conftest import Hospital
-from .population import MI_COEFFICIENTS, outcomes, simulate
+from .population import MI_COEFFICIENTS, Person, outcomes, simulate
 
 MI_SPEC = Path(__file__).parents[2] / "docs" / "examples" / "mi-logistic.json"
 
@@ -157,6 +161,96 @@ def test_the_design_matrix_covers_complete_cases_only(
     assert len(y) == len(complete)
     assert set(np.unique(y)) == {0.0, 1.0}
     assert np.all(x[:, 0] == 1.0)
+
+
+# 0/1 covariates are fetched packed 30 to an integer: 33 of them, between numeric ones,
+# span two packed integers
+_BINARY = [
+    {"kind": "has", "domain": "condition", "system": "ICD-10", "code": "E11.9"},
+    {"kind": "has", "domain": "condition", "system": "ICD-10", "code": "I10"},
+    {"kind": "is", "of": "sex", "category": "male"},
+    {"kind": "has", "domain": "condition", "system": "ICD-10", "code": "C22*"},
+]
+
+
+def _wide_spec(intercept: bool) -> QuerySpec:
+    data = json.loads(MI_SPEC.read_text())
+    covariates = ["hba1c"]
+    for i in range(33):
+        data["variables"][f"b{i}"] = _BINARY[i % len(_BINARY)]
+        covariates.append(f"b{i}")
+        if i == 16:
+            covariates.append("age")
+    data["statistics"][0].update({"covariates": covariates, "intercept": intercept})
+    return QuerySpec.parse(data)
+
+
+def _plain_design(node: Node, spec: QuerySpec) -> tuple[np.ndarray, np.ndarray]:
+    """The oracle: every column of the feature subquery fetched as it is, no packing."""
+    stat = spec.statistic("mi_model")
+    names = [stat.outcome, *stat.covariates]  # type: ignore[union-attr]
+    with node.store.connect() as conn:
+        f = feature_table(spec, names, (), conn.dialect.name)
+        columns = [f.c[n] for n in names]
+        query = select(*columns).where(and_(*(c.is_not(None) for c in columns)))
+        rows = conn.execute(query.order_by(f.c.pid)).all()
+    data = np.array(rows, dtype=np.float64).reshape(len(rows), len(names))
+    x = data[:, 1:]
+    if stat.intercept:  # type: ignore[union-attr]
+        x = np.hstack([np.ones((len(rows), 1)), x])
+    return x, data[:, 0]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def either_node(request: pytest.FixtureRequest, opened: list[Node]) -> Node:
+    """Hospital h1 on SQLite, or the same simulated patients on PostgreSQL."""
+    if request.param == "sqlite":
+        return opened[0]
+    pg: tuple[Node, list[Person]] = request.getfixturevalue("pg_hospital")
+    return pg[0]
+
+
+@pytest.mark.parametrize("intercept", [True, False])
+def test_packed_binary_columns_read_back_exactly(either_node: Node, intercept: bool) -> None:
+    spec = _wide_spec(intercept)
+    x, y = design_matrix(either_node.store, spec, "mi_model")
+    want_x, want_y = _plain_design(either_node, spec)
+    assert x.shape == want_x.shape == (len(y), 35 + intercept)
+    assert np.array_equal(x, want_x) and np.array_equal(y, want_y)
+    assert {0.0, 1.0} == set(np.unique(x[:, intercept + 1 : intercept + 17]))
+
+
+def test_the_audit_gets_the_whole_cohort_from_the_sessions_own_pass(
+    hospitals: list[Hospital], opened: list[Node]
+) -> None:
+    node = opened[0]
+    leaving = [node.store.pseudonym(p.source_id) for p in hospitals[0].people[:9]]
+    spec = _mi_spec()
+    for exclude in ((), leaving):
+        seen: list[np.ndarray] = []
+        session = RegressionSession(
+            node.store,
+            spec,
+            "mi_model",
+            exclude_pseudonyms=exclude,
+            min_cell_size=5,
+            audit=seen.append,
+        )
+        (ids,) = seen
+        assert np.array_equal(ids, cohort_person_ids(node.store, spec, exclude))
+        assert session.step([0.0] * 6)[-1] <= ids.size  # complete cases of that cohort
+
+
+def test_the_audit_refuses_before_the_nfilter_rules_are_checked(opened: list[Node]) -> None:
+    """A narrowed cohort must be refused as a narrowed cohort: an nfilter refusal of it
+    would tell whether the few patients left out had the rarer outcome."""
+    spec = _mi_spec(cohort={"age": {"min": 50, "max": 50}})  # nfilter-cohort refuses it
+
+    def audit(ids: np.ndarray) -> None:
+        raise DifferencingRefused("differs from a cohort already answered")
+
+    with pytest.raises(DifferencingRefused, match="differs"):
+        RegressionSession(opened[0].store, spec, "mi_model", min_cell_size=5, audit=audit)
 
 
 @pytest.mark.slow
