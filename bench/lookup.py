@@ -267,10 +267,22 @@ def _patient_input(person: Any, fuzzy: bool) -> Any:
     return PatientInput(national_id=ident.national_id, id_system=ident.national_id_system)
 
 
+def _ask(node: Any, hub: Any, user: str, person: Any, fuzzy: bool) -> Any:
+    """One lookup the whole way, as the clinician `user` at `node`."""
+    from medspace.lookup.ask import ask
+
+    return ask(
+        node,
+        hub,
+        clinician=user,
+        patient=_patient_input(person, fuzzy),
+        reason="benchmark: emergency history needed now",
+    )
+
+
 def _sequential(url: str, node_dir: Path, user: str, lookups: list[Any]) -> list[float]:
     """One clinician alone: end-to-end milliseconds of SEQUENTIAL lookups after 2 warm-ups."""
     from medspace.hub import HubClient
-    from medspace.lookup.ask import ask
     from medspace.node import open_node
 
     times = []
@@ -279,13 +291,7 @@ def _sequential(url: str, node_dir: Path, user: str, lookups: list[Any]) -> list
         for n in range(SEQUENTIAL + 2):
             _home, person, fuzzy = lookups[n % len(lookups)]
             t0 = time.perf_counter()
-            ask(
-                node,
-                hub,
-                clinician=user,
-                patient=_patient_input(person, fuzzy),
-                reason="benchmark: emergency history needed now",
-            )
+            _ask(node, hub, user, person, fuzzy)
             if n >= 2:
                 times.append((time.perf_counter() - t0) * 1000)
     return times
@@ -302,7 +308,6 @@ def _open_loop(
     over all clinicians) to its last answer opened; a lookup that must wait for its
     clinician's previous one counts the wait (no coordinated omission)."""
     from medspace.hub import HubClient
-    from medspace.lookup.ask import ask
     from medspace.node import open_node
 
     rng = random.Random(17)
@@ -325,13 +330,7 @@ def _open_loop(
                 if pause > 0:
                     time.sleep(pause)
                 _home, person, fuzzy = mine[(k + 1) % len(mine)]
-                ask(
-                    node,
-                    hub,
-                    clinician=user,
-                    patient=_patient_input(person, fuzzy),
-                    reason="benchmark: emergency history needed now",
-                )
+                _ask(node, hub, user, person, fuzzy)
                 with lock:
                     latencies.append((time.perf_counter() - origin[0] - due) * 1000)
 
@@ -351,7 +350,6 @@ def _open_loop(
 def run() -> dict[str, Any]:
     from medspace.hub import HubClient, HubCore, init_hub
     from medspace.identity import Role, User, public_key_text
-    from medspace.lookup.ask import ask
     from medspace.node import open_node
 
     with tempfile.TemporaryDirectory(prefix="medspace-bench-lookup-") as tmp:
@@ -429,13 +427,7 @@ def run() -> dict[str, Any]:
                         _home, person, fuzzy = mine[n % len(mine)]
                         t0 = time.perf_counter()
                         try:
-                            outcome = ask(
-                                node,
-                                hub,
-                                clinician=user,
-                                patient=_patient_input(person, fuzzy),
-                                reason="benchmark: emergency history needed now",
-                            )
+                            outcome = _ask(node, hub, user, person, fuzzy)
                         except Exception:
                             with lock:
                                 failures += 1
