@@ -11,7 +11,8 @@ aggregates, so the differencing audit does not select the cohort a second time.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import itertools
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
+    Integer,
+    and_,
     case,
     func,
     literal,
@@ -162,7 +165,7 @@ def _place(
     bounds_n: dict[str, int] = {}
     cohort_size = 0
     for stat in stats:
-        rows, cohort_size = _statistic_rows(conn, source, stat)
+        rows, cohort_size = _statistic_rows(conn, source, stat, cells.domains)
         for labels, part, value in rows:
             if part == WITH_VALUE:
                 bounds_n[stat.id] = int(value)
@@ -184,11 +187,15 @@ def _variables_of(stats: Sequence[Statistic]) -> set[str]:
 
 Row = tuple[tuple[str, ...], str, float]
 WITH_VALUE = "with-value"
+_FILTERED_CELLS = 64  # larger tables are counted by GROUP BY
 
 
-def _statistic_rows(conn: Connection, f: FromClause, stat: Statistic) -> tuple[list[Row], int]:
-    """The statistic's cells from one GROUP BY over `f`, and the number of rows of `f`
-    (the cohort size: groups with a missing value are counted there, then dropped)."""
+def _statistic_rows(
+    conn: Connection, f: FromClause, stat: Statistic, domains: Mapping[str, tuple[str, ...]]
+) -> tuple[list[Row], int]:
+    """The statistic's cells from one aggregate query over `f`, and the number of rows
+    of `f` (the cohort size: groups with a missing value are counted there, then
+    dropped). `domains` are the categories of the categorical variables."""
     out: list[Row] = []
     everyone = 0
     if isinstance(stat, CountStat | SumStat | MeanStat | VarianceStat | ProportionStat):
@@ -245,13 +252,48 @@ def _statistic_rows(conn: Connection, f: FromClause, stat: Statistic) -> tuple[l
         return out, everyone
     if isinstance(stat, TableStat):
         cols = [f.c[n] for n in stat.variables]
-        grid: dict[tuple[str, ...], float] = {}
+        grid, everyone = _table_grid(conn, f, cols, [domains[n] for n in stat.variables])
+        return _table_rows(grid, len(cols)), everyone
+    raise AssertionError(stat.kind)
+
+
+def _table_grid(
+    conn: Connection,
+    f: FromClause,
+    cols: Sequence[ColumnElement[Any]],
+    categories: Sequence[tuple[str, ...]],
+) -> tuple[dict[tuple[str, ...], float], int]:
+    """Patients per combination of categories (combinations with none left out), and
+    the number of rows of `f`.
+
+    A table of at most `_FILTERED_CELLS` cells is counted in one pass, one
+    `count(*) FILTER (WHERE ...)` per cell: GROUP BY sorts the cohort first, which costs
+    2.5 times the instructions for a 3 x 2 table of 100k patients (SQLite 3.40)."""
+    combos = list(itertools.product(*categories))
+    grid: dict[tuple[str, ...], float] = {}
+    if len(combos) > _FILTERED_CELLS:
+        everyone = 0
         for r in conn.execute(select(*cols, func.count()).group_by(*cols)):
             everyone += int(r[-1])
             if all(v is not None for v in r[:-1]):
                 grid[_text(r[:-1])] = float(r[-1])
-        return _table_rows(grid, len(cols)), everyone
-    raise AssertionError(stat.kind)
+        return grid, everyone
+    counts = [
+        func.count().filter(
+            and_(*(c == _category_value(c, label) for c, label in zip(cols, combo, strict=True)))
+        )
+        for combo in combos
+    ]
+    row = conn.execute(select(func.count(), *counts).select_from(f)).one()
+    for combo, n in zip(combos, row[1:], strict=True):
+        if n:
+            grid[combo] = float(n)
+    return grid, int(row[0])
+
+
+def _category_value(column: ColumnElement[Any], label: str) -> Any:
+    """The stored value of a category label: 0/1 variables are integer columns."""
+    return int(label) if isinstance(column.type, Integer) else label
 
 
 def _table_rows(grid: dict[tuple[str, ...], float], dims: int) -> list[Row]:
