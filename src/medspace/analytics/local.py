@@ -1,8 +1,9 @@
 """A node's local answer to a query: aggregates computed in SQL, then disclosure control.
 
-`compute_local` runs one GROUP BY query per statistic over the feature table of
-`medspace.analytics.features` (no Python loop over patients: Python only places the
-grouped rows into the layout's cells), then applies `medspace.analytics.disclosure`.
+`compute_local` runs one aggregate query per statistic over the feature table of
+`medspace.analytics.features` (GROUP BY, or for a small contingency table one FILTER per
+cell; no Python loop over patients: Python only places the aggregated rows into the
+layout's cells), then applies `medspace.analytics.disclosure`.
 What leaves the node is `LocalAggregate.values` (suppressed cells zeroed, then masked by
 secure aggregation), `suppressed` and `refusals`; `cohort_size` and `cohort_ids` stay at
 the node. `cohort_ids` (asked for with `with_cohort_ids`) come from the same pass as the

@@ -5,7 +5,8 @@ aggregation) and takes the Newton step. Because the log-likelihood of the union 
 sum of the nodes' log-likelihoods, the federated fit equals the pooled fit.
 
 Node side: `RegressionSession` builds the node's design matrix once (features in SQL,
-complete cases only) and checks the nfilter rules before anything leaves:
+complete cases only; the cohort's person ids for the differencing audit come from the
+same pass) and checks the nfilter rules before anything leaves:
 
 - the node's complete-case n is at least max(k, 3 x number of parameters)
   ("nfilter-cohort"; DataSHIELD's nfilter.glm = 0.33 parameters per patient);
