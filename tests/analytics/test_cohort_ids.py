@@ -7,12 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
-from medspace.analytics import QuerySpec, cohort_person_ids, compute_local
+from medspace.analytics import QuerySpec, cohort_person_ids, compute_local, layout
 from medspace.node import Node
 
 from .conftest import Hospital
+from .population import Person
 from .test_local import FILTERED, VARIABLES
+from .test_local import STATISTICS as LOCAL_STATISTICS
 
 COHORTS: list[dict[str, Any]] = [
     {},
@@ -58,3 +61,26 @@ def test_the_cohort_ids_are_the_cohort_and_the_answer_is_unchanged(
     assert cohort_person_ids(node.store, QuerySpec.parse({"statistics": STATISTICS[0]})).size == (
         len(hospitals[0].people)
     )
+
+
+@pytest.mark.postgres
+def test_one_statistic_alone_on_postgres_matches_it_in_a_larger_query(
+    pg_hospital: tuple[Node, list[Person]],
+) -> None:
+    """One statistic is read straight from the feature subquery with its ids joined in
+    the same query; several go through a temporary table. Same cells, same cohort."""
+    node, _ = pg_hospital
+    whole = QuerySpec.parse(
+        {"cohort": FILTERED, "variables": VARIABLES, "statistics": LOCAL_STATISTICS}
+    )
+    together = compute_local(node.store, whole, min_cell_size=1, with_cohort_ids=True)
+    assert together.cohort_ids is not None and together.cohort_ids.size > 0
+    cells = layout(whole)
+    for stat in LOCAL_STATISTICS:
+        spec = QuerySpec.parse({"cohort": FILTERED, "variables": VARIABLES, "statistics": [stat]})
+        alone = compute_local(node.store, spec, min_cell_size=1, with_cohort_ids=True)
+        want = [together.values[i] for i in cells.positions(stat["id"])]
+        assert alone.values == pytest.approx(want, rel=1e-12), stat["id"]
+        assert alone.cohort_ids is not None
+        assert np.array_equal(alone.cohort_ids, together.cohort_ids)
+        assert alone.cohort_size == together.cohort_size

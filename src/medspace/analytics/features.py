@@ -13,7 +13,7 @@ between birth date and the spec's reference date.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import date
 from typing import Any
@@ -332,24 +332,33 @@ def read_person_ids(conn: Connection, query: Select[tuple[int]]) -> npt.NDArray[
     (measured ~45 ms against ~10 ms for 100k patients). Other databases get the tuples."""
     ids = query.subquery("ids")
     pid = ids.c[0]
-    dialect = conn.dialect.name
-    if dialect not in ("sqlite", "postgresql"):
+    joined = joined_person_ids(pid, conn.dialect.name)
+    if joined is None:
         rows = conn.execute(select(pid)).all()
         return np.sort(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
-    joined = (
-        func.group_concat(pid, ",")
-        if dialect == "sqlite"
-        else func.string_agg(cast(pid, Text), ",")
-    )
-    text = conn.execute(select(joined, func.count())).one()
-    found = int(text[1])
-    if found == 0:
-        return np.zeros(0, dtype=np.int64)
-    try:
-        parsed = np.fromstring(str(text[0]), dtype=np.int64, sep=",")
-    except ValueError:
-        parsed = np.zeros(0, dtype=np.int64)
-    if parsed.size != found:
+    text, found = conn.execute(select(joined, func.count())).one()
+    return parse_person_ids([text], int(found))
+
+
+def joined_person_ids(pid: ColumnElement[Any], dialect: str) -> ColumnElement[Any] | None:
+    """An aggregate joining the person ids `pid` into one comma-separated text, for
+    `parse_person_ids` (None on a database other than SQLite and PostgreSQL)."""
+    if dialect == "sqlite":
+        return func.group_concat(pid, ",")
+    if dialect == "postgresql":
+        return func.string_agg(cast(pid, Text), ",")
+    return None
+
+
+def parse_person_ids(texts: Iterable[str | None], count: int) -> npt.NDArray[np.int64]:
+    """The person ids in `texts` (each from `joined_person_ids`; None for none), sorted.
+    Raises `AnalyticsError` unless there are exactly `count` of them."""
+    joined = ",".join(t for t in texts if t)
+    parsed = np.zeros(0, dtype=np.int64)
+    if joined:
+        with suppress(ValueError):
+            parsed = np.fromstring(joined, dtype=np.int64, sep=",")
+    if parsed.size != count:
         raise AnalyticsError(
             "the node's database returned person ids that are not integers: check the store"
         )

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Connection,
     FromClause,
     Integer,
+    Select,
     and_,
     case,
     func,
@@ -35,7 +36,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from medspace.analytics.disclosure import protect
 from medspace.analytics.errors import AnalyticsError, SpecError
-from medspace.analytics.features import cohort_query, materialised, read_person_ids
+from medspace.analytics.features import (
+    cohort_query,
+    feature_table,
+    joined_person_ids,
+    materialised,
+    parse_person_ids,
+    read_person_ids,
+)
 from medspace.analytics.layout import ALL, TOTAL, Layout, bin_labels, layout
 from medspace.analytics.spec import (
     BoundsStat,
@@ -140,9 +148,12 @@ def _aggregate(
     value (local only: bounds are refused below k), and with `with_ids` the cohort's
     person ids.
 
-    The features go to a temporary table first, even for one statistic: aggregating
-    the feature subquery directly would let SQLite's flattener evaluate a per-patient
-    subquery once for every place its column is used (measured 2-4x slower)."""
+    One statistic is aggregated straight from the feature subquery, its person ids
+    joined in the same query. Several go through a temporary table, so the features are
+    computed once for all of them. Either way the database must not merge the feature
+    subquery into the aggregate: SQLite's flattener would evaluate a per-patient
+    subquery once for every place its column is used (measured 2-4x slower), which
+    OFFSET 0 prevents."""
     stats = [s for s in spec.statistics if not isinstance(s, LogisticStat)]
     if len(stats) == 1 and isinstance(stats[0], CountStat) and not stats[0].by:
         # the network's plain count: one COUNT over the cohort
@@ -152,21 +163,55 @@ def _aggregate(
         members = cohort_query(spec, exclude).subquery()
         n = int(conn.execute(select(func.count()).select_from(members)).scalar_one())
         return [float(n)], n, {}, None
-    with materialised(conn, spec, _variables_of(stats), exclude) as table:
-        values, cohort_size, bounds_n = _place(conn, table, stats, cells)
+    names = sorted(_variables_of(stats))
+    if len(stats) == 1:
+        source = feature_table(spec, names, exclude, conn.dialect.name)
+        f = select(*source.c).offset(0).subquery("features")
+        joined = joined_person_ids(f.c.pid, conn.dialect.name)
+        if not with_ids or joined is not None:
+            reader = _Reader(conn, joined if with_ids else None)
+            values, cohort_size, bounds_n = _place(reader, f, stats, cells)
+            return values, cohort_size, bounds_n, reader.ids(cohort_size) if with_ids else None
+    with materialised(conn, spec, names, exclude) as table:
+        values, cohort_size, bounds_n = _place(_Reader(conn, None), table, stats, cells)
         ids = read_person_ids(conn, select(table.c.pid)) if with_ids else None
         return values, cohort_size, bounds_n, ids
 
 
+class _Reader:
+    """Runs a statistic's queries. Given `joined` (`joined_person_ids` of the source's
+    person id), it adds that column to each query and keeps the texts, so the cohort's
+    ids come from the statistic's own pass."""
+
+    def __init__(self, conn: Connection, joined: ColumnElement[Any] | None) -> None:
+        self._conn = conn
+        self._joined = joined
+        self._texts: list[str | None] = []
+
+    def rows(self, query: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The query's rows (without the joined ids)."""
+        if self._joined is None:
+            return [tuple(r) for r in self._conn.execute(query)]
+        out = []
+        for r in self._conn.execute(query.add_columns(self._joined)):
+            self._texts.append(r[-1])
+            out.append(tuple(r[:-1]))
+        return out
+
+    def ids(self, count: int) -> npt.NDArray[np.int64]:
+        """The person ids the queries saw, sorted (`count` of them)."""
+        return parse_person_ids(self._texts, count)
+
+
 def _place(
-    conn: Connection, source: FromClause, stats: Sequence[Statistic], cells: Layout
+    reader: _Reader, source: FromClause, stats: Sequence[Statistic], cells: Layout
 ) -> tuple[list[float], int, dict[str, int]]:
     values = [0.0] * len(cells)
     position = {(c.statistic, c.labels, c.part): i for i, c in enumerate(cells.cells)}
     bounds_n: dict[str, int] = {}
     cohort_size = 0
     for stat in stats:
-        rows, cohort_size = _statistic_rows(conn, source, stat, cells.domains)
+        rows, cohort_size = _statistic_rows(reader, source, stat, cells.domains)
         for labels, part, value in rows:
             if part == WITH_VALUE:
                 bounds_n[stat.id] = int(value)
@@ -192,7 +237,7 @@ _FILTERED_CELLS = 64  # larger tables are counted by GROUP BY
 
 
 def _statistic_rows(
-    conn: Connection, f: FromClause, stat: Statistic, domains: Mapping[str, tuple[str, ...]]
+    reader: _Reader, f: FromClause, stat: Statistic, domains: Mapping[str, tuple[str, ...]]
 ) -> tuple[list[Row], int]:
     """The statistic's cells from one aggregate query over `f`, and the number of rows
     of `f` (the cohort size: groups with a missing value are counted there, then
@@ -208,7 +253,7 @@ def _statistic_rows(
             by_x = [*by, x]
             query = select(*by_x, func.count()).group_by(*by_x)
             totals: dict[tuple[str, ...], float] = {}
-            for r in conn.execute(query):
+            for r in reader.rows(query):
                 everyone += int(r[-1])
                 if any(v is None for v in r[:-1]):
                     continue
@@ -221,7 +266,7 @@ def _statistic_rows(
             x = f.c[stat.variable]
             measures = [func.count(), func.count(x), func.sum(x), func.sum(x * x)]
         query = select(*by, *measures).select_from(f).group_by(*by)
-        for r in conn.execute(query):
+        for r in reader.rows(query):
             everyone += int(r[len(by)])
             if any(v is None for v in r[: len(by)]):
                 continue
@@ -240,7 +285,7 @@ def _statistic_rows(
         labels = bin_labels(stat.edges)
         index = _bin_index(x, stat.edges)
         counts: dict[int, float] = {}
-        for r in conn.execute(select(index, func.count()).group_by(index)):
+        for r in reader.rows(select(index, func.count()).group_by(index)):
             everyone += int(r[1])
             if r[0] is not None:
                 counts[int(r[0])] = float(r[1])
@@ -253,13 +298,13 @@ def _statistic_rows(
         return out, everyone
     if isinstance(stat, TableStat):
         cols = [f.c[n] for n in stat.variables]
-        grid, everyone = _table_grid(conn, f, cols, [domains[n] for n in stat.variables])
+        grid, everyone = _table_grid(reader, f, cols, [domains[n] for n in stat.variables])
         return _table_rows(grid, len(cols)), everyone
     raise AssertionError(stat.kind)
 
 
 def _table_grid(
-    conn: Connection,
+    reader: _Reader,
     f: FromClause,
     cols: Sequence[ColumnElement[Any]],
     categories: Sequence[tuple[str, ...]],
@@ -274,7 +319,7 @@ def _table_grid(
     grid: dict[tuple[str, ...], float] = {}
     if len(combos) > _FILTERED_CELLS:
         everyone = 0
-        for r in conn.execute(select(*cols, func.count()).group_by(*cols)):
+        for r in reader.rows(select(*cols, func.count()).group_by(*cols)):
             everyone += int(r[-1])
             if all(v is not None for v in r[:-1]):
                 grid[_text(r[:-1])] = float(r[-1])
@@ -285,7 +330,7 @@ def _table_grid(
         )
         for combo in combos
     ]
-    row = conn.execute(select(func.count(), *counts).select_from(f)).one()
+    (row,) = reader.rows(select(func.count(), *counts).select_from(f))
     for combo, n in zip(combos, row[1:], strict=True):
         if n:
             grid[combo] = float(n)
