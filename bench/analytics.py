@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._metrics import metric
+from bench._processes import stop_processes
 
 NODES = 5
 PATIENTS = 100_000
@@ -435,13 +436,7 @@ def run() -> dict[str, Any]:
                 concurrent_latency = list(executor.map(one_mean, range(MEANS)))
             means_wall = time.perf_counter() - started
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop_processes(processes)
             server.should_exit = True
             thread.join(timeout=60)
 

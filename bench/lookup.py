@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._metrics import metric
+from bench._processes import stop_processes
 
 NODES = 10
 ROWS_PER_NODE = 100_000
@@ -454,13 +455,7 @@ def run() -> dict[str, Any]:
             load_after = os.getloadavg()[0]
             offered = _open_loop(url, dirs, clinicians, work, lookups)
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop_processes(processes)
 
     p99 = _percentile(latencies, 0.99) if latencies else float("nan")
     count = len(latencies)
