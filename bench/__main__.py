@@ -34,6 +34,34 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _busy_warning(console: Console) -> float | None:
+    """The share of all CPUs that other work kept busy over one second before a suite
+    (Linux /proc/stat; None elsewhere), with a warning when it is high: every latency
+    and rate measured on a busy machine is inflated by work that is not ours. (A load
+    average would also count the previous suite's processes, which are gone.)"""
+
+    def ticks() -> tuple[int, int] | None:
+        try:
+            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    before = ticks()
+    time.sleep(1.0)
+    after = ticks()
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    busy = round((after[0] - before[0]) / (after[1] - before[1]), 2)
+    if busy > 0.25:
+        console.print(
+            f"[yellow]other work keeps {busy:.0%} of the CPUs busy: timings will be "
+            "inflated; stop it (tests, builds) and run again for numbers to quote[/]"
+        )
+    return busy
+
+
 def _render(console: Console, result: dict[str, Any]) -> None:
     table = Table(title=f"bench: {result['name']}", title_justify="left")
     for column in ("metric", "value", "unit", "target", "met", "anchor"):
@@ -54,6 +82,7 @@ def main(names: list[str]) -> int:
     failed = []
     for name in names or SUITES:
         console.print(f"[bold]running bench/{name}.py[/] ...")
+        busy = _busy_warning(console)
         started = time.perf_counter()
         try:
             result = importlib.import_module(f"bench.{name}").run()
@@ -62,6 +91,7 @@ def main(names: list[str]) -> int:
             failed.append(name)
             continue
         result.setdefault("machine", _machine())
+        result["machine"]["other_cpu_busy_at_start"] = busy
         result["wall_seconds"] = round(time.perf_counter() - started, 1)
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
         _render(console, result)

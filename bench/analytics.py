@@ -5,7 +5,8 @@ Measured: p50/p99 latency of count, mean, histogram, contingency table and logis
 regression as the researcher sees it (HTTP call to answer, including the signing round
 trip, policy checks at hub and nodes, each node's SQL, disclosure control and
 differencing audit, two secure-aggregation rounds per vector, combine and ledger);
-federated means per second with several queries in flight; and the ratio of the
+federated means per second with several queries in flight, with the CPU time per mean
+of the node processes and of this process (hub and researcher clients); and the ratio of the
 federated count to the same count on one pooled database (the union of the 5 nodes'
 data in one SQLite store, counted by the same SQL), measured in the same run.
 
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._metrics import metric
-from bench._processes import stop_processes
+from bench._processes import CpuMeter, stop_processes
 
 NODES = 5
 PATIENTS = 100_000
@@ -431,10 +432,13 @@ def run() -> dict[str, Any]:
                         local.client = clients[next(pool_ids)]
                 return _timed(lambda: local.client.run_query("bench-study", SPECS["mean"]))
 
+            meter = CpuMeter({"nodes": [p.pid for p in processes]})
+            meter.start()
             started = time.perf_counter()
             with concurrent.futures.ThreadPoolExecutor(IN_FLIGHT) as executor:
                 concurrent_latency = list(executor.map(one_mean, range(MEANS)))
             means_wall = time.perf_counter() - started
+            means_cpu = meter.stop()
         finally:
             stop_processes(processes)
             server.should_exit = True
@@ -481,6 +485,16 @@ def run() -> dict[str, Any]:
             ms(concurrent_latency, 0.5),
             "ms",
             digits=1,
+        ),
+        *(
+            metric(
+                f"CPU per federated mean, {label}", means_cpu[key] * 1000 / MEANS, "ms", digits=1
+            )
+            for key, label in (
+                ("nodes", f"all {NODES} node processes"),
+                ("self", "hub and researcher clients (one process)"),
+            )
+            if key in means_cpu
         ),
         metric(
             "same count on one pooled database (500k patients) p50",
