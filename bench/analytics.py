@@ -5,10 +5,12 @@ Measured: p50/p99 latency of count, mean, histogram, contingency table and logis
 regression as the researcher sees it (HTTP call to answer, including the signing round
 trip, policy checks at hub and nodes, each node's SQL, disclosure control and
 differencing audit, two secure-aggregation rounds per vector, combine and ledger);
-federated means per second with several queries in flight, with the CPU time per mean
-of the node processes and of this process (hub and researcher clients); and the ratio of the
-federated count to the same count on one pooled database (the union of the 5 nodes'
-data in one SQLite store, counted by the same SQL), measured in the same run.
+federated means per second with several queries in flight, and the same for counts
+(whose SQL is cheap, so their rate shows what the protocol itself allows), each with the
+CPU time per query of the node processes and of this process (hub and researcher
+clients); and the ratio of the federated count to the same count on one pooled database
+(the union of the 5 nodes' data in one SQLite store, counted by the same SQL), measured
+in the same run.
 
 Data: one 100k-patient node is generated record by record (planted HCC/sorafenib
 response and MI risk signals, like `medspace.synth`'s, which would take ~20 minutes for
@@ -32,6 +34,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -331,6 +334,48 @@ def _pooled_count(pooled: Path) -> list[float]:
     return samples
 
 
+@dataclass
+class _Burst:
+    """Queries run back to back by several clients at once."""
+
+    wall: float
+    latencies: list[float]
+    cpu: dict[str, float]
+
+    def cpu_metrics(self, what: str) -> list[dict[str, Any]]:
+        """CPU milliseconds per query of the node processes and of this process."""
+        queries = len(self.latencies)
+        return [
+            metric(f"CPU per {what}, {label}", self.cpu[key] * 1000 / queries, "ms", digits=1)
+            for key, label in (
+                ("nodes", f"all {NODES} node processes"),
+                ("self", "hub and researcher clients (one process)"),
+            )
+            if key in self.cpu
+        ]
+
+
+def _burst(clients: list[Any], spec: dict[str, Any], queries: int, node_pids: list[int]) -> _Burst:
+    """`queries` runs of `spec`, one in flight per client, with the CPU they cost."""
+    shares = [queries // len(clients) + (i < queries % len(clients)) for i in range(len(clients))]
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def work(client: Any, count: int) -> None:
+        for _ in range(count):
+            took = _timed(lambda: client.run_query("bench-study", spec))
+            with lock:
+                latencies.append(took)
+
+    meter = CpuMeter({"nodes": node_pids})
+    meter.start()
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(len(clients)) as executor:
+        for done in [executor.submit(work, c, k) for c, k in zip(clients, shares, strict=True)]:
+            done.result()
+    return _Burst(time.perf_counter() - started, latencies, meter.stop())
+
+
 def run() -> dict[str, Any]:
     import asyncio
 
@@ -422,23 +467,9 @@ def run() -> dict[str, Any]:
                     for _ in range(RUNS[kind])
                 ]
             clients = [client("alice") for _ in range(IN_FLIGHT)]
-            local = threading.local()
-            pool_ids = iter(range(IN_FLIGHT))
-            lock = threading.Lock()
-
-            def one_mean(_: int) -> float:
-                if not hasattr(local, "client"):
-                    with lock:
-                        local.client = clients[next(pool_ids)]
-                return _timed(lambda: local.client.run_query("bench-study", SPECS["mean"]))
-
-            meter = CpuMeter({"nodes": [p.pid for p in processes]})
-            meter.start()
-            started = time.perf_counter()
-            with concurrent.futures.ThreadPoolExecutor(IN_FLIGHT) as executor:
-                concurrent_latency = list(executor.map(one_mean, range(MEANS)))
-            means_wall = time.perf_counter() - started
-            means_cpu = meter.stop()
+            node_pids = [p.pid for p in processes]
+            means = _burst(clients, SPECS["mean"], MEANS, node_pids)
+            counts = _burst(clients, SPECS["count"], MEANS, node_pids)
         finally:
             stop_processes(processes)
             server.should_exit = True
@@ -467,7 +498,7 @@ def run() -> dict[str, Any]:
                     digits=1,
                 )
             )
-    means_per_s = MEANS / means_wall
+    means_per_s = MEANS / means.wall
     pooled_p50 = _percentile(pooled_samples, 0.5)
     ratio = _percentile(latencies["count"], 0.5) / pooled_p50
     metrics += [
@@ -482,20 +513,18 @@ def run() -> dict[str, Any]:
         ),
         metric(
             f"mean latency with {IN_FLIGHT} in flight p50",
-            ms(concurrent_latency, 0.5),
+            ms(means.latencies, 0.5),
             "ms",
             digits=1,
         ),
-        *(
-            metric(
-                f"CPU per federated mean, {label}", means_cpu[key] * 1000 / MEANS, "ms", digits=1
-            )
-            for key, label in (
-                ("nodes", f"all {NODES} node processes"),
-                ("self", "hub and researcher clients (one process)"),
-            )
-            if key in means_cpu
+        *means.cpu_metrics("federated mean"),
+        metric(
+            f"federated counts per second ({IN_FLIGHT} in flight; the protocol with little SQL)",
+            MEANS / counts.wall,
+            "queries/s",
+            digits=1,
         ),
+        *counts.cpu_metrics("federated count"),
         metric(
             "same count on one pooled database (500k patients) p50",
             pooled_p50 * 1000,
@@ -523,6 +552,7 @@ def run() -> dict[str, Any]:
             "store": "SQLite per node",
             "runs": RUNS,
             "concurrent_means": MEANS,
+            "concurrent_counts": MEANS,
             "in_flight": IN_FLIGHT,
             "latency": "HTTP call to answer at the researcher's client, including the "
             "signing round trip (428 drafts, then the signed request)",
@@ -534,7 +564,7 @@ def run() -> dict[str, Any]:
             **built,
         },
         "metrics": metrics,
-        "means_per_s_detail": {"wall_s": round(means_wall, 2), "queries": MEANS},
+        "means_per_s_detail": {"wall_s": round(means.wall, 2), "queries": MEANS},
         "latency_means_ms": {k: round(statistics.fmean(v) * 1000, 1) for k, v in latencies.items()},
     }
 
