@@ -5,6 +5,7 @@ play a lying or careless hub against a real node directory."""
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,9 @@ from medspace.lookup.request import LookupQuery, sign_query
 from medspace.lookup.responder import LookupResponder
 from medspace.lookup.seal import Binding, Sealed, open_sealed
 from medspace.node import Node, open_node
-from medspace.policy import Purpose
+from medspace.node.keys import atomic_write
+from medspace.node.standing import CONSENT_FILE, POLICY_FILE, save_consent, save_node_policy
+from medspace.policy import NodePolicy, Purpose
 
 DR = User("dr-h1", Role.CLINICIAN, "h1")
 
@@ -188,3 +191,26 @@ def test_a_flagged_patient_raises_an_alert(
     reply = responder.handle(_body(asker, hub_key))
     assert "alert" in _entry_types(reply)
     assert responder.log.alerts()[0].kind == "alert.flagged-vip"
+
+
+def test_a_stewards_edit_of_policy_or_consent_counts_from_the_next_lookup(
+    nodes: dict[str, Path], hub_key: Ed25519PrivateKey, asker: Node
+) -> None:
+    """The responder keeps its parsed policy and consent between lookups (node service
+    processes live for months); an edit must still take effect at once."""
+    h2 = nodes["h2"]
+    responder = _responder(h2, hub_key)
+    assert responder.handle(_body(asker, hub_key))["answer"] == "match"
+    saved = {name: (h2 / name).read_bytes() for name in (POLICY_FILE, CONSENT_FILE)}
+    try:
+        save_node_policy(h2, NodePolicy(node="h2", allowed_purposes=frozenset({Purpose.HRESCH})))
+        assert responder.handle(_body(asker, hub_key))["status"] == "refused"
+        atomic_write(h2 / POLICY_FILE, saved[POLICY_FILE])
+        opted_out = json.loads(saved[CONSENT_FILE])
+        save_consent(h2, {**opted_out, responder.node.store.pseudonym("h2-P1"): ["ETREAT"]})
+        reply = responder.handle(_body(asker, hub_key))
+        assert reply["status"] == "ok" and reply["answer"] == "no-match"
+    finally:
+        for name, data in saved.items():
+            atomic_write(h2 / name, data)
+    assert responder.handle(_body(asker, hub_key))["answer"] == "match"

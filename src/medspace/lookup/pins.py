@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from medspace.identity import IdentityError, fingerprint, parse_public_key, public_key_text
 from medspace.lookup.errors import RequestRejected
+from medspace.node.filecache import FileCache
 from medspace.node.keys import atomic_write
 
 PEERS_FILE = "lookup-peers.json"
@@ -29,12 +30,16 @@ class PeerPins:
     def __init__(self, directory: Path) -> None:
         self._path = Path(directory) / PEERS_FILE
         self._lock = threading.Lock()
+        self._file = FileCache(self._path, self._parse)  # read on every lookup
 
     def _read(self) -> dict[str, str]:
-        if not self._path.exists():
+        return dict(self._file.get())  # a copy: callers may add a pin to it
+
+    def _parse(self, path: Path) -> dict[str, str]:
+        if not path.exists():
             return {}
         try:
-            doc = json.loads(self._path.read_text(encoding="utf-8"))
+            doc = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
             doc = None
         if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):

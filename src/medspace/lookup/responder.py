@@ -29,7 +29,13 @@ from medspace.errors import MedSpaceError
 from medspace.identity import AuthError, User, verify_token
 from medspace.ledger import Entry, EntryType
 from medspace.lookup import _linkage
-from medspace.lookup.alerts import Alert, AlertLimits, clinician_alerts, patient_alerts
+from medspace.lookup.alerts import (
+    CONFIG_FILE,
+    Alert,
+    AlertLimits,
+    clinician_alerts,
+    patient_alerts,
+)
 from medspace.lookup.entries import NodeLedger, b64, digest
 from medspace.lookup.errors import RequestRejected
 from medspace.lookup.pins import PeerPins
@@ -38,7 +44,8 @@ from medspace.lookup.review import ANSWERED, LookupLog
 from medspace.lookup.seal import Binding, seal
 from medspace.lookup.summary import MatchInfo, build_summary, warm_up
 from medspace.node import Node
-from medspace.node.standing import load_consent, load_node_policy
+from medspace.node.filecache import FileCache
+from medspace.node.standing import CONSENT_FILE, POLICY_FILE, load_consent, load_node_policy
 from medspace.policy import Context, LookupRequest, MemoryRecorder, Purpose, decide
 
 Clock = Callable[[], datetime]
@@ -74,6 +81,13 @@ class LookupResponder:
         self._ledger = NodeLedger(node.name, node.identity_private_key())
         self._clock = clock
         self._probe = prober
+        # Read on every lookup; parsed again only when a steward changes the file.
+        directory = Path(node.directory)
+        self._policy = FileCache(
+            directory / POLICY_FILE, lambda _: load_node_policy(directory, node.name)
+        )
+        self._consent = FileCache(directory / CONSENT_FILE, lambda _: load_consent(directory))
+        self._limits = FileCache(directory / CONFIG_FILE, lambda _: AlertLimits.load(directory))
         warm_up()
 
     @property
@@ -130,7 +144,7 @@ class LookupResponder:
             justification_sha256=justification_digest(query.justification),
             status="received",
         )
-        limits = AlertLimits.load(self.directory)
+        limits = self._limits.get()
         alerts: list[Alert] = clinician_alerts(
             self.log,
             limits,
@@ -140,7 +154,7 @@ class LookupResponder:
             now=now,
         )
         recorder = MemoryRecorder()
-        policy = load_node_policy(self.directory, self.name)
+        policy = self._policy.get()
         decision = decide(
             user,
             "lookup",
@@ -239,7 +253,7 @@ class LookupResponder:
         self, hits: list[_linkage.Hit], purpose: Purpose
     ) -> list[tuple[_linkage.Hit, str]]:
         """(hit, pseudonym) for each patient that may be returned under `purpose`."""
-        consent = load_consent(self.directory)
+        consent = self._consent.get()
         kept = []
         for hit in hits:
             pseudonym = self.node.store.pseudonym(hit.person_source_id)
