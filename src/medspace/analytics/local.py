@@ -13,7 +13,7 @@ aggregates, so the differencing audit does not select the cohort a second time.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +110,21 @@ def compute_local(
             f"the node's database failed while computing the query ({type(exc).__name__}): "
             "check the node's database and retry"
         ) from None
+    return disclose(spec, cells, raw, cohort_size, bounds_n, min_cell_size, ids)
+
+
+def disclose(
+    spec: QuerySpec,
+    cells: Layout,
+    raw: list[float],
+    cohort_size: int,
+    bounds_n: Mapping[str, int],
+    min_cell_size: int,
+    ids: npt.NDArray[np.int64] | None = None,
+) -> LocalAggregate:
+    """Disclosure control on a node's raw cell values (`protect`: minimum cell size and
+    complementary suppression; bounds refused below k patients with a value): what may
+    leave the node. Shared by the SQL path and the in-memory one of an analysis session."""
     reasons = protect(cells, raw, min_cell_size)
     refusals: dict[str, str] = {}
     for stat in spec.statistics:
@@ -170,10 +185,11 @@ def _aggregate(
         joined = joined_person_ids(f.c.pid, conn.dialect.name)
         if not with_ids or joined is not None:
             reader = _Reader(conn, joined if with_ids else None)
-            values, cohort_size, bounds_n = _place(reader, f, stats, cells)
+            values, cohort_size, bounds_n = place(_sql_rows(reader, f, cells), stats, cells)
             return values, cohort_size, bounds_n, reader.ids(cohort_size) if with_ids else None
     with materialised(conn, spec, names, exclude) as table:
-        values, cohort_size, bounds_n = _place(_Reader(conn, None), table, stats, cells)
+        rows = _sql_rows(_Reader(conn, None), table, cells)
+        values, cohort_size, bounds_n = place(rows, stats, cells)
         ids = read_person_ids(conn, select(table.c.pid)) if with_ids else None
         return values, cohort_size, bounds_n, ids
 
@@ -203,15 +219,26 @@ class _Reader:
         return parse_person_ids(self._texts, count)
 
 
-def _place(
-    reader: _Reader, source: FromClause, stats: Sequence[Statistic], cells: Layout
+Row = tuple[tuple[str, ...], str, float]
+StatisticRows = Callable[[Statistic], tuple[list[Row], int]]
+"""A statistic's rows (labels, part, value) and the cohort size they were counted over."""
+
+
+def _sql_rows(reader: _Reader, source: FromClause, cells: Layout) -> StatisticRows:
+    return lambda stat: _statistic_rows(reader, source, stat, cells.domains)
+
+
+def place(
+    rows_of: StatisticRows, stats: Sequence[Statistic], cells: Layout
 ) -> tuple[list[float], int, dict[str, int]]:
+    """The raw cell values of `stats` from their rows, the cohort size, and per bounds
+    statistic how many patients have a value."""
     values = [0.0] * len(cells)
     position = {(c.statistic, c.labels, c.part): i for i, c in enumerate(cells.cells)}
     bounds_n: dict[str, int] = {}
     cohort_size = 0
     for stat in stats:
-        rows, cohort_size = _statistic_rows(reader, source, stat, cells.domains)
+        rows, cohort_size = rows_of(stat)
         for labels, part, value in rows:
             if part == WITH_VALUE:
                 bounds_n[stat.id] = int(value)
@@ -231,7 +258,6 @@ def _variables_of(stats: Sequence[Statistic]) -> set[str]:
     return used
 
 
-Row = tuple[tuple[str, ...], str, float]
 WITH_VALUE = "with-value"
 _FILTERED_CELLS = 64  # larger tables are counted by GROUP BY
 
@@ -299,7 +325,7 @@ def _statistic_rows(
     if isinstance(stat, TableStat):
         cols = [f.c[n] for n in stat.variables]
         grid, everyone = _table_grid(reader, f, cols, [domains[n] for n in stat.variables])
-        return _table_rows(grid, len(cols)), everyone
+        return table_rows(grid, len(cols)), everyone
     raise AssertionError(stat.kind)
 
 
@@ -342,7 +368,8 @@ def _category_value(column: ColumnElement[Any], label: str) -> Any:
     return int(label) if isinstance(column.type, Integer) else label
 
 
-def _table_rows(grid: dict[tuple[str, ...], float], dims: int) -> list[Row]:
+def table_rows(grid: dict[tuple[str, ...], float], dims: int) -> list[Row]:
+    """A table's rows: its cells, its margins (two dimensions) and its total."""
     if dims == 1:
         rows: list[Row] = [(labels, "cell", n) for labels, n in grid.items()]
         rows.append(((TOTAL,), "n", sum(grid.values())))
