@@ -71,7 +71,7 @@ def test_member_submits_and_node_runs_with_obligations(active: ProjectState, ctx
 
 
 @pytest.mark.parametrize("user", [LI, WANG, DR_CHEN, AUDREY, ROOT])
-@pytest.mark.parametrize("action", ["task.submit", "task.run"])
+@pytest.mark.parametrize("action", ["task.submit", "task.ask", "task.run"])
 def test_only_researchers_run_tasks(
     active: ProjectState, ctx: Ctx, user: User, action: str
 ) -> None:
@@ -79,7 +79,7 @@ def test_only_researchers_run_tasks(
     assert (decision.allow, decision.code) == (False, f"{action}/role")
 
 
-@pytest.mark.parametrize("action", ["task.submit", "task.run"])
+@pytest.mark.parametrize("action", ["task.submit", "task.ask", "task.run"])
 def test_researcher_outside_the_project_is_denied(
     active: ProjectState, ctx: Ctx, action: str
 ) -> None:
@@ -87,7 +87,7 @@ def test_researcher_outside_the_project_is_denied(
     assert decision.code == f"{action}/not-member"
 
 
-@pytest.mark.parametrize("action", ["task.submit", "task.run"])
+@pytest.mark.parametrize("action", ["task.submit", "task.run"])  # task.ask: DP project
 def test_expiry_stops_tasks_at_once(active: ProjectState, ctx: Ctx, action: str) -> None:
     expiry = active.project.expires_at
     task = task_for(active)
@@ -103,7 +103,7 @@ def test_expiry_stops_tasks_at_once(active: ProjectState, ctx: Ctx, action: str)
     assert "expired at 2025-04-01T00:00:00Z" in at.reason
 
 
-@pytest.mark.parametrize("action", ["task.submit", "task.run"])
+@pytest.mark.parametrize("action", ["task.submit", "task.ask", "task.run"])
 def test_revocation_stops_tasks_at_once(active: ProjectState, ctx: Ctx, action: str) -> None:
     revoked = active.revoke(ALICE, "stop", T0)
     task = task_for(active)
@@ -127,7 +127,7 @@ def test_node_that_has_not_decided_is_not_tasked(requested: ProjectState, ctx: C
     assert run(state, ctx, task_for(state, "h1")).code == "task.run/not-approved"
 
 
-@pytest.mark.parametrize("action", ["task.submit", "task.run"])
+@pytest.mark.parametrize("action", ["task.submit", "task.ask", "task.run"])
 def test_task_citing_another_contract_hash_is_refused(
     active: ProjectState, ctx: Ctx, action: str
 ) -> None:
@@ -198,6 +198,26 @@ def test_differential_privacy_budget_is_enforced(active: ProjectState, ctx: Ctx)
     over = run(active, ctx, task, epsilon_spent=Decimal("1.75"))
     assert over.code == "task.run/dp-budget"
     assert "only 0.25 of the project's budget is left" in over.reason
+
+
+def test_session_statistics_are_checked_again_and_refused_on_a_dp_project(
+    active: ProjectState, ctx: Ctx
+) -> None:
+    """Each further statistic of a session would spend budget the researcher did not sign
+    for; the hub refuses sessions on DP projects (one query at a time there)."""
+    for task in (task_for(active, epsilon="0.1"), task_for(active)):
+        decision = decide(ALICE, "task.ask", active, ctx(task=task))
+        assert (decision.allow, decision.code) == (False, "task.ask/dp-session")
+    project = active.project.model_copy(
+        update={"disclosure": active.project.disclosure.model_copy(update={"dp_epsilon": None})}
+    )
+    plain = ProjectState.request(project, T0 - timedelta(days=40)).approve(
+        LI, "h1", "ok", T0 - timedelta(days=35)
+    )
+    allowed = decide(ALICE, "task.ask", plain, ctx(task=task_for(plain)))
+    assert allowed.allow and allowed.obligation("min-cell-size") == "5", allowed.reason
+    expired = ctx(now=project.expires_at, task=task_for(plain))
+    assert decide(ALICE, "task.ask", plain, expired).code == "task.ask/expired"
 
 
 def test_dp_task_on_a_project_without_budget_is_refused(requested: ProjectState, ctx: Ctx) -> None:

@@ -83,6 +83,7 @@ def test_shipped_rules_cover_the_documented_actions() -> None:
         "project.deny",
         "project.revoke",
         "project.show",
+        "task.ask",
         "task.run",
         "task.submit",
     )

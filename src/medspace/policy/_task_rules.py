@@ -1,4 +1,5 @@
-"""Rules for tasks: `task.submit` at the hub and `task.run` at the node.
+"""Rules for tasks: `task.submit` at the hub and `task.run` at the node; `task.ask` at
+the hub for each further statistic of an analysis session.
 
 The node never trusts the hub's say-so: `task.run` repeats every hub check on the node's
 own copy of the project and adds the node's standing policy: its allowed purposes and
@@ -83,6 +84,28 @@ def _submit(actor: User, resource: object, context: Context) -> Decision:
         Obligation("contract-hash", task.contract_hash),
         Obligation("min-cell-size", str(state.project.disclosure.min_cell_size)),
         *_dp(task),
+    )
+
+
+@DEFAULT_RULES.register("task.ask")
+def _ask(actor: User, resource: object, context: Context) -> Decision:
+    """A further statistic of an open analysis session: the hub checks the session's task
+    again, as `task.submit` did when the researcher opened it (signed), so a revocation,
+    an expiry or a withdrawn approval stops the session at its next statistic. The node
+    repeats `task.run` for it."""
+    checked = _common(actor, resource, context, "task.ask")
+    if isinstance(checked, Decision):
+        return checked
+    state, task = checked
+    if state.project.disclosure.dp_epsilon is not None or task.epsilon is not None:
+        return deny(
+            "dp-session",
+            "analysis sessions are not offered on differential-privacy projects: each "
+            "statistic would spend budget; ask one query at a time",
+        )
+    return allow(
+        f"a further statistic of the session may go to node {task.node}",
+        Obligation("min-cell-size", str(state.project.disclosure.min_cell_size)),
     )
 
 

@@ -150,6 +150,7 @@ _ENTRY_TYPES = {
     "project.revoke": "revocation",
     "project.show": "access",
     "task.submit": "task",
+    "task.ask": "task",
     "task.run": "compute",
     "ledger.read": "access",
     "lookup": "lookup",
