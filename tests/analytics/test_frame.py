@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from medspace.analytics import QuerySpec, compute_local
+from medspace.analytics import QuerySpec, cohort_person_ids, compute_local
 from medspace.analytics.frame import FeatureFrame
 from medspace.node import Node
 
@@ -37,6 +37,8 @@ def _same(node: Node, spec: QuerySpec, k: int, exclude: list[str] | None = None)
     frame = FeatureFrame.load(node.store, spec, exclude or ())
     memory = frame.aggregate(spec, min_cell_size=k)
     assert frame.size == sql.cohort_size == memory.cohort_size
+    ids = cohort_person_ids(node.store, spec, exclude or ())
+    assert frame.ids.tolist() == ids.tolist()
     assert memory.suppressed == sql.suppressed
     assert memory.refusals == sql.refusals
     for a, b in zip(memory.values, sql.values, strict=True):
@@ -83,7 +85,7 @@ def test_an_empty_cohort_gives_the_same_empty_cells(opened: list[Node]) -> None:
 
 def test_the_frame_holds_a_few_bytes_per_patient_and_variable(opened: list[Node]) -> None:
     frame = FeatureFrame.load(opened[0].store, _spec())
-    assert 0 < frame.nbytes <= frame.size * 8 * (len(VARIABLES) + 4)
+    assert 0 < frame.nbytes <= frame.size * 8 * (len(VARIABLES) + 5)
 
 
 @pytest.mark.postgres

@@ -71,6 +71,7 @@ class FeatureFrame:
     size: int
     numbers: Mapping[str, Floats]
     categories: Mapping[str, Category]
+    ids: Codes  # the patients' internal person ids, sorted (for the differencing audit)
 
     @classmethod
     def load(
@@ -103,14 +104,14 @@ class FeatureFrame:
                 categories[name] = Category(codes, ("0", "1"))
             elif kind not in _NUMBER_KINDS:
                 categories[name] = _categorical(values)
-        return cls(len(rows), numbers, categories)
+        ids = np.array(by_name["pid"], dtype=np.int64)
+        return cls(len(rows), numbers, categories, ids)
 
     @property
     def nbytes(self) -> int:
         """Memory the columns hold."""
-        return sum(a.nbytes for a in self.numbers.values()) + sum(
-            c.codes.nbytes for c in self.categories.values()
-        )
+        numbers = sum(a.nbytes for a in self.numbers.values())
+        return numbers + sum(c.codes.nbytes for c in self.categories.values()) + self.ids.nbytes
 
     def aggregate(self, spec: QuerySpec, *, min_cell_size: int) -> LocalAggregate:
         """The spec's statistics over this cohort, disclosure-controlled: what
@@ -137,6 +138,8 @@ class FeatureFrame:
         raise AssertionError(stat.kind)
 
     def _moments(self, stat: CountStat | SumStat | MeanStat | VarianceStat) -> list[Row]:
+        if not stat.by:
+            return self._moments_of_everyone(stat)
         keep, labels, group = self._grouping(stat.by)
         if isinstance(stat, CountStat):
             counts = np.bincount(group, minlength=len(labels))
@@ -153,6 +156,18 @@ class FeatureFrame:
             out.append((key, "sum", float(total[i])))
             if isinstance(stat, VarianceStat):
                 out.append((key, "sumsq", float(squares[i])))
+        return out
+
+    def _moments_of_everyone(
+        self, stat: CountStat | SumStat | MeanStat | VarianceStat
+    ) -> list[Row]:
+        if isinstance(stat, CountStat):
+            return [((), "n", float(self.size))]
+        x = self.numbers[stat.variable]
+        v = x[~np.isnan(x)]
+        out: list[Row] = [((), "n", float(v.size)), ((), "sum", float(v.sum()))]
+        if isinstance(stat, VarianceStat):
+            out.append(((), "sumsq", float(np.dot(v, v))))
         return out
 
     def _proportion(self, stat: ProportionStat) -> list[Row]:
@@ -187,20 +202,32 @@ class FeatureFrame:
     def _grouping(
         self, names: Sequence[str]
     ) -> tuple[npt.NDArray[np.bool_], list[tuple[str, ...]], Codes]:
-        """Rows with no missing `names` value, the groups' labels, and the group of each
-        kept row. Without `names`, one group of everyone (present even when empty)."""
+        """Rows with no missing `names` value, the labels of the groups that occur, and
+        the group of each kept row. Without `names`, one group of everyone (present even
+        when empty). Groups are counted by one integer key per row (the codes in mixed
+        radix), an O(n) pass; sorting the rows (np.unique) cost 50 ms for 100k."""
         if not names:
             return np.ones(self.size, dtype=bool), [()], np.zeros(self.size, dtype=np.int64)
         columns = [self.categories[n] for n in names]
         keep = np.logical_and.reduce([c.codes >= 0 for c in columns])
-        stacked = np.stack([c.codes[keep] for c in columns], axis=1)
-        if stacked.shape[0] == 0:
-            return keep, [], np.zeros(0, dtype=np.int64)
-        unique, group = np.unique(stacked, axis=0, return_inverse=True)
-        labels = [
-            tuple(c.labels[int(k)] for c, k in zip(columns, row, strict=True)) for row in unique
-        ]
-        return keep, labels, group.reshape(-1).astype(np.int64)
+        sizes = [max(len(c.labels), 1) for c in columns]
+        key = np.zeros(int(np.count_nonzero(keep)), dtype=np.int64)
+        radix = 1
+        for column, size in zip(columns, sizes, strict=True):
+            key += column.codes[keep] * radix
+            radix *= size
+        counts = np.bincount(key, minlength=radix)
+        present = np.flatnonzero(counts)
+        compact = np.full(radix, -1, dtype=np.int64)
+        compact[present] = np.arange(present.size)
+        labels = []
+        for combined in present.tolist():
+            parts = []
+            for column, size in zip(columns, sizes, strict=True):
+                parts.append(column.labels[combined % size])
+                combined //= size
+            labels.append(tuple(parts))
+        return keep, labels, compact[key]
 
     def _groups(self, names: Sequence[str]) -> tuple[list[tuple[str, ...]], Codes]:
         """The groups of `names` that occur (no value missing) and their sizes."""

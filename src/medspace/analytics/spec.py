@@ -197,9 +197,11 @@ class QuerySpec(_Model):
         `computations` must allow."""
         return tuple(sorted({s.kind for s in self.statistics}))
 
-    def data_fields(self) -> tuple[str, ...]:
+    def data_fields(self, *, every_variable: bool = False) -> tuple[str, ...]:
         """The store fields the query reads (e.g. `person.sex`, `condition.code`),
-        sorted: what a project's `variables` should cover."""
+        sorted: what a project's `variables` should cover. With `every_variable`, the
+        fields of every variable the spec defines, used or not (an analysis session
+        keeps them all for its later statistics)."""
         fields = {"person.id"}
         for criteria in (self.cohort, *self.cohort.exclude):
             for flt in criteria.filters:
@@ -208,7 +210,7 @@ class QuerySpec(_Model):
                 fields.add("person.sex")
             if criteria.age is not None:
                 fields.add("person.birth_date")
-        used = used_variables(self)
+        used = set(self.variables) if every_variable else used_variables(self)
         for name in used:
             var = self.variables[name]
             if isinstance(var, AgeVar | AgeBandVar):
