@@ -69,8 +69,17 @@ def analytics(node_dir: Path) -> Iterator[AnalyticsWorker]:
         worker.close()
 
 
-def _prepare(project_id: str, spec: dict[str, Any], **task_changes: Any) -> dict[str, Any]:
-    project = Project.parse({"owner": "alice", **study_terms(project_id, ["h1", "h2", "h3"])})
+def _prepare(
+    project_id: str,
+    spec: dict[str, Any],
+    *,
+    terms: dict[str, Any] | None = None,
+    **task_changes: Any,
+) -> dict[str, Any]:
+    changes = terms or {}
+    project = Project.parse(
+        {"owner": "alice", **study_terms(project_id, ["h1", "h2", "h3"], **changes)}
+    )
     steward = User("steward-h1", Role.STEWARD, "h1")
     state = steward_approval(ProjectState.request(project, NOW), steward, STEWARD_KEY, NOW)
     parsed = QuerySpec.parse(spec)
@@ -264,3 +273,98 @@ def test_differencing_is_refused_whichever_way_the_cohort_is_selected(
     reply = analytics.handle(_prepare(project, narrower), now=NOW)
     assert reply["status"] == "refused"
     assert "differ" in reply["reason"]
+
+
+# -- analysis sessions: the node checks every further statistic itself ------------------
+
+
+def _open_session(analytics: AnalyticsWorker, project_id: str) -> dict[str, Any]:
+    """Prepare an analysis session (keep) whose task covers every variable of HCC_SPEC."""
+    parsed = QuerySpec.parse(HCC_SPEC)
+    request = _prepare(project_id, HCC_SPEC, variables=parsed.data_fields(every_variable=True))
+    request["keep"] = True
+    opened = analytics.handle(request, now=NOW)
+    assert opened["status"] == "ok", opened.get("reason")
+    return request
+
+
+def _ask(
+    analytics: AnalyticsWorker, request: dict[str, Any], round_no: int, **changes: Any
+) -> dict[str, Any]:
+    statistics = changes.pop("statistics", [{"id": "by_sex", "kind": "count", "by": ["sex"]}])
+    spec = QuerySpec.parse({**HCC_SPEC, "statistics": statistics, **changes.pop("spec", {})})
+    body = _mask(
+        request["session"],
+        _peers(analytics),
+        round=round_no,
+        part="ask",
+        spec=spec.to_json(),
+        token=changes.pop("token", request["token"]),
+    )
+    return analytics.handle({**body, **changes}, now=NOW)
+
+
+def test_a_session_statistic_is_decided_computed_and_signed_by_the_node(
+    analytics: AnalyticsWorker,
+) -> None:
+    request = _open_session(analytics, "node-session-ok")
+    asked = _ask(analytics, request, 1001)
+    assert asked["status"] == "ok", asked.get("reason")
+    entries = [SignedEntry.from_bytes(base64.b64decode(e)).entry for e in asked["entries"]]
+    assert [e.type.value for e in entries] == ["compute", "result"]  # decided, then masked
+    assert entries[0].details["decision"] == "allow" and all(e.actor == "h1" for e in entries)
+    assert asked["refusals"] == {} and len(asked["suppressed"]) > 0
+
+
+def test_a_session_refuses_another_user_cohort_or_regression(
+    analytics: AnalyticsWorker,
+) -> None:
+    request = _open_session(analytics, "node-session-scope")
+    carol = issue_token(HUB_KEY, User("carol", Role.RESEARCHER), timedelta(hours=1), now=NOW)
+    assert "who opened" in _ask(analytics, request, 1001, token=carol)["reason"]
+    other_cohort = {
+        "cohort": {"filters": [{"domain": "condition", "system": "ICD-10", "code": "I10"}]}
+    }
+    assert "keep its cohort" in _ask(analytics, request, 1002, spec=other_cohort)["reason"]
+    regression = [{"id": "m", "kind": "logistic", "outcome": "responded", "covariates": ["age"]}]
+    assert "regression" in _ask(analytics, request, 1003, statistics=regression)["reason"]
+    forged = issue_token(
+        Ed25519PrivateKey.generate(), User("alice", Role.RESEARCHER), timedelta(hours=1), now=NOW
+    )
+    assert _ask(analytics, request, 1004, token=forged)["status"] == "denied"
+
+
+def test_a_session_needs_a_cohort_kept_by_an_opening(analytics: AnalyticsWorker) -> None:
+    request = _prepare("node-session-none", HCC_SPEC)  # a plain query: nothing kept
+    assert analytics.handle(request, now=NOW)["status"] == "ok"
+    asked = _ask(analytics, request, 1001)
+    assert asked["status"] == "error" and "keeps no cohort" in asked["reason"]
+
+
+def test_a_revocation_pushed_to_the_node_stops_the_session_there(
+    analytics: AnalyticsWorker,
+) -> None:
+    """Even a hub that keeps asking: the node decides with its own copy of the project."""
+    request = _open_session(analytics, "node-session-revoked")
+    assert _ask(analytics, request, 1001)["status"] == "ok"
+    state = ProjectState.parse(request["project"]).revoke(
+        User("alice", Role.RESEARCHER), "stop the study", NOW
+    )
+    pushed = analytics.worker.handle_project({"project": state.model_dump(mode="json")}, NOW)
+    assert pushed["status"] == "ok", pushed.get("reason")
+    asked = _ask(analytics, request, 1002)
+    assert asked["status"] == "denied" and "revoked" in asked["reason"]
+
+
+def test_a_dp_project_gets_no_session_at_the_node(analytics: AnalyticsWorker) -> None:
+    parsed = QuerySpec.parse(HCC_SPEC)
+    request = _prepare(
+        "node-session-dp",
+        HCC_SPEC,
+        terms={"disclosure": {"min_cell_size": 5, "dp_epsilon": "1"}},
+        variables=parsed.data_fields(every_variable=True),
+        epsilon="0.1",
+    )
+    request["keep"] = True
+    refused = analytics.handle(request, now=NOW)
+    assert refused["status"] == "refused" and "differential-privacy" in refused["reason"]

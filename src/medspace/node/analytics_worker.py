@@ -15,6 +15,14 @@ The hub drives a query in operations on one session (see `medspace.hub.analytics
 - `unmask` (round 2): answers the hub's unmask request once;
 - `close`: forgets the session.
 
+An *analysis session* (`prepare` with `keep`) also keeps the cohort's features in memory
+(`FeatureFrame`), and a later `mask` with part `ask` carries a further statistic over the
+same cohort and variables: the node checks the researcher's token (the session's owner
+only), re-decides `task.run` with the session's task and the project's current state,
+refuses if its opt-outs changed since the opening, computes the statistic from the frame
+with the same disclosure control and masks it. The cohort's differencing audit ran once,
+at the opening; a session's statistics cannot change the cohort.
+
 Every decision and every contribution is a ledger entry the node signs itself; entries
 hold counts, codes and digests of masked messages, never values (a digest of a small
 count could be brute-forced, a digest of a masked vector cannot).
@@ -39,9 +47,11 @@ from medspace.errors import MedSpaceError
 from medspace.identity import AuthError, parse_public_key, verify_token
 from medspace.identity.stewards import PINS_FILE as STEWARD_PINS_FILE
 from medspace.ledger import Entry, EntryType, canonical_bytes, utc_timestamp
-from medspace.node.standing import load_consent
+from medspace.node.filecache import FileCache
+from medspace.node.standing import CONSENT_FILE, load_consent
 from medspace.node.worker import NodeWorker
 from medspace.policy import (
+    Consent,
     Context,
     MemoryRecorder,
     ProjectError,
@@ -54,8 +64,10 @@ from medspace.policy import (
 log = logging.getLogger(__name__)
 
 ANALYTICS_DB = "analytics.db"
-SESSION_TTL = 600.0
+SESSION_TTL = 600.0  # seconds a session is kept after its last use
+SESSION_MAX_AGE = 3600.0  # and at most this long after it opened
 MAX_SESSIONS = 64
+MAX_FRAMES = 8  # analysis sessions holding a cohort in memory at once (a few MB each)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -73,6 +85,15 @@ class _Query:
     masks: dict[int, Any | None] = field(default_factory=dict)
     epsilon: Decimal | None = None
     started: float = field(default_factory=time.monotonic)
+    used: float = field(default_factory=time.monotonic)
+    # an analysis session's: its owner, task, cohort in memory, and the opt-outs it left out
+    owner: str | None = None
+    task: TaskRequest | None = None
+    frame: Any = None
+    excluded: frozenset[str] = frozenset()
+    state: ProjectState | None = None  # the project as accepted at the opening
+    generation: str = ""  # the node's project book and steward pins then
+    peers: tuple[dict[str, Any], Any] | None = None  # verified peer announcements
 
 
 class AnalyticsWorker:
@@ -94,6 +115,8 @@ class AnalyticsWorker:
         self._budget: Any = None
         self._accepted: dict[str, tuple[str, ProjectState]] = {}
         self._audit: Any = None
+        directory = Path(self.node.directory)
+        self._consent_file = FileCache(directory / CONSENT_FILE, lambda _: load_consent(directory))
 
     def close(self) -> None:
         """Forget every session and release the local databases."""
@@ -126,6 +149,7 @@ class AnalyticsWorker:
                     self._sessions.pop(session, None)
                 return {"type": "reply", "status": "ok"}
             query = self._session(session)
+            query.used = time.monotonic()
             if op == "mask":
                 return self._mask(query, body, now)
             if op == "unmask":
@@ -158,11 +182,21 @@ class AnalyticsWorker:
             spec = QuerySpec.parse_json(str(body.get("spec", "")))
         except (AuthError, ProjectError, MedSpaceError) as error:
             return worker._refusal(session, None, "denied", str(error), "task.run/unverified")
-        mismatch = _task_mismatch(task, spec)
+        keep = body.get("keep") is True
+        mismatch = _task_mismatch(task, spec, every_variable=keep)
         if mismatch is not None:
             return worker._refusal(session, task.project_id, "denied", mismatch, "task.run/spec")
         project = state.project
         dp_total = project.disclosure.dp_epsilon
+        if keep and dp_total is not None:
+            return worker._refusal(
+                session,
+                project.id,
+                "refused",
+                "analysis sessions are not offered on differential-privacy projects; ask one "
+                "query at a time",
+                "task.run/dp-session",
+            )
         spent = Decimal(0)
         if dp_total is not None:
             spent = self._budget_store().spent(project.id)
@@ -186,11 +220,7 @@ class AnalyticsWorker:
         query = _Query(session, project.id, task.contract_hash, spec, k)
         try:
             opted_out = decision.obligation("exclude-opted-out")
-            excluded = (
-                load_consent(self.node.directory).excluded(Purpose(opted_out))
-                if opted_out
-                else frozenset()
-            )
+            excluded = self._consent().excluded(Purpose(opted_out)) if opted_out else frozenset()
             if dp_total is not None:
                 # DP replaces the differencing audit; the node keeps its own budget copy.
                 if task.epsilon is None:
@@ -203,12 +233,11 @@ class AnalyticsWorker:
                 _compute(query, self.node.store, excluded, audit=None)
             else:
                 audit = self._audit_store()
-                _compute(
-                    query,
-                    self.node.store,
-                    excluded,
-                    audit=lambda ids: audit.check(project.id, ids, min_cell_size=k),
-                )
+                check = lambda ids: audit.check(project.id, ids, min_cell_size=k)  # noqa: E731
+                if keep:
+                    self._open(query, excluded, check, owner=user.name, task=task, state=state)
+                else:
+                    _compute(query, self.node.store, excluded, audit=check)
         except (Refused, BudgetExceeded) as refusal:
             code = getattr(refusal, "code", "dp-budget")
             entries.append(self._compute_entry(query_id=session, project=project.id, code=code))
@@ -218,6 +247,107 @@ class AnalyticsWorker:
             self._sessions[session] = query
         refusals = dict(query.aggregate.refusals) if query.aggregate is not None else {}
         return _reply("ok", entries, min_cell_size=k, refusals=refusals)
+
+    def _open(
+        self,
+        query: _Query,
+        excluded: frozenset[str],
+        audit: Callable[[Any], None],
+        *,
+        owner: str,
+        task: TaskRequest,
+        state: ProjectState,
+    ) -> None:
+        """An analysis session: the cohort's features into memory, the differencing audit
+        on its patients, the opening statistics from the frame (a regression, if asked,
+        from the store as in a query)."""
+        from medspace.analytics import Refused
+        from medspace.analytics.frame import FeatureFrame
+        from medspace.analytics.layout import layout
+
+        with self._lock:
+            self._expire()
+            held = sum(1 for q in self._sessions.values() if q.frame is not None)
+        if held >= MAX_FRAMES:
+            raise Refused(
+                f"this node holds {held} open analysis sessions, its limit; close one (or "
+                "wait for one to expire) and open again",
+                code="session-limit",
+            )
+        frame = FeatureFrame.load(self.node.store, query.spec, excluded)
+        audit(frame.ids)
+        if len(layout(query.spec)) > 0:
+            query.aggregate = frame.aggregate(query.spec, min_cell_size=query.min_cell_size)
+        _compute(query, self.node.store, excluded, audit=None, regressions_only=True)
+        query.frame, query.owner, query.task, query.excluded = frame, owner, task, excluded
+        query.state, query.generation = state, self._generation()
+
+    def _ask(
+        self, query: _Query, body: dict[str, Any], now: datetime
+    ) -> tuple[Any, list[Entry]] | dict[str, Any]:
+        """A further statistic of an analysis session: (its disclosure-controlled
+        aggregate, the node's decision entries), or the reply refusing it."""
+        from medspace.analytics import QuerySpec
+
+        worker = self.worker
+        if query.frame is None or query.task is None:
+            return _error("this session keeps no cohort; open an analysis session to ask more")
+        try:
+            user = verify_token(worker._hub_token_key, str(body.get("token", "")), now=now).user
+            state = self._session_state(query)
+            spec = QuerySpec.parse_json(str(body.get("spec", "")))
+        except (AuthError, ProjectError, MedSpaceError) as error:
+            return worker._refusal(
+                query.session, query.project_id, "denied", str(error), "task.run/unverified"
+            )
+        refusal = _ask_mismatch(query, spec, user.name)
+        if refusal is not None:
+            return worker._refusal(
+                query.session, query.project_id, "denied", refusal, "task.run/spec"
+            )
+        recorder = MemoryRecorder()
+        decision = decide(
+            user,
+            "task.run",
+            state,
+            Context(now=now, recorder=recorder, task=query.task, node_policy=worker.policy),
+        )
+        entries = [worker._decision(r) for r in recorder.records]
+        if not decision.allow:
+            return _reply("denied", worker._encode_batch(entries), reason=decision.reason)
+        opted_out = decision.obligation("exclude-opted-out")
+        excluded = self._consent().excluded(Purpose(opted_out)) if opted_out else frozenset()
+        if excluded != query.excluded:
+            return worker._refusal(
+                query.session,
+                query.project_id,
+                "refused",
+                "patients' opt-outs changed since the session opened; open a new session",
+                "task.run/consent-changed",
+            )
+        k = max(query.min_cell_size, int(decision.obligation("min-cell-size") or "0"))
+        return query.frame.aggregate(spec, min_cell_size=k), entries
+
+    def _session_state(self, query: _Query) -> ProjectState:
+        """The project as this node holds it now, for a session's further statistic: the
+        state accepted at the opening while the node's book took no other state since,
+        else the book's (a revocation or withdrawal the hub pushed). The hub does not send
+        it again. Raises `ProjectError` when the steward pins changed since the opening
+        (the approval would need checking again: open a new session)."""
+        from medspace.policy import UnknownProjectError
+
+        generation = self._generation()
+        if query.state is not None and generation == query.generation:
+            return query.state
+        if generation.split("/")[1] != query.generation.split("/")[1]:
+            raise ProjectError("this node's pinned stewards changed; open a new session")
+        try:
+            return self.worker._book.get(query.project_id)
+        except UnknownProjectError:
+            raise ProjectError("this node no longer holds the project") from None
+
+    def _generation(self) -> str:
+        return f"{self.worker.generation}/{self._stewards_version()}"
 
     def _project_state(self, data: object, now: datetime) -> ProjectState:
         """The node's own copy of the project (`NodeWorker._own_copy`: first-seen terms,
@@ -272,11 +402,22 @@ class AnalyticsWorker:
                 return _error(f"round {round_no} of this session was masked already")
             query.masks[round_no] = None  # reserved: a failed round is not masked again
         part = body.get("part")
-        if part == "local":
+        decisions: list[Entry] = []
+        refusals: dict[str, str] | None = None
+        if part == "ask":
+            asked = self._ask(query, body, now)
+            if isinstance(asked, dict):
+                return asked
+            aggregate, decisions = asked
+            values = list(aggregate.values)
+            flags: list[str | None] | None = list(aggregate.suppressed)
+            refusals = dict(aggregate.refusals)
+            statistic = "query"
+        elif part == "local":
             if query.aggregate is None:
                 return _error("this query has no local statistics")
             values = list(query.aggregate.values)
-            flags: list[str | None] | None = list(query.aggregate.suppressed)
+            flags = list(query.aggregate.suppressed)
             statistic = "query"
         else:
             regression = query.regressions.get(str(part))
@@ -287,9 +428,15 @@ class AnalyticsWorker:
             flags = None
             statistic = "logistic"
         others = {n: peers_in[n] for n in participants if n != self.name}
-        announcements = {n: p.get("announcement") for n, p in others.items()}
-        identities = {n: parse_public_key(str(p.get("identity_key"))) for n, p in others.items()}
-        peers = verified_peers(announcements, identities, self._pins)
+        if query.peers is not None and query.peers[0] == others:
+            peers = query.peers[1]  # the same signed announcements as the last round
+        else:
+            announcements = {n: p.get("announcement") for n, p in others.items()}
+            identities = {
+                n: parse_public_key(str(p.get("identity_key"))) for n, p in others.items()
+            }
+            peers = verified_peers(announcements, identities, self._pins)
+            query.peers = (others, peers)
         masking = MaskingSession(self.name, self._agreement_key, peers, query.session, round_no, t)
         masked = masking.masked_input(encode_vector(values))
         query.masks[round_no] = masking
@@ -317,9 +464,11 @@ class AnalyticsWorker:
             },
             details=details,
         )
-        reply = _reply("ok", [self.worker._encode(entry)], masked=masked)
+        reply = _reply("ok", self.worker._encode_batch([*decisions, entry]), masked=masked)
         if flags is not None:
             reply["suppressed"] = flags
+        if refusals is not None:
+            reply["refusals"] = refusals
         return reply
 
     # -- round 2 ----------------------------------------------------------------------
@@ -334,12 +483,20 @@ class AnalyticsWorker:
     # -- plumbing ---------------------------------------------------------------------
 
     def _expire(self) -> None:
-        cutoff = time.monotonic() - SESSION_TTL
-        for key in [k for k, q in self._sessions.items() if q.started < cutoff]:
+        now = time.monotonic()
+        stale = [
+            k
+            for k, q in self._sessions.items()
+            if q.used < now - SESSION_TTL or q.started < now - SESSION_MAX_AGE
+        ]
+        for key in stale:
             del self._sessions[key]
         while len(self._sessions) >= MAX_SESSIONS:
             oldest = min(self._sessions, key=lambda k: self._sessions[k].started)
             del self._sessions[oldest]
+
+    def _consent(self) -> Consent:
+        return self._consent_file.get()
 
     def _budget_store(self) -> Any:
         from medspace.analytics.budget import Budget
@@ -375,7 +532,7 @@ class _SessionError(MedSpaceError):
     """The hub named an analytics session this node does not hold."""
 
 
-def _task_mismatch(task: TaskRequest, spec: Any) -> str | None:
+def _task_mismatch(task: TaskRequest, spec: Any, *, every_variable: bool = False) -> str | None:
     """Why the task does not describe the spec (None when it does)."""
     asked = set(spec.computations())
     if {task.computation, *task.kinds} != asked:
@@ -383,14 +540,43 @@ def _task_mismatch(task: TaskRequest, spec: Any) -> str | None:
             "the task's computation kinds are not the ones the query spec asks for; "
             "the hub must submit the query as it is"
         )
-    missing = sorted(set(spec.data_fields()) - set(task.variables))
+    missing = sorted(set(spec.data_fields(every_variable=every_variable)) - set(task.variables))
     if missing:
         return f"the task omits data fields the query reads: {', '.join(missing)}"
     return None
 
 
+def _ask_mismatch(query: _Query, spec: Any, user: str) -> str | None:
+    """Why a further statistic does not belong to the session (None when it does): the
+    session's owner, cohort and variables; kinds the opening asked for; no regression."""
+    assert query.task is not None
+    opened = query.spec
+    if user != query.owner:
+        return "only the researcher who opened the analysis session may ask in it"
+    if (spec.cohort, spec.variables, spec.reference_date) != (
+        opened.cohort,
+        opened.variables,
+        opened.reference_date,
+    ):
+        return "a session's statistics keep its cohort, variables and reference date"
+    kinds = set(spec.computations())
+    if "logistic" in kinds:
+        return "a regression is asked as a query of its own, not inside a session"
+    outside = sorted(kinds - {query.task.computation, *query.task.kinds})
+    if outside:
+        return f"the session was opened for other kinds of statistic than {', '.join(outside)}"
+    if set(spec.data_fields()) - set(query.task.variables):
+        return "the statistic reads data fields the session's task does not cover"
+    return None
+
+
 def _compute(
-    query: _Query, store: Any, excluded: frozenset[str], audit: Callable[[Any], None] | None
+    query: _Query,
+    store: Any,
+    excluded: frozenset[str],
+    audit: Callable[[Any], None] | None,
+    *,
+    regressions_only: bool = False,
 ) -> None:
     """The local aggregate and the regression sessions of the query (raises `Refused`).
 
@@ -404,8 +590,8 @@ def _compute(
     from medspace.analytics.regression import RegressionSession
 
     spec = query.spec
-    aggregate = None
-    if len(layout(spec)) > 0:
+    aggregate = query.aggregate
+    if len(layout(spec)) > 0 and not regressions_only:
         aggregate = compute_local(
             store,
             spec,

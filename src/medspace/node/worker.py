@@ -223,16 +223,25 @@ class NodeWorker:
             return self._book.update(received.project.id, lambda _old: received, now=now)
 
     def _entry(self, record: DecisionRecord) -> str:
+        return self._encode(self._decision(record))
+
+    def _decision(self, record: DecisionRecord) -> Entry:
+        """The node's ledger entry for one of its decisions (unsigned)."""
         fields = record.ledger_fields()
         fields["actor"] = self.name
         fields["node"] = self.name
         details = dict(fields["details"])
         details["role"] = "node"
         fields["details"] = details
-        return self._encode(Entry(**fields))
+        return Entry(**fields)
 
     def _encode(self, entry: Entry) -> str:
         return base64.b64encode(self._signer.sign(entry).body).decode("ascii")
+
+    def _encode_batch(self, entries: list[Entry]) -> list[str]:
+        """`entries` signed as one batch (one signature for the hub to check)."""
+        signed = self._signer.sign_batch(entries)
+        return [base64.b64encode(s.body).decode("ascii") for s in signed]
 
     def _refusal(
         self, task_id: str | None, project: str | None, status: str, reason: str, code: str
