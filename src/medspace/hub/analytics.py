@@ -37,7 +37,7 @@ from decimal import Decimal
 from typing import Any
 
 from medspace.hub.analytics_secsum import SecureAggregation, with_regressions
-from medspace.hub.analytics_session import NodeRow, Participant, QueryRefused
+from medspace.hub.analytics_session import NodeRow, Participant, QueryRefused, refusals_ok
 from medspace.hub.channel import ChannelHub
 from medspace.hub.core import HubCore
 from medspace.hub.errors import TaskError
@@ -50,6 +50,10 @@ _BACKGROUND: set[asyncio.Task[None]] = set()
 
 class QueryRun(SecureAggregation):
     """One federated query from one researcher; `run()` does every step."""
+
+    keep = False
+    """An analysis session's opening (`medspace.hub.analytics_sessions`): the task covers
+    every variable of the spec and the nodes keep the cohort after the answer."""
 
     def __init__(
         self,
@@ -95,6 +99,11 @@ class QueryRun(SecureAggregation):
                 f"project {self.project.id} does not use differential privacy; ask without "
                 "an epsilon"
             )
+        if self.keep and self.dp_total is not None:
+            raise TaskError(
+                f"project {self.project.id} uses differential privacy: analysis sessions are "
+                "not offered there (each statistic would spend budget); run one query at a time"
+            )
         planned = await self._plan()
         try:
             await self._prepare(planned)
@@ -104,14 +113,15 @@ class QueryRun(SecureAggregation):
         except QueryRefused as refusal:
             self._close_later("refused")
             return await self._refused(str(refusal))
-        self._close_later("completed")
+        if not self.keep:
+            self._close_later("completed")
         return answer
 
     # -- 1. plan ----------------------------------------------------------------------
 
     async def _plan(self) -> list[tuple[str, TaskRequest]]:
         kinds = list(self.spec.computations())
-        variables = list(self.spec.data_fields())
+        variables = list(self.spec.data_fields(every_variable=self.keep))
         if self.dp_total is not None:
             from medspace.analytics.dp import check_supported
 
@@ -178,7 +188,7 @@ class QueryRun(SecureAggregation):
         state_json = self.state.model_dump(mode="json")
 
         async def one(node: str, task: TaskRequest) -> None:
-            body = {
+            body: dict[str, Any] = {
                 "op": "prepare",
                 "task": task.model_dump(mode="json"),
                 "project": state_json,
@@ -187,6 +197,8 @@ class QueryRun(SecureAggregation):
                 # as its JSON text, which the node parses and checks itself.
                 "spec": self.spec.to_json(),
             }
+            if self.keep:
+                body["keep"] = True
             reply = await self._ask(node, body)
             if reply is None:
                 return
@@ -195,7 +207,7 @@ class QueryRun(SecureAggregation):
                 self._reject(node, "node sent no minimum cell size")
                 return
             refusals = reply.get("refusals", {})
-            if not _refusals_ok(refusals):
+            if not refusals_ok(refusals):
                 self._reject(node, "node sent malformed statistic refusals")
                 return
             self.participants[node] = Participant(node, task, k, refusals=refusals)
@@ -353,17 +365,6 @@ def result_digest(result_json: Any) -> str:
     which the ledger's canonical JSON refuses): what the hub's result entry records."""
     text = json.dumps(result_json, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _refusals_ok(refusals: object) -> bool:
-    return (
-        isinstance(refusals, dict)
-        and len(refusals) <= 100
-        and all(
-            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 64
-            for k, v in refusals.items()
-        )
-    )
 
 
 def _to_json(result: Any) -> Any:

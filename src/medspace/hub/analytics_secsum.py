@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from medspace.errors import MedSpaceError
-from medspace.hub.analytics_session import NodeRow, NodeSession, QueryRefused
+from medspace.hub.analytics_session import NodeRow, NodeSession, QueryRefused, refusals_ok
 
 
 class SecureAggregation(NodeSession):
@@ -75,7 +75,13 @@ class SecureAggregation(NodeSession):
             default_threshold,
         )
 
-        members = sorted(self._answered())
+        members = []
+        for node in sorted(self._answered()):
+            if self.channel.announcement(node) is None:  # gone since it last answered
+                self.rows[node] = NodeRow(node, "missing", f"node {node} is not connected")
+            else:
+                members.append(node)
+        self._require_quorum("are connected")
         t = default_threshold(len(members))
         peers = {n: self.channel.announcement(n) for n in members}
         aggregator = Aggregator(members, t, length, self._session(), round_no)
@@ -103,6 +109,11 @@ class SecureAggregation(NodeSession):
                     self._reject(node, "suppression flags do not match the query's cells")
                     return
                 self.participants[node].suppressed = flags
+                if "refusals" in reply:  # a session's statistic: decided with its round
+                    if not refusals_ok(reply["refusals"]):
+                        self._reject(node, "node sent malformed statistic refusals")
+                        return
+                    self.participants[node].refusals = reply["refusals"]
 
         await asyncio.gather(*(mask(node) for node in members))
         await self._flush_entries()

@@ -202,4 +202,24 @@ class NodeSession:
         self.ledger_ids.extend(ids)
 
 
-__all__ = ["MIN_NODES", "REQUEST_TYPE", "NodeRow", "NodeSession", "Participant", "QueryRefused"]
+def refusals_ok(refusals: object) -> bool:
+    """A node's statistic refusals are well-formed: statistic id -> reason code."""
+    return (
+        isinstance(refusals, dict)
+        and len(refusals) <= 100
+        and all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 64
+            for k, v in refusals.items()
+        )
+    )
+
+
+__all__ = [
+    "MIN_NODES",
+    "REQUEST_TYPE",
+    "NodeRow",
+    "NodeSession",
+    "Participant",
+    "QueryRefused",
+    "refusals_ok",
+]

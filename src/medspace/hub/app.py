@@ -297,6 +297,46 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
 
         return await run_query(core, channel, user, token, project_id, body, epsilon, signed)
 
+    from medspace.hub.analytics_sessions import SessionBook
+
+    sessions = SessionBook(core, channel)
+    SessionIdParam = Annotated[str, PathParam(pattern=r"^[0-9a-f-]{36}$")]
+
+    @app.post("/projects/{project_id}/sessions", tags=["tasks"])
+    async def open_session(
+        user: CurrentUser,
+        token: Token,
+        project_id: ProjectIdParam,
+        body: dict[str, Any],
+        signed: Signed,
+    ) -> dict[str, Any]:
+        """Open an analysis session (docs/analytics.md): a query spec whose statistics are
+        answered now and whose cohort the nodes keep, so that further statistics of the
+        same kinds over the same variables are answered from memory. Signed like a query;
+        the answer is a query's, with `session.id`."""
+        return await sessions.open(user, token, project_id, body, signed)
+
+    @app.post("/projects/{project_id}/sessions/{session_id}/statistics", tags=["tasks"])
+    async def ask_session(
+        user: CurrentUser,
+        token: Token,
+        project_id: ProjectIdParam,
+        session_id: SessionIdParam,
+        body: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Further statistics in your open session: `{"statistics": [...]}` as in a query
+        spec, over the session's variables. The answer is a query's."""
+        session = sessions.session(user, project_id, session_id)
+        return await session.ask(user, token, body.get("statistics"))
+
+    @app.delete("/projects/{project_id}/sessions/{session_id}", tags=["tasks"])
+    async def close_session(
+        user: CurrentUser, project_id: ProjectIdParam, session_id: SessionIdParam
+    ) -> dict[str, Any]:
+        """Close your analysis session; the nodes drop its cohort."""
+        await sessions.close(user, project_id, session_id)
+        return {"closed": session_id}
+
     # -- emergency lookup (medspace.hub.lookup) ---------------------------------------
 
     from medspace.hub.lookup import LookupHub

@@ -209,6 +209,25 @@ class HubClient:
         answer: dict[str, Any] = self.request("POST", path, json=spec, params=params)
         return answer
 
+    def open_session(self, project_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Open an analysis session on `project_id` with a query spec (signed like a
+        query): the answer to its statistics, with `session.id` for `ask_session`."""
+        answer: dict[str, Any] = self.request("POST", f"/projects/{project_id}/sessions", json=spec)
+        return answer
+
+    def ask_session(
+        self, project_id: str, session_id: str, statistics: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Further statistics in an open session (kinds its opening asked for, over its
+        variables); the answer has a query's shape."""
+        path = f"/projects/{project_id}/sessions/{session_id}/statistics"
+        answer: dict[str, Any] = self.request("POST", path, json={"statistics": statistics})
+        return answer
+
+    def close_session(self, project_id: str, session_id: str) -> None:
+        """Close an analysis session (the nodes drop its cohort)."""
+        self.request("DELETE", f"/projects/{project_id}/sessions/{session_id}")
+
     def sign_drafts(self, drafts: list[Any], method: str, path: str, body: Any = None) -> str:
         """Check and sign the hub's entry drafts for the request `method path (body)`;
         returns the header value (base64 signed bodies, comma separated). Raises
