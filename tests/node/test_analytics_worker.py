@@ -368,3 +368,19 @@ def test_a_dp_project_gets_no_session_at_the_node(analytics: AnalyticsWorker) ->
     request["keep"] = True
     refused = analytics.handle(request, now=NOW)
     assert refused["status"] == "refused" and "differential-privacy" in refused["reason"]
+
+
+def test_peers_are_verified_once_and_may_be_left_out_only_for_the_same_participants(
+    analytics: AnalyticsWorker,
+) -> None:
+    request = _open_session(analytics, "node-session-peers")
+    first = _mask(request["session"], _peers(analytics), round=1001, part="ask")
+    del first["peers"]  # nothing verified yet: the node needs them
+    spec = QuerySpec.parse({**HCC_SPEC, "statistics": [{"id": "n", "kind": "count"}]})
+    first.update(spec=spec.to_json(), token=request["token"])
+    assert "malformed mask request" in analytics.handle(first, now=NOW)["reason"]
+    assert _ask(analytics, request, 1002)["status"] == "ok"  # peers sent and verified
+    later = {**first, "round": 1003}
+    assert analytics.handle(later, now=NOW)["status"] == "ok"  # the verified peers reused
+    fewer = {**first, "round": 1004, "participants": ["h1", "h2"]}
+    assert "malformed mask request" in analytics.handle(fewer, now=NOW)["reason"]

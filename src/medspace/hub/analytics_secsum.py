@@ -24,6 +24,8 @@ from medspace.hub.analytics_session import NodeRow, NodeSession, QueryRefused, r
 class SecureAggregation(NodeSession):
     """Masked sums over the session's nodes, and regression fits built on them."""
 
+    _peers_sent: list[str] | None = None  # the participants whose peers the nodes hold
+
     async def _fit(self, statistic: Any) -> Any:
         """Newton-Raphson with one secure-aggregation round per iteration on a fixed set
         of nodes; the fitted statistic's result (coefficients, SEs, p-values)."""
@@ -86,15 +88,16 @@ class SecureAggregation(NodeSession):
         peers = {n: self.channel.announcement(n) for n in members}
         aggregator = Aggregator(members, t, length, self._session(), round_no)
 
+        # The nodes keep the peers they verified; they are sent again only when the
+        # participants change (a regression's iterations, a session's statistics).
+        resend = members != self._peers_sent
+        self._peers_sent = members
+
         async def mask(node: str) -> None:
-            body = {
-                "op": "mask",
-                "round": round_no,
-                "participants": members,
-                "threshold": t,
-                "peers": peers,
-                **part,
-            }
+            body = {"op": "mask", "round": round_no, "participants": members, "threshold": t}
+            if resend:
+                body["peers"] = peers
+            body.update(part)
             reply = await self._ask(node, body, ok_status="ok")
             if reply is None:
                 return

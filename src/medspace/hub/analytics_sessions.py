@@ -38,10 +38,10 @@ from medspace.hub.analytics_session import NodeRow, QueryRefused
 from medspace.hub.channel import ChannelHub
 from medspace.hub.core import HubCore
 from medspace.hub.errors import TaskError
-from medspace.hub.signers import HubRecorder
+from medspace.hub.signers import HUB_PRINCIPAL, hub_observation
 from medspace.identity import User
 from medspace.ledger import SignedEntry
-from medspace.policy import TaskRequest
+from medspace.policy import MemoryRecorder, TaskRequest
 
 SESSION_IDLE = 540.0  # seconds; the nodes keep theirs 600 s after the last use
 SESSION_MAX_AGE = 3540.0  # the nodes' limit is 3600 s after the opening
@@ -126,14 +126,8 @@ class AnalysisSession(QueryRun):
 
     async def _decide_asks(self) -> None:
         """`task.ask` for every node still in the session; a denied node leaves it. The
-        hub's decisions are appended in one batch."""
-        decided: list[SignedEntry] = []
-
-        def collect(entries: Sequence[SignedEntry]) -> list[int]:
-            decided.extend(entries)
-            return []
-
-        recorder = HubRecorder(collect, self.core.hub_signer)
+        hub's decisions are signed as one batch and appended with the round's entries."""
+        recorder = MemoryRecorder()
         for node in self._answered():
             task: TaskRequest = self.participants[node].task
             decision = self.core.policy.decide(
@@ -144,8 +138,9 @@ class AnalysisSession(QueryRun):
             )
             if not decision.allow:
                 self.rows[node] = NodeRow(node, "denied", decision.reason)
-        if decided:
-            self.ledger_ids.extend(await asyncio.to_thread(self.core.append, decided))
+        entries = [hub_observation(r) for r in recorder.records]
+        if entries:
+            self._pending.append((HUB_PRINCIPAL, self.core.hub_signer.sign_batch(entries)))
 
 
 def _ask_spec(opened: Any, statistics: object) -> Any:

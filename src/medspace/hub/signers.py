@@ -121,12 +121,19 @@ class HubRecorder:
             return
         if self._drafts is not None:
             return
-        if fields["actor"] != "anonymous":
-            artefacts = dict(fields["artefacts"])
-            artefacts["user"] = user_digest(fields["actor"])
-            fields["artefacts"] = artefacts
-        fields["actor"] = HUB_PRINCIPAL
-        self._append([self._hub_signer.sign(Entry(**fields))])
+        self._append([self._hub_signer.sign(hub_observation(record))])
+
+
+def hub_observation(record: DecisionRecord) -> Entry:
+    """The hub's own (unsigned) ledger entry for a decision it observed: the hub as actor,
+    the user named only by a digest."""
+    fields = record.ledger_fields()
+    if fields["actor"] != "anonymous":
+        artefacts = dict(fields["artefacts"])
+        artefacts["user"] = user_digest(fields["actor"])
+        fields["artefacts"] = artefacts
+    fields["actor"] = HUB_PRINCIPAL
+    return Entry(**fields)
 
 
 class UserActs:

@@ -387,6 +387,9 @@ class AnalyticsWorker:
         participants = body.get("participants")
         t = body.get("threshold")
         peers_in = body.get("peers")
+        if peers_in is None and query.peers is not None:
+            # the hub leaves out the peers of the session's previous round
+            peers_in = {**query.peers[0], self.name: None}
         if (
             type(round_no) is not int
             or round_no < 0
