@@ -16,6 +16,7 @@ import numpy as np
 from tests.hub.support import HubThread, NodeThread, make_hub, wait_until
 
 from medspace.connectors.base import Parsed
+from medspace.hub import HubClient
 from medspace.model import Code, Condition, Drug, Identity, Measurement, Observation, Patient
 from medspace.node import init_node, open_node
 from medspace.node.standing import save_node_policy
@@ -274,6 +275,17 @@ class StudyNetwork:
         """Stop one node and wait until the hub sees it gone."""
         self.nodes[name].stop()
         wait_until(lambda: name not in self.hub.connected(), f"{name} to disconnect")
+
+    def project(self, project_id: str, **changes: Any) -> HubClient:
+        """File a study project over every node as alice, approved by every steward;
+        alice's client."""
+        alice = self.hub.client("alice")
+        alice.post("/projects", study_terms(project_id, sorted(self.dirs), **changes))
+        for name in self.dirs:
+            self.hub.client(f"steward-{name}").post(
+                f"/projects/{project_id}/approve", {"reason": "ethics approval on file"}
+            )
+        return alice
 
     def start_node(self, name: str) -> None:
         """(Re)start one node and wait until it has announced its key."""

@@ -21,7 +21,6 @@ from tests.hub.analytics_support import (
     StudyNetwork,
     pooled_logistic,
     study_network,
-    study_terms,
 )
 
 from medspace.analytics.report import read_report
@@ -40,16 +39,6 @@ def study(
     kinds = {"h3": KINDS - {"logistic"}}
     with study_network(root, NODES, kinds) as running:
         yield running
-
-
-def _project(net: StudyNetwork, project_id: str, **changes: Any) -> HubClient:
-    alice = net.hub.client("alice")
-    alice.post("/projects", study_terms(project_id, sorted(NODES), **changes))
-    for name in NODES:
-        net.hub.client(f"steward-{name}").post(
-            f"/projects/{project_id}/approve", {"reason": "ethics approval on file"}
-        )
-    return alice
 
 
 def _cohort(people: list[Person]) -> list[Person]:
@@ -71,7 +60,7 @@ def _ledger(client: HubClient, project: str) -> list[Any]:
 
 def test_query_result_equals_the_counts_of_the_generated_patients(study: Any) -> None:
     net, people = study
-    alice = _project(net, "hcc-exact")
+    alice = net.project("hcc-exact")
     answer = alice.run_query("hcc-exact", HCC_SPEC)
     assert answer["status"] == "completed", answer["nodes"]
     assert {r["status"] for r in answer["nodes"]} == {"ok"}
@@ -98,7 +87,7 @@ def test_query_result_equals_the_counts_of_the_generated_patients(study: Any) ->
 
 def test_stopped_node_makes_the_result_partial_and_is_listed(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-partial")
+    alice = net.project("hcc-partial")
     net.stop_node("h3")
     try:
         answer = alice.run_query("hcc-partial", HCC_SPEC)
@@ -112,7 +101,7 @@ def test_stopped_node_makes_the_result_partial_and_is_listed(study: Any) -> None
 
 def test_fewer_answering_nodes_than_the_quorum_refuse_the_query(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-quorum", quorum=3)
+    alice = net.project("hcc-quorum", quorum=3)
     net.stop_node("h2")
     try:
         answer = alice.run_query("hcc-quorum", HCC_SPEC)
@@ -127,7 +116,7 @@ def test_fewer_answering_nodes_than_the_quorum_refuse_the_query(study: Any) -> N
 
 def test_node_whose_policy_denies_is_reported_with_its_reason(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "mi-policy")
+    alice = net.project("mi-policy")
     answer = alice.run_query("mi-policy", MI_SPEC)
     rows = _rows(answer)
     assert rows["h3"]["status"] == "denied"
@@ -137,7 +126,7 @@ def test_node_whose_policy_denies_is_reported_with_its_reason(study: Any) -> Non
 
 def test_federated_logistic_regression_equals_the_pooled_fit(study: Any) -> None:
     net, people = study
-    alice = _project(net, "mi-fit")
+    alice = net.project("mi-fit")
     answer = alice.run_query("mi-fit", MI_SPEC)
     assert answer["status"] == "completed", answer.get("reason")
     fitted = [p for name in ("h1", "h2") for p in people[name]]  # h3 denies logistic
@@ -149,7 +138,7 @@ def test_federated_logistic_regression_equals_the_pooled_fit(study: Any) -> None
 
 def test_malformed_masked_vector_is_rejected_reported_and_ledgered(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-malformed")
+    alice = net.project("hcc-malformed")
     worker = net.nodes["h2"].service._analytics
     assert worker is not None
     original = worker._mask
@@ -177,7 +166,7 @@ def test_malformed_masked_vector_is_rejected_reported_and_ledgered(study: Any) -
 
 def test_node_dropping_out_mid_fit_refuses_the_regression(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "mi-drop")
+    alice = net.project("mi-drop")
     worker = net.nodes["h1"].service._analytics
     original = worker._mask
 
@@ -197,7 +186,7 @@ def test_node_dropping_out_mid_fit_refuses_the_regression(study: Any) -> None:
 
 def test_dp_query_over_the_budget_is_refused(study: Any, tmp_path: Path) -> None:
     net, _people = study
-    alice = _project(net, "hcc-dp", disclosure={"min_cell_size": 5, "dp_epsilon": "1"})
+    alice = net.project("hcc-dp", disclosure={"min_cell_size": 5, "dp_epsilon": "1"})
     spec = {**HCC_SPEC, "statistics": [{"id": "patients", "kind": "count"}]}
     first = alice.run_query("hcc-dp", spec, epsilon="0.6")
     assert first["status"] == "completed", first.get("reason")
@@ -214,7 +203,7 @@ def test_dp_query_over_the_budget_is_refused(study: Any, tmp_path: Path) -> None
 
 def test_differencing_attack_is_refused_over_the_network(study: Any) -> None:
     net, people = study
-    alice = _project(net, "hcc-diff")
+    alice = net.project("hcc-diff")
     base = {**HCC_SPEC, "statistics": [{"id": "patients", "kind": "count"}]}
     assert alice.run_query("hcc-diff", base)["status"] == "completed"
     # "the same cohort except its oldest patients": at h1 this leaves out 1 to 4 people.
@@ -230,7 +219,7 @@ def test_differencing_attack_is_refused_over_the_network(study: Any) -> None:
 
 def test_query_with_a_bad_spec_is_refused_before_anything_is_sent(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-badspec")
+    alice = net.project("hcc-badspec")
     before = len(_ledger(net.hub.client("bob"), "hcc-badspec"))
     with pytest.raises(HubRequestError, match="statistics") as refused:
         alice.run_query("hcc-badspec", {"statistics": []})
@@ -240,14 +229,14 @@ def test_query_with_a_bad_spec_is_refused_before_anything_is_sent(study: Any) ->
 
 def test_epsilon_for_a_project_without_dp_is_refused(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-nodp")
+    alice = net.project("hcc-nodp")
     with pytest.raises(HubRequestError, match="does not use differential privacy"):
         alice.run_query("hcc-nodp", HCC_SPEC, epsilon="0.5")
 
 
 def test_bad_unmasking_share_is_ledgered_and_the_sum_rebuilt_from_the_others(study: Any) -> None:
     net, people = study
-    alice = _project(net, "hcc-badshare")
+    alice = net.project("hcc-badshare")
     worker = net.nodes["h2"].service._analytics
     original = worker._unmask
 

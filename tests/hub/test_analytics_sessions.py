@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.hub.analytics_support import HCC_SPEC, Person, StudyNetwork, study_network, study_terms
+from tests.hub.analytics_support import HCC_SPEC, Person, StudyNetwork, study_network
 
 from medspace.hub import HubClient, HubRequestError
 from medspace.ledger import SignedEntry
@@ -42,16 +42,6 @@ def study(
         yield running
 
 
-def _project(net: StudyNetwork, project_id: str, **changes: Any) -> HubClient:
-    alice = net.hub.client("alice")
-    alice.post("/projects", study_terms(project_id, sorted(NODES), **changes))
-    for name in NODES:
-        net.hub.client(f"steward-{name}").post(
-            f"/projects/{project_id}/approve", {"reason": "ethics approval on file"}
-        )
-    return alice
-
-
 def _results(answer: dict[str, Any]) -> dict[str, Any]:
     return {s["id"]: s["rows"] for s in answer["result"]["statistics"]}
 
@@ -63,7 +53,7 @@ def _ledger(client: HubClient, project: str) -> list[Any]:
 
 def test_each_further_statistic_equals_a_query_over_the_same_cohort(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-session")
+    alice = net.project("hcc-session")
     opened = alice.open_session("hcc-session", OPENING)
     assert opened["status"] == "completed", opened["nodes"]
     session = opened["session"]["id"]
@@ -81,7 +71,7 @@ def test_each_further_statistic_equals_a_query_over_the_same_cohort(study: Any) 
 
 def test_every_statistic_is_decided_and_ledgered_at_hub_and_nodes(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-session-ledger")
+    alice = net.project("hcc-session-ledger")
     session = alice.open_session("hcc-session-ledger", OPENING)["session"]["id"]
     before = len(_ledger(net.hub.client("bob"), "hcc-session-ledger"))
     asked = alice.ask_session("hcc-session-ledger", session, FURTHER[:1])
@@ -101,7 +91,7 @@ def test_every_statistic_is_decided_and_ledgered_at_hub_and_nodes(study: Any) ->
 
 def test_a_session_only_answers_its_owner_kinds_and_variables(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-session-scope")
+    alice = net.project("hcc-session-scope")
     session = alice.open_session("hcc-session-scope", OPENING)["session"]["id"]
     path = f"/projects/hcc-session-scope/sessions/{session}/statistics"
     for user in ("bob", "steward-h1"):
@@ -124,7 +114,7 @@ def test_a_session_only_answers_its_owner_kinds_and_variables(study: Any) -> Non
 
 def test_a_closed_session_is_gone_at_hub_and_nodes(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-session-close")
+    alice = net.project("hcc-session-close")
     session = alice.open_session("hcc-session-close", OPENING)["session"]["id"]
     alice.close_session("hcc-session-close", session)
     with pytest.raises(HubRequestError, match="no open analysis session"):
@@ -136,7 +126,7 @@ def test_a_closed_session_is_gone_at_hub_and_nodes(study: Any) -> None:
 
 def test_a_withdrawn_node_leaves_the_session_at_its_next_statistic(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-session-withdraw")
+    alice = net.project("hcc-session-withdraw")
     session = alice.open_session("hcc-session-withdraw", OPENING)["session"]["id"]
     net.hub.client("steward-h3").post(
         "/projects/hcc-session-withdraw/revoke", {"reason": "consent audit"}
@@ -150,7 +140,7 @@ def test_a_withdrawn_node_leaves_the_session_at_its_next_statistic(study: Any) -
 
 def test_an_opt_out_during_a_session_stops_that_node_from_answering(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-session-consent")
+    alice = net.project("hcc-session-consent")
     session = alice.open_session("hcc-session-consent", OPENING)["session"]["id"]
     consent = net.dirs["h2"] / CONSENT_FILE
     assert not consent.exists()
@@ -168,7 +158,7 @@ def test_an_opt_out_during_a_session_stops_that_node_from_answering(study: Any) 
 
 def test_a_node_that_stops_mid_session_is_listed_missing_from_then_on(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-session-drop")
+    alice = net.project("hcc-session-drop")
     session = alice.open_session("hcc-session-drop", OPENING)["session"]["id"]
     net.stop_node("h1")
     try:
@@ -183,7 +173,7 @@ def test_a_node_that_stops_mid_session_is_listed_missing_from_then_on(study: Any
 
 def test_a_researcher_holds_a_few_sessions_at_once(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-session-limit")
+    alice = net.project("hcc-session-limit")
     opened = [alice.open_session("hcc-session-limit", OPENING)["session"]["id"] for _ in range(4)]
     with pytest.raises(HubRequestError, match="4 analysis sessions open, the limit"):
         alice.open_session("hcc-session-limit", OPENING)
@@ -196,7 +186,7 @@ def test_a_researcher_holds_a_few_sessions_at_once(study: Any) -> None:
 
 def test_a_dp_project_offers_no_sessions(study: Any) -> None:
     net, _people = study
-    alice = _project(net, "hcc-session-dp", disclosure={"min_cell_size": 5, "dp_epsilon": "1"})
+    alice = net.project("hcc-session-dp", disclosure={"min_cell_size": 5, "dp_epsilon": "1"})
     with pytest.raises(HubRequestError, match="differential privacy") as refused:
         alice.open_session("hcc-session-dp", OPENING)
     assert refused.value.http_status == 400
