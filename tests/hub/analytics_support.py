@@ -4,6 +4,7 @@ answer (and the pooled regression) itself, without the code under test."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import math
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from tests.hub.support import HubThread, NodeThread, make_hub, wait_until
 
 from medspace.connectors.base import Parsed
 from medspace.hub import HubClient
+from medspace.ledger import SignedEntry
 from medspace.model import Code, Condition, Drug, Identity, Measurement, Observation, Patient
 from medspace.node import init_node, open_node
 from medspace.node.standing import save_node_policy
@@ -228,6 +230,12 @@ def study_terms(project_id: str, nodes: list[str], **changes: Any) -> dict[str, 
     }
     terms.update(changes)
     return terms
+
+
+def ledger_entries(client: HubClient, project: str) -> list[Any]:
+    """Every ledger entry of `project`, parsed (as an auditor reads them)."""
+    page = client.get("/ledger/entries", project=project, limit=10_000)
+    return [SignedEntry.from_bytes(base64.b64decode(r["body"])).entry for r in page["entries"]]
 
 
 def pooled_logistic(people: list[Person], tolerance: float = 1e-12) -> np.ndarray:

@@ -19,14 +19,14 @@ from tests.hub.analytics_support import (
     MI_SPEC,
     Person,
     StudyNetwork,
+    ledger_entries,
     pooled_logistic,
     study_network,
 )
 
 from medspace.analytics.report import read_report
-from medspace.hub import HubClient, HubRequestError
+from medspace.hub import HubRequestError
 from medspace.hub.analytics_answer import write_answer_report
-from medspace.ledger import SignedEntry
 
 NODES = {"h1": (90, 1), "h2": (80, 2), "h3": (70, 3)}
 
@@ -53,11 +53,6 @@ def _stat(answer: dict[str, Any], statistic: str) -> dict[str, Any]:
     return next(s for s in answer["result"]["statistics"] if s["id"] == statistic)
 
 
-def _ledger(client: HubClient, project: str) -> list[Any]:
-    page = client.get("/ledger/entries", project=project, limit=10_000)
-    return [SignedEntry.from_bytes(base64.b64decode(r["body"])).entry for r in page["entries"]]
-
-
 def test_query_result_equals_the_counts_of_the_generated_patients(study: Any) -> None:
     net, people = study
     alice = net.project("hcc-exact")
@@ -76,7 +71,7 @@ def test_query_result_equals_the_counts_of_the_generated_patients(study: Any) ->
         )
     mean_age = _stat(answer, "age")["rows"][0]["values"]["mean"]
     assert mean_age == pytest.approx(np.mean([p.age for p in cohort]), abs=1e-6)
-    entries = _ledger(net.hub.client("bob"), "hcc-exact")
+    entries = ledger_entries(net.hub.client("bob"), "hcc-exact")
     hub_results = [e for e in entries if e.type.value == "result" and e.actor == "hub"]
     assert hub_results[-1].details["status"] == "completed"
     assert hub_results[-1].details["method"] == "secagg"
@@ -110,7 +105,7 @@ def test_fewer_answering_nodes_than_the_quorum_refuse_the_query(study: Any) -> N
     assert answer["status"] == "refused"
     assert answer["result"] is None
     assert "needs at least 3" in answer["reason"]
-    entries = _ledger(net.hub.client("bob"), "hcc-quorum")
+    entries = ledger_entries(net.hub.client("bob"), "hcc-quorum")
     assert entries[-1].actor == "hub" and entries[-1].details["status"] == "refused"
 
 
@@ -160,7 +155,7 @@ def test_malformed_masked_vector_is_rejected_reported_and_ledgered(study: Any) -
     assert "h2" in row["reason"]
     assert answer["status"] == "partial"
     assert answer["missing"] == ["h2"]
-    entries = _ledger(net.hub.client("bob"), "hcc-malformed")
+    entries = ledger_entries(net.hub.client("bob"), "hcc-malformed")
     assert any(e.details.get("status") == "rejected" and e.node == "h2" for e in entries)
 
 
@@ -220,11 +215,11 @@ def test_differencing_attack_is_refused_over_the_network(study: Any) -> None:
 def test_query_with_a_bad_spec_is_refused_before_anything_is_sent(study: Any) -> None:
     net, _people = study
     alice = net.project("hcc-badspec")
-    before = len(_ledger(net.hub.client("bob"), "hcc-badspec"))
+    before = len(ledger_entries(net.hub.client("bob"), "hcc-badspec"))
     with pytest.raises(HubRequestError, match="statistics") as refused:
         alice.run_query("hcc-badspec", {"statistics": []})
     assert refused.value.http_status == 400
-    assert len(_ledger(net.hub.client("bob"), "hcc-badspec")) == before
+    assert len(ledger_entries(net.hub.client("bob"), "hcc-badspec")) == before
 
 
 def test_epsilon_for_a_project_without_dp_is_refused(study: Any) -> None:
@@ -254,5 +249,5 @@ def test_bad_unmasking_share_is_ledgered_and_the_sum_rebuilt_from_the_others(stu
     assert row["status"] == "ok" and "unmasking share rejected" in row["reason"]
     cohort = [p for name in NODES for p in _cohort(people[name])]
     assert _stat(answer, "patients")["rows"][0]["values"]["n"] == len(cohort)
-    entries = _ledger(net.hub.client("bob"), "hcc-badshare")
+    entries = ledger_entries(net.hub.client("bob"), "hcc-badshare")
     assert any(e.details.get("reason") == "secagg-bad-share" and e.node == "h2" for e in entries)

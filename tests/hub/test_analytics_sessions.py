@@ -5,15 +5,19 @@ revocation, a changed opt-out or a closed session stops it."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.hub.analytics_support import HCC_SPEC, Person, StudyNetwork, study_network
+from tests.hub.analytics_support import (
+    HCC_SPEC,
+    Person,
+    StudyNetwork,
+    ledger_entries,
+    study_network,
+)
 
-from medspace.hub import HubClient, HubRequestError
-from medspace.ledger import SignedEntry
+from medspace.hub import HubRequestError
 from medspace.node.standing import CONSENT_FILE, save_consent
 
 NODES = {"h1": (90, 11), "h2": (80, 12), "h3": (70, 13)}
@@ -46,11 +50,6 @@ def _results(answer: dict[str, Any]) -> dict[str, Any]:
     return {s["id"]: s["rows"] for s in answer["result"]["statistics"]}
 
 
-def _ledger(client: HubClient, project: str) -> list[Any]:
-    page = client.get("/ledger/entries", project=project, limit=10_000)
-    return [SignedEntry.from_bytes(base64.b64decode(r["body"])).entry for r in page["entries"]]
-
-
 def test_each_further_statistic_equals_a_query_over_the_same_cohort(study: Any) -> None:
     net, _people = study
     alice = net.project("hcc-session")
@@ -73,9 +72,9 @@ def test_every_statistic_is_decided_and_ledgered_at_hub_and_nodes(study: Any) ->
     net, _people = study
     alice = net.project("hcc-session-ledger")
     session = alice.open_session("hcc-session-ledger", OPENING)["session"]["id"]
-    before = len(_ledger(net.hub.client("bob"), "hcc-session-ledger"))
+    before = len(ledger_entries(net.hub.client("bob"), "hcc-session-ledger"))
     asked = alice.ask_session("hcc-session-ledger", session, FURTHER[:1])
-    entries = _ledger(net.hub.client("bob"), "hcc-session-ledger")[before:]
+    entries = ledger_entries(net.hub.client("bob"), "hcc-session-ledger")[before:]
     hub_decisions = [e for e in entries if e.actor == "hub" and e.type.value == "task"]
     assert sorted(e.node for e in hub_decisions) == sorted(NODES)
     assert all(e.details["decision"] == "allow" for e in hub_decisions)
