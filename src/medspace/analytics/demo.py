@@ -12,7 +12,9 @@ myocardial-infarction risk model).
    the 95 % Wilson interval of each recovered rate; the stated tolerance is "the planted
    probability lies in the 95 % interval" (so about 1 cell in 20 may miss by chance),
    and every released number is also checked to equal the same statistic computed
-   directly on the union of the node stores (exactly, up to float rounding);
+   directly on the union of the node stores (exactly, up to float rounding); then an
+   analysis session on the same project (`medspace.analytics.demo_session`): three
+   further statistics from the nodes' memory, each checked equal to its one-shot query;
 2. project `mi-risk`: the federated logistic regression of MI on age, sex, diabetes,
    hypertension and HbA1c, next to a pooled Newton-Raphson fit on the union of the
    node stores (computed here in the demo process, for comparison only; a real
@@ -35,6 +37,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from medspace.analytics.demo_session import run_session
 from medspace.errors import MedSpaceError
 from medspace.hub.analytics_answer import answer_tables, write_answer_report
 from medspace.hub.client import HubClient
@@ -222,8 +225,9 @@ def run(
     client: Callable[[str], HubClient],
     reports: Path,
 ) -> None:
-    """Run both studies (see the module docstring); raises `StudyDemoError` when the
-    network's answer is not what it must be."""
+    """Run both studies and the session (see the module docstring); raises
+    `StudyDemoError` (or `SessionDemoError`) when the network's answer is not what it must
+    be."""
     names = sorted(nodes)
     hcc = _terms("hcc-response", "Sorafenib response in HCC", study.hcc_spec, names)
     alice = _approved_project(client, hcc, names)
@@ -240,10 +244,11 @@ def run(
     html, _ = write_answer_report(answer, reports / "hcc-response")
     console.print(f"    report: {html} (+ report.json); ledger entries {_ids(answer)}")
     _compare_rates(console, nodes, study, answer)
+    run_session(console, alice, "hcc-response", study.hcc_spec)
 
     mi = _terms("mi-risk", "Myocardial infarction risk model", study.mi_spec, names)
     alice = _approved_project(client, mi, names)
-    console.print("[bold]b.[/] project mi-risk: federated logistic regression (Newton-Raphson)")
+    console.print("[bold]d.[/] project mi-risk: federated logistic regression (Newton-Raphson)")
     started = time.perf_counter()
     answer = alice.run_query("mi-risk", study.mi_spec)
     _check_answer(answer)

@@ -1,0 +1,73 @@
+"""The demo's analysis-session scene: the researcher explores the study's cohort statistic
+after statistic (docs/analytics.md, "Analysis sessions"), and the demo checks that each
+answer equals the one-shot query of the same statistic."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+
+from medspace.analytics.errors import AnalyticsError
+from medspace.hub import HubClient, HubRequestError
+
+FURTHER: list[dict[str, Any]] = [
+    {"id": "by_band", "kind": "count", "by": ["age_band"], "label": "Patients by age band"},
+    {"id": "by_sex", "kind": "count", "by": ["sex"], "label": "Patients by sex"},
+    {
+        "id": "rate_by_band",
+        "kind": "proportion",
+        "variable": "responded",
+        "by": ["age_band"],
+        "label": "Response rate by age band",
+    },
+]
+
+
+class SessionDemoError(AnalyticsError):
+    """The session scene did not give what the one-shot queries give."""
+
+
+def run_session(console: Console, alice: HubClient, project_id: str, spec: dict[str, Any]) -> None:
+    """Open a session with `spec`, ask `FURTHER` one by one, compare each with its
+    one-shot query, show that a kind the opening did not ask for is refused, close."""
+    started = time.perf_counter()
+    opened = alice.open_session(project_id, spec)
+    if opened["status"] != "completed":
+        raise SessionDemoError(f"the session did not open: {opened.get('reason')}")
+    session = opened["session"]["id"]
+    console.print(
+        f"[bold]c.[/] alice opens an analysis session on {project_id} "
+        f"({time.perf_counter() - started:.2f} s: the nodes select the cohort once, keep it "
+        "in memory and answer further statistics from it)"
+    )
+    try:
+        started = time.perf_counter()
+        answers = [alice.ask_session(project_id, session, [stat]) for stat in FURTHER]
+        elapsed = time.perf_counter() - started
+        for stat, answer in zip(FURTHER, answers, strict=True):
+            alone = alice.run_query(project_id, {**spec, "statistics": [stat]})
+            if answer["status"] != "completed" or _rows(answer) != _rows(alone):
+                raise SessionDemoError(f"{stat['id']} in the session differs from its query")
+        console.print(
+            f"    {len(FURTHER)} further statistics in {elapsed:.2f} s "
+            f"({elapsed / len(FURTHER) * 1000:.0f} ms each); each equals its one-shot query "
+            "(checked), each is decided and ledgered at the hub and at every node"
+        )
+        mean = {"id": "x", "kind": "mean", "variable": "responded"}
+        try:
+            alice.ask_session(project_id, session, [mean])
+        except HubRequestError as refused:
+            console.print(
+                f"    a mean, which the signed opening did not ask for: refused ({refused})"
+            )
+        else:
+            raise SessionDemoError("a statistic kind outside the session was answered")
+    finally:
+        alice.close_session(project_id, session)
+    console.print("    session closed: the nodes dropped the cohort")
+
+
+def _rows(answer: dict[str, Any]) -> list[Any]:
+    return [s["rows"] for s in answer["result"]["statistics"]]
