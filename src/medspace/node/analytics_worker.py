@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +45,15 @@ from medspace.errors import MedSpaceError
 from medspace.identity import AuthError, parse_public_key, verify_token
 from medspace.identity.stewards import PINS_FILE as STEWARD_PINS_FILE
 from medspace.ledger import Entry, EntryType, canonical_bytes, utc_timestamp
+from medspace.node.analytics_query import (
+    QueryState,
+    ask_mismatch,
+    compute,
+    error_reply,
+    floats,
+    node_reply,
+    task_mismatch,
+)
 from medspace.node.filecache import FileCache
 from medspace.node.standing import CONSENT_FILE, load_consent
 from medspace.node.worker import NodeWorker
@@ -71,31 +78,6 @@ MAX_FRAMES = 8  # analysis sessions holding a cohort in memory at once (a few MB
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-@dataclass
-class _Query:
-    """What the node keeps between the operations of one query."""
-
-    session: str
-    project_id: str
-    contract_hash: str
-    spec: Any
-    min_cell_size: int
-    aggregate: Any = None
-    regressions: dict[str, Any] = field(default_factory=dict)
-    masks: dict[int, Any | None] = field(default_factory=dict)
-    epsilon: Decimal | None = None
-    started: float = field(default_factory=time.monotonic)
-    used: float = field(default_factory=time.monotonic)
-    # an analysis session's: its owner, task, cohort in memory, and the opt-outs it left out
-    owner: str | None = None
-    task: TaskRequest | None = None
-    frame: Any = None
-    excluded: frozenset[str] = frozenset()
-    state: ProjectState | None = None  # the project as accepted at the opening
-    generation: str = ""  # the node's project book and steward pins then
-    peers: tuple[dict[str, Any], Any] | None = None  # verified peer announcements
-
-
 class AnalyticsWorker:
     """One node's federated-analytics handler (thread-safe; the service calls `handle`
     from worker threads)."""
@@ -110,7 +92,7 @@ class AnalyticsWorker:
         self._announcement = announce(self.name, worker.identity_key, self._agreement_key)
         self._pins = PeerPins(Path(self.node.directory) / PINS_FILE)
         self._db = Path(self.node.directory) / ANALYTICS_DB
-        self._sessions: dict[str, _Query] = {}
+        self._sessions: dict[str, QueryState] = {}
         self._lock = threading.Lock()
         self._budget: Any = None
         self._accepted: dict[str, tuple[str, ProjectState]] = {}
@@ -139,7 +121,7 @@ class AnalyticsWorker:
         now = now or datetime.now(UTC)
         session = body.get("session")
         if not isinstance(session, str) or not _UUID.fullmatch(session):
-            return _error("the analytics request names no valid session")
+            return error_reply("the analytics request names no valid session")
         op = body.get("op")
         try:
             if op == "prepare":
@@ -155,13 +137,13 @@ class AnalyticsWorker:
             if op == "unmask":
                 return self._unmask(query, body)
         except MedSpaceError as error:
-            return _error(str(error)[:300])
+            return error_reply(str(error)[:300])
         except Exception as error:  # a bug must not leave the hub waiting for its deadline
             log.exception("analytics %s failed", op)
-            return _error(f"the node failed ({type(error).__name__}); see the node's log")
-        return _error("unknown analytics operation")
+            return error_reply(f"the node failed ({type(error).__name__}); see the node's log")
+        return error_reply("unknown analytics operation")
 
-    def _session(self, session: str) -> _Query:
+    def _session(self, session: str) -> QueryState:
         with self._lock:
             query = self._sessions.get(session)
         if query is None:
@@ -183,7 +165,7 @@ class AnalyticsWorker:
         except (AuthError, ProjectError, MedSpaceError) as error:
             return worker._refusal(session, None, "denied", str(error), "task.run/unverified")
         keep = body.get("keep") is True
-        mismatch = _task_mismatch(task, spec, every_variable=keep)
+        mismatch = task_mismatch(task, spec, every_variable=keep)
         if mismatch is not None:
             return worker._refusal(session, task.project_id, "denied", mismatch, "task.run/spec")
         project = state.project
@@ -215,9 +197,9 @@ class AnalyticsWorker:
         )
         entries = [worker._entry(r) for r in recorder.records]
         if not decision.allow:
-            return _reply("denied", entries, reason=decision.reason)
+            return node_reply("denied", entries, reason=decision.reason)
         k = int(decision.obligation("min-cell-size") or "0")
-        query = _Query(session, project.id, task.contract_hash, spec, k)
+        query = QueryState(session, project.id, task.contract_hash, spec, k)
         try:
             opted_out = decision.obligation("exclude-opted-out")
             excluded = self._consent().excluded(Purpose(opted_out)) if opted_out else frozenset()
@@ -230,27 +212,27 @@ class AnalyticsWorker:
                     )
                 self._budget_store().spend(project.id, session, task.epsilon, dp_total)
                 query.epsilon = task.epsilon
-                _compute(query, self.node.store, excluded, audit=None)
+                compute(query, self.node.store, excluded, audit=None)
             else:
                 audit = self._audit_store()
                 check = lambda ids: audit.check(project.id, ids, min_cell_size=k)  # noqa: E731
                 if keep:
                     self._open(query, excluded, check, owner=user.name, task=task, state=state)
                 else:
-                    _compute(query, self.node.store, excluded, audit=check)
+                    compute(query, self.node.store, excluded, audit=check)
         except (Refused, BudgetExceeded) as refusal:
             code = getattr(refusal, "code", "dp-budget")
             entries.append(self._compute_entry(query_id=session, project=project.id, code=code))
-            return _reply("refused", entries, reason=str(refusal))
+            return node_reply("refused", entries, reason=str(refusal))
         with self._lock:
             self._expire()
             self._sessions[session] = query
         refusals = dict(query.aggregate.refusals) if query.aggregate is not None else {}
-        return _reply("ok", entries, min_cell_size=k, refusals=refusals)
+        return node_reply("ok", entries, min_cell_size=k, refusals=refusals)
 
     def _open(
         self,
-        query: _Query,
+        query: QueryState,
         excluded: frozenset[str],
         audit: Callable[[Any], None],
         *,
@@ -278,12 +260,12 @@ class AnalyticsWorker:
         audit(frame.ids)
         if len(layout(query.spec)) > 0:
             query.aggregate = frame.aggregate(query.spec, min_cell_size=query.min_cell_size)
-        _compute(query, self.node.store, excluded, audit=None, regressions_only=True)
+        compute(query, self.node.store, excluded, audit=None, regressions_only=True)
         query.frame, query.owner, query.task, query.excluded = frame, owner, task, excluded
         query.state, query.generation = state, self._generation()
 
     def _ask(
-        self, query: _Query, body: dict[str, Any], now: datetime
+        self, query: QueryState, body: dict[str, Any], now: datetime
     ) -> tuple[Any, list[Entry]] | dict[str, Any]:
         """A further statistic of an analysis session: (its disclosure-controlled
         aggregate, the node's decision entries), or the reply refusing it."""
@@ -291,7 +273,7 @@ class AnalyticsWorker:
 
         worker = self.worker
         if query.frame is None or query.task is None:
-            return _error("this session keeps no cohort; open an analysis session to ask more")
+            return error_reply("this session keeps no cohort; open an analysis session to ask more")
         try:
             user = verify_token(worker._hub_token_key, str(body.get("token", "")), now=now).user
             state = self._session_state(query)
@@ -300,7 +282,7 @@ class AnalyticsWorker:
             return worker._refusal(
                 query.session, query.project_id, "denied", str(error), "task.run/unverified"
             )
-        refusal = _ask_mismatch(query, spec, user.name)
+        refusal = ask_mismatch(query, spec, user.name)
         if refusal is not None:
             return worker._refusal(
                 query.session, query.project_id, "denied", refusal, "task.run/spec"
@@ -314,7 +296,7 @@ class AnalyticsWorker:
         )
         entries = [worker._decision(r) for r in recorder.records]
         if not decision.allow:
-            return _reply("denied", worker._encode_batch(entries), reason=decision.reason)
+            return node_reply("denied", worker._encode_batch(entries), reason=decision.reason)
         opted_out = decision.obligation("exclude-opted-out")
         excluded = self._consent().excluded(Purpose(opted_out)) if opted_out else frozenset()
         if excluded != query.excluded:
@@ -328,7 +310,7 @@ class AnalyticsWorker:
         k = max(query.min_cell_size, int(decision.obligation("min-cell-size") or "0"))
         return query.frame.aggregate(spec, min_cell_size=k), entries
 
-    def _session_state(self, query: _Query) -> ProjectState:
+    def _session_state(self, query: QueryState) -> ProjectState:
         """The project as this node holds it now, for a session's further statistic: the
         state accepted at the opening while the node's book took no other state since,
         else the book's (a revocation or withdrawal the hub pushed). The hub does not send
@@ -380,7 +362,7 @@ class AnalyticsWorker:
 
     # -- round 1 ----------------------------------------------------------------------
 
-    def _mask(self, query: _Query, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+    def _mask(self, query: QueryState, body: dict[str, Any], now: datetime) -> dict[str, Any]:
         from medspace.analytics.secagg import MaskingSession, encode_vector, verified_peers
 
         round_no = body.get("round")
@@ -399,10 +381,10 @@ class AnalyticsWorker:
             or not isinstance(peers_in, dict)
             or sorted(peers_in) != sorted(participants)
         ):
-            return _error("malformed mask request: round, participants, threshold and peers")
+            return error_reply("malformed mask request: round, participants, threshold and peers")
         with self._lock:  # one masked input per round, even under concurrent requests
             if round_no in query.masks:
-                return _error(f"round {round_no} of this session was masked already")
+                return error_reply(f"round {round_no} of this session was masked already")
             query.masks[round_no] = None  # reserved: a failed round is not masked again
         part = body.get("part")
         decisions: list[Entry] = []
@@ -418,15 +400,15 @@ class AnalyticsWorker:
             statistic = "query"
         elif part == "local":
             if query.aggregate is None:
-                return _error("this query has no local statistics")
+                return error_reply("this query has no local statistics")
             values = list(query.aggregate.values)
             flags = list(query.aggregate.suppressed)
             statistic = "query"
         else:
             regression = query.regressions.get(str(part))
-            beta = _floats(body.get("beta"))
+            beta = floats(body.get("beta"))
             if regression is None or beta is None:
-                return _error("malformed regression step: unknown statistic or coefficients")
+                return error_reply("malformed regression step: unknown statistic or coefficients")
             values = list(regression.step(beta))
             flags = None
             statistic = "logistic"
@@ -467,7 +449,7 @@ class AnalyticsWorker:
             },
             details=details,
         )
-        reply = _reply("ok", self.worker._encode_batch([*decisions, entry]), masked=masked)
+        reply = node_reply("ok", self.worker._encode_batch([*decisions, entry]), masked=masked)
         if flags is not None:
             reply["suppressed"] = flags
         if refusals is not None:
@@ -476,12 +458,12 @@ class AnalyticsWorker:
 
     # -- round 2 ----------------------------------------------------------------------
 
-    def _unmask(self, query: _Query, body: dict[str, Any]) -> dict[str, Any]:
+    def _unmask(self, query: QueryState, body: dict[str, Any]) -> dict[str, Any]:
         round_no = body.get("round")
         masking = query.masks.get(round_no) if type(round_no) is int else None
         if masking is None:
-            return _error("no masked round to unmask in this session")
-        return _reply("ok", [], unmask=masking.unmask(body.get("request")))
+            return error_reply("no masked round to unmask in this session")
+        return node_reply("ok", [], unmask=masking.unmask(body.get("request")))
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -533,115 +515,3 @@ class AnalyticsWorker:
 
 class _SessionError(MedSpaceError):
     """The hub named an analytics session this node does not hold."""
-
-
-def _task_mismatch(task: TaskRequest, spec: Any, *, every_variable: bool = False) -> str | None:
-    """Why the task does not describe the spec (None when it does)."""
-    asked = set(spec.computations())
-    if {task.computation, *task.kinds} != asked:
-        return (
-            "the task's computation kinds are not the ones the query spec asks for; "
-            "the hub must submit the query as it is"
-        )
-    missing = sorted(set(spec.data_fields(every_variable=every_variable)) - set(task.variables))
-    if missing:
-        return f"the task omits data fields the query reads: {', '.join(missing)}"
-    return None
-
-
-def _ask_mismatch(query: _Query, spec: Any, user: str) -> str | None:
-    """Why a further statistic does not belong to the session (None when it does): the
-    session's owner, cohort and variables; kinds the opening asked for; no regression."""
-    assert query.task is not None
-    opened = query.spec
-    if user != query.owner:
-        return "only the researcher who opened the analysis session may ask in it"
-    if (spec.cohort, spec.variables, spec.reference_date) != (
-        opened.cohort,
-        opened.variables,
-        opened.reference_date,
-    ):
-        return "a session's statistics keep its cohort, variables and reference date"
-    kinds = set(spec.computations())
-    if "logistic" in kinds:
-        return "a regression is asked as a query of its own, not inside a session"
-    outside = sorted(kinds - {query.task.computation, *query.task.kinds})
-    if outside:
-        return f"the session was opened for other kinds of statistic than {', '.join(outside)}"
-    if set(spec.data_fields()) - set(query.task.variables):
-        return "the statistic reads data fields the session's task does not cover"
-    return None
-
-
-def _compute(
-    query: _Query,
-    store: Any,
-    excluded: frozenset[str],
-    audit: Callable[[Any], None] | None,
-    *,
-    regressions_only: bool = False,
-) -> None:
-    """The local aggregate and the regression sessions of the query (raises `Refused`).
-
-    `audit` (the differencing check, None under DP) is given the cohort's person ids
-    before anything is kept: taken from the local aggregate's own pass over the cohort
-    when there is one, else from the first regression's pass (before its nfilter rules),
-    so the cohort is selected once; a refusal leaves the query empty.
-    """
-    from medspace.analytics.layout import layout
-    from medspace.analytics.local import cohort_person_ids, compute_local
-    from medspace.analytics.regression import RegressionSession
-
-    spec = query.spec
-    aggregate = query.aggregate
-    if len(layout(spec)) > 0 and not regressions_only:
-        aggregate = compute_local(
-            store,
-            spec,
-            exclude_pseudonyms=excluded,
-            min_cell_size=query.min_cell_size,
-            with_cohort_ids=audit is not None,
-        )
-    pending = audit
-    if pending is not None and aggregate is not None:
-        ids = aggregate.cohort_ids
-        pending(ids if ids is not None else cohort_person_ids(store, spec, excluded))
-        pending = None
-    regressions = {}
-    for statistic in spec.statistics:
-        if statistic.kind == "logistic":
-            regressions[statistic.id] = RegressionSession(
-                store,
-                spec,
-                statistic.id,
-                exclude_pseudonyms=excluded,
-                min_cell_size=query.min_cell_size,
-                audit=pending,
-            )
-            pending = None
-    if pending is not None:
-        pending(cohort_person_ids(store, spec, excluded))
-    query.aggregate = aggregate
-    query.regressions.update(regressions)
-
-
-def _floats(value: object) -> list[float] | None:
-    """Coefficients sent as decimal strings (the channel carries no JSON floats), or
-    None when they are not 1 to 1000 finite numbers."""
-    if not isinstance(value, list) or not 0 < len(value) <= 1000:
-        return None
-    try:
-        numbers = [float(v) for v in value if isinstance(v, str) and len(v) <= 40]
-    except ValueError:
-        return None
-    if len(numbers) != len(value) or not all(math.isfinite(v) for v in numbers):
-        return None
-    return numbers
-
-
-def _reply(status: str, entries: list[str], **fields: Any) -> dict[str, Any]:
-    return {"type": "reply", "status": status, "entries": entries, **fields}
-
-
-def _error(reason: str) -> dict[str, Any]:
-    return {"type": "reply", "status": "error", "reason": reason, "entries": []}
