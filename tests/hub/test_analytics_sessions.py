@@ -16,8 +16,9 @@ from tests.hub.analytics_support import (
     ledger_entries,
     study_network,
 )
+from tests.hub.support import wait_until
 
-from medspace.hub import HubRequestError
+from medspace.hub import HubRequestError, analytics_sessions
 from medspace.node.standing import CONSENT_FILE, save_consent
 
 NODES = {"h1": (90, 11), "h2": (80, 12), "h3": (70, 13)}
@@ -189,3 +190,22 @@ def test_a_dp_project_offers_no_sessions(study: Any) -> None:
     with pytest.raises(HubRequestError, match="differential privacy") as refused:
         alice.open_session("hcc-session-dp", OPENING)
     assert refused.value.http_status == 400
+
+
+def test_an_idle_session_expires_at_hub_and_nodes(
+    study: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net, _people = study
+    alice = net.project("hcc-session-idle")
+    session = alice.open_session("hcc-session-idle", OPENING)["session"]["id"]
+    monkeypatch.setattr(analytics_sessions, "SESSION_IDLE", 0.0)
+    with pytest.raises(HubRequestError, match="expired after its idle time") as gone:
+        alice.ask_session("hcc-session-idle", session, FURTHER[:1])
+    assert gone.value.http_status == 404
+
+    def dropped() -> bool:
+        return all(
+            session not in thread.service._analytics._sessions for thread in net.nodes.values()
+        )
+
+    wait_until(dropped, "the nodes to drop the expired session")
