@@ -36,7 +36,7 @@ class QueryState:
     frame: Any = None
     excluded: frozenset[str] = frozenset()
     state: ProjectState | None = None  # the project as accepted at the opening
-    generation: str = ""  # the node's project book and steward pins then
+    generation: tuple[int, int] = (0, 0)  # the node's project book and steward pins then
     peers: tuple[dict[str, Any], Any] | None = None  # verified peer announcements
 
 

@@ -318,18 +318,19 @@ class AnalyticsWorker:
         (the approval would need checking again: open a new session)."""
         from medspace.policy import UnknownProjectError
 
-        generation = self._generation()
-        if query.state is not None and generation == query.generation:
+        book, stewards = self._generation()
+        if query.state is not None and (book, stewards) == query.generation:
             return query.state
-        if generation.split("/")[1] != query.generation.split("/")[1]:
+        if stewards != query.generation[1]:
             raise ProjectError("this node's pinned stewards changed; open a new session")
         try:
             return self.worker._book.get(query.project_id)
         except UnknownProjectError:
             raise ProjectError("this node no longer holds the project") from None
 
-    def _generation(self) -> str:
-        return f"{self.worker.generation}/{self._stewards_version()}"
+    def _generation(self) -> tuple[int, int]:
+        """Which project states the node's book holds, and which stewards it pins."""
+        return self.worker.generation, self._stewards_version()
 
     def _project_state(self, data: object, now: datetime) -> ProjectState:
         """The node's own copy of the project (`NodeWorker._own_copy`: first-seen terms,
