@@ -48,12 +48,11 @@ from medspace.analytics.spec import (
     TableStat,
     VarianceStat,
 )
+from medspace.analytics.spec_variables import BINARY_KINDS, NUMERIC_KINDS
 from medspace.store import NodeStore
 
 Floats = npt.NDArray[np.float64]
 Codes = npt.NDArray[np.int64]
-_NUMBER_KINDS = frozenset({"age", "measurement", "has", "is"})
-_BINARY_KINDS = frozenset({"has", "is"})
 
 
 @dataclass(frozen=True)
@@ -96,13 +95,13 @@ class FeatureFrame:
         for name in names:
             kind = spec.variables[name].kind
             values = by_name[name]
-            if kind in _NUMBER_KINDS:
+            if kind in NUMERIC_KINDS:
                 numbers[name] = np.array(values, dtype=np.float64)  # None becomes NaN
-            if kind in _BINARY_KINDS:
+            if kind in BINARY_KINDS:
                 x = numbers[name]
                 codes = np.where(np.isnan(x), -1, np.nan_to_num(x)).astype(np.int64)
                 categories[name] = Category(codes, ("0", "1"))
-            elif kind not in _NUMBER_KINDS:
+            elif kind not in NUMERIC_KINDS:
                 categories[name] = _categorical(values)
         ids = np.array(by_name["pid"], dtype=np.int64)
         return cls(len(rows), numbers, categories, ids)
