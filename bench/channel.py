@@ -164,7 +164,8 @@ def run() -> dict[str, Any]:
             "fanouts": FANOUTS,
             "finality_samples": FINALITY_SAMPLES,
             "checkpoint_interval_s": 0.5,
-            "transport": "ws on loopback, signed envelopes (Ed25519 both ways)",
+            "transport": "ws on loopback, HMAC-SHA256 envelopes under keys agreed per connection "
+            "(X25519, each half signed with Ed25519)",
         },
         "metrics": [
             latency("empty task round trip p50", single, 0.50, False),

@@ -26,7 +26,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from medspace.hub import HubClient, HubRequestError
-from medspace.hub.protocol import CLOSE_AUTH, CLOSE_PROTOCOL, NODE_TO_HUB, Sealer, session_id
+from medspace.hub.handshake import ChannelKeys, Ephemeral, sign_accept
+from medspace.hub.protocol import (
+    CLOSE_AUTH,
+    CLOSE_PROTOCOL,
+    HUB_TO_NODE,
+    NODE_TO_HUB,
+    Opener,
+    Sealer,
+)
 from medspace.identity import Role, User, issue_token, public_key_text, sign_challenge
 from medspace.identity.stewards import pin_steward
 from medspace.node import open_node
@@ -52,16 +60,28 @@ def _handshake(hub: HubThread, name: str, key: Ed25519PrivateKey):  # type: igno
         yield ws, _hello(ws, name, key)
 
 
-def _hello(ws, name: str, key: Ed25519PrivateKey) -> bytes:  # type: ignore[no-untyped-def]
+def _hello(ws, name: str, key: Ed25519PrivateKey) -> ChannelKeys:  # type: ignore[no-untyped-def]
+    """A node's side of the handshake, by hand; the session's keys."""
     challenge_frame = json.loads(ws.recv(timeout=30))
     challenge = base64.b64decode(challenge_frame["challenge"])
-    signature = sign_challenge(key, challenge)
+    hub_ephemeral = base64.b64decode(challenge_frame["ephemeral"])
+    ephemeral = Ephemeral()
     ws.send(
         json.dumps(
-            {"type": "hello", "node": name, "signature": base64.b64encode(signature).decode()}
+            {
+                "type": "hello",
+                "node": name,
+                "signature": _b64(sign_challenge(key, challenge)),
+                "ephemeral": _b64(ephemeral.public),
+                "key_signature": _b64(sign_accept(key, challenge, hub_ephemeral, ephemeral.public)),
+            }
         )
     )
-    return challenge
+    return ephemeral.keys(challenge, hub_ephemeral, ephemeral.public)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 def _close_code(ws) -> int | None:  # type: ignore[no-untyped-def]
@@ -127,10 +147,10 @@ def test_replayed_channel_message_ends_the_session(tmp_path: Path) -> None:
         wait_until(lambda: not hub.connected(), "h1 to disconnect")
         with open_node(dirs["h1"]) as node:
             key = node.identity_private_key()
-        with _handshake(hub, "h1", key) as (ws, challenge):
+        with _handshake(hub, "h1", key) as (ws, keys):
             ws.recv(timeout=30)  # welcome
-            sealer = Sealer(key, session_id(challenge), NODE_TO_HUB)
-            frame = sealer.seal({"type": "policy", "policy": {"node": "h1"}})
+            sealer = Sealer(keys.node_to_hub, keys.session, NODE_TO_HUB)
+            frame = sealer.seal([{"type": "policy", "policy": {"node": "h1"}}])
             ws.send(frame)
             ws.send(frame)  # the same envelope again: a replay
             with suppress(ConnectionClosed):
@@ -144,19 +164,53 @@ def test_reordered_channel_message_ends_the_session(tmp_path: Path) -> None:
         wait_until(lambda: not hub.connected(), "h1 to disconnect")
         with open_node(dirs["h1"]) as node:
             key = node.identity_private_key()
-        with _handshake(hub, "h1", key) as (ws, challenge):
+        with _handshake(hub, "h1", key) as (ws, keys):
             ws.recv(timeout=30)
-            sealer = Sealer(key, session_id(challenge), NODE_TO_HUB)
-            first = sealer.seal({"type": "policy", "policy": {"node": "h1"}})
-            second = sealer.seal({"type": "policy", "policy": {"node": "h1"}})
+            sealer = Sealer(keys.node_to_hub, keys.session, NODE_TO_HUB)
+            first = sealer.seal([{"type": "policy", "policy": {"node": "h1"}}])
+            second = sealer.seal([{"type": "policy", "policy": {"node": "h1"}}])
             del first
             ws.send(second)  # number 1 before number 0
             assert _close_code(ws) == CLOSE_PROTOCOL
 
 
+def test_a_hello_whose_ephemeral_key_another_key_signed_is_refused(tmp_path: Path) -> None:
+    """Someone in between relays the node's challenge signature but swaps in their own
+    ephemeral key: the hub refuses, so nobody else ever holds the session's keys."""
+    with network(tmp_path, {"h1": (3, 1)}) as (hub, nodes, dirs):
+        nodes["h1"].stop()
+        wait_until(lambda: not hub.connected(), "h1 to disconnect")
+        with open_node(dirs["h1"]) as node:
+            key = node.identity_private_key()
+        with connect(_ws_url(hub), open_timeout=30) as ws:
+            challenge_frame = json.loads(ws.recv(timeout=30))
+            challenge = base64.b64decode(challenge_frame["challenge"])
+            hub_ephemeral = base64.b64decode(challenge_frame["ephemeral"])
+            theirs = Ephemeral()
+            ws.send(
+                json.dumps(
+                    {
+                        "type": "hello",
+                        "node": "h1",
+                        "signature": _b64(sign_challenge(key, challenge)),
+                        "ephemeral": _b64(theirs.public),
+                        "key_signature": _b64(
+                            sign_accept(
+                                Ed25519PrivateKey.generate(),
+                                challenge,
+                                hub_ephemeral,
+                                theirs.public,
+                            )
+                        ),
+                    }
+                )
+            )
+            assert _close_code(ws) == CLOSE_AUTH
+
+
 def test_unregistered_node_key_is_refused(shared) -> None:
     hub, _nodes, _dirs = shared
-    with _handshake(hub, "h1", Ed25519PrivateKey.generate()) as (ws, _challenge):
+    with _handshake(hub, "h1", Ed25519PrivateKey.generate()) as (ws, _keys):
         assert _close_code(ws) == CLOSE_AUTH
     with _handshake(hub, "h9", Ed25519PrivateKey.generate()) as (ws, _challenge):
         assert _close_code(ws) == CLOSE_AUTH
@@ -172,13 +226,14 @@ def test_node_that_disconnects_mid_task_is_reported_missing(tmp_path: Path) -> N
         wait_until(lambda: hub.connected() == ["h1"], "h2 to disconnect")
         with open_node(dirs["h2"]) as node:
             key = node.identity_private_key()
-        with _handshake(hub, "h2", key) as (ws, _challenge):
-            ws.recv(timeout=30)  # welcome
+        with _handshake(hub, "h2", key) as (ws, keys):
+            opener = Opener(keys.hub_to_node, keys.session, HUB_TO_NODE)
+            opener.open(ws.recv(timeout=30))  # welcome
 
             def vanish_on_task() -> None:
                 while True:
-                    frame = json.loads(ws.recv(timeout=60))
-                    if frame["b"].get("type") == "task":
+                    bodies = opener.open(ws.recv(timeout=60))
+                    if any(body.get("type") == "task" for body in bodies):
                         ws.close()
                         return
 

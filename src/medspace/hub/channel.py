@@ -20,6 +20,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from medspace.errors import MedSpaceError
 from medspace.hub.core import HubCore
 from medspace.hub.errors import ChannelError
+from medspace.hub.handshake import Ephemeral, sign_offer, verify_accept
 from medspace.hub.protocol import (
     CLOSE_AUTH,
     CLOSE_PROTOCOL,
@@ -27,10 +28,10 @@ from medspace.hub.protocol import (
     HUB_TO_NODE,
     NODE_TO_HUB,
     Opener,
+    Outbox,
     Sealer,
     b64,
     parse_frame,
-    session_id,
     unb64,
 )
 from medspace.identity import AuthError, public_key_text, verify_challenge_response
@@ -51,16 +52,22 @@ class NodeSession:
     def __init__(self, node: str, websocket: WebSocket, sealer: Sealer, opener: Opener) -> None:
         self.node = node
         self._ws = websocket
-        self._sealer = sealer
+        self._outbox = Outbox(sealer, websocket.send_text, self._lost)
         self._opener = opener
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._send_lock = asyncio.Lock()
         self.closed = asyncio.Event()
 
-    async def send(self, body: dict[str, Any]) -> None:
-        """Seal and send one message (sealing and sending keep their order)."""
-        async with self._send_lock:
-            await self._ws.send_text(self._sealer.seal(body))
+    def send(self, body: dict[str, Any]) -> None:
+        """Queue one message; it leaves with the others queued in this loop turn, in
+        order. If the connection fails, every open request fails (`NodeMissing`)."""
+        self._outbox.put(body)
+
+    def open(self, text: str) -> list[dict[str, Any]]:
+        """The messages of the node's next frame; raises `ChannelError`."""
+        return self._opener.open(text)
+
+    def _lost(self, _error: BaseException) -> None:
+        self.fail_all()
 
     async def request(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Send a request and wait for its reply; raises `NodeMissing` on disconnect or
@@ -71,14 +78,12 @@ class NodeSession:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            await self.send({**body, "id": request_id})
+            self.send({**body, "id": request_id})
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise NodeMissing(
                 f"node {self.node} did not answer within {timeout:g} s; it is reported missing"
             ) from None
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            raise NodeMissing(f"node {self.node} disconnected; it is reported missing") from None
         finally:
             self._pending.pop(request_id, None)
 
@@ -150,15 +155,15 @@ class ChannelHub:
         try:
             while True:
                 text = await websocket.receive_text()
-                body = session._opener.open(text)
-                if body.get("type") == "reply":
-                    session.deliver(body)
-                elif body.get("type") == "policy":
-                    await self._store_policy(session.node, body)
-                elif body.get("type") == "announce":
-                    await self._store_announcement(session.node, body)
-                else:
-                    raise ChannelError("unknown message type from node")
+                for body in session.open(text):
+                    if body.get("type") == "reply":
+                        session.deliver(body)
+                    elif body.get("type") == "policy":
+                        await self._store_policy(session.node, body)
+                    elif body.get("type") == "announce":
+                        await self._store_announcement(session.node, body)
+                    else:
+                        raise ChannelError("unknown message type from node")
         except ChannelError as error:
             log.warning("node %s channel closed: %s", session.node, error)
             session.fail_all()
@@ -174,6 +179,7 @@ class ChannelHub:
     async def _handshake(self, websocket: WebSocket) -> NodeSession:
         core = self._core
         challenge = await asyncio.to_thread(core.registry.new_challenge)
+        ephemeral = Ephemeral()
         await websocket.send_json(
             {
                 "type": "challenge",
@@ -181,6 +187,8 @@ class ChannelHub:
                 "origin": core.config.origin,
                 "hub_key": public_key_text(core.hub_key.public_key()),
                 "log_key": core.log_signer.verifier.vkey,
+                "ephemeral": b64(ephemeral.public),
+                "key_signature": b64(sign_offer(core.hub_key, challenge, ephemeral.public)),
             }
         )
         hello = parse_frame(await websocket.receive_text())
@@ -188,15 +196,18 @@ class ChannelHub:
         if hello.get("type") != "hello" or not isinstance(node, str):
             raise ChannelError("expected a hello naming the node")
         signature = unb64(hello.get("signature"), "challenge signature")
+        node_ephemeral = unb64(hello.get("ephemeral"), "node ephemeral key")
+        key_signature = unb64(hello.get("key_signature"), "ephemeral key signature")
         await asyncio.to_thread(
             verify_challenge_response, core.registry, node, challenge, signature
         )
         node_key = await asyncio.to_thread(core.registry.public_key, node)
-        session = session_id(challenge)
-        sealer = Sealer(core.hub_key, session, HUB_TO_NODE)
-        opener = Opener(node_key, session, NODE_TO_HUB)
+        verify_accept(node_key, challenge, ephemeral.public, node_ephemeral, key_signature)
+        keys = ephemeral.keys(challenge, ephemeral.public, node_ephemeral)
+        sealer = Sealer(keys.hub_to_node, keys.session, HUB_TO_NODE)
+        opener = Opener(keys.node_to_hub, keys.session, NODE_TO_HUB)
         result = NodeSession(node, websocket, sealer, opener)
-        await result.send({"type": "welcome", "node": node})
+        result.send({"type": "welcome", "node": node})
         return result
 
     async def _store_policy(self, node: str, body: dict[str, Any]) -> None:

@@ -24,15 +24,16 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from medspace.errors import MedSpaceError
 from medspace.hub.errors import ChannelError
+from medspace.hub.handshake import Ephemeral, sign_accept, verify_offer
 from medspace.hub.protocol import (
     HUB_TO_NODE,
     MAX_FRAME,
     NODE_TO_HUB,
     Opener,
+    Outbox,
     Sealer,
     b64,
     parse_frame,
-    session_id,
     unb64,
 )
 from medspace.identity import AuthError, parse_public_key, sign_challenge
@@ -142,33 +143,48 @@ class NodeService:
         frame = parse_frame(await websocket.recv())
         if frame.get("type") != "challenge":
             raise ChannelError("the hub did not open with a challenge")
+        challenge = unb64(frame.get("challenge"), "challenge")
+        hub_ephemeral = unb64(frame.get("ephemeral"), "hub ephemeral key")
+        verify_offer(  # before pinning: a first contact pins only a key that signed its offer
+            parse_public_key(str(frame.get("hub_key"))),
+            challenge,
+            hub_ephemeral,
+            unb64(frame.get("key_signature"), "hub ephemeral key signature"),
+        )
         pin = await asyncio.to_thread(_check_pin, self.directory, frame)
         if self._worker is None:
             self._worker = await asyncio.to_thread(NodeWorker, self._node, pin)
         worker = self._worker
-        challenge = unb64(frame.get("challenge"), "challenge")
-        signature = sign_challenge(worker.identity_key, challenge)
+        ephemeral = Ephemeral()
         await websocket.send(
-            json.dumps({"type": "hello", "node": worker.name, "signature": b64(signature)})
+            json.dumps(
+                {
+                    "type": "hello",
+                    "node": worker.name,
+                    "signature": b64(sign_challenge(worker.identity_key, challenge)),
+                    "ephemeral": b64(ephemeral.public),
+                    "key_signature": b64(
+                        sign_accept(worker.identity_key, challenge, hub_ephemeral, ephemeral.public)
+                    ),
+                }
+            )
         )
-        session = session_id(challenge)
-        opener = Opener(parse_public_key(pin.hub_key), session, HUB_TO_NODE)
-        sealer = Sealer(worker.identity_key, session, NODE_TO_HUB)
+        keys = ephemeral.keys(challenge, hub_ephemeral, ephemeral.public)
+        opener = Opener(keys.hub_to_node, keys.session, HUB_TO_NODE)
         try:
             welcome = opener.open(await websocket.recv())
         except websockets.exceptions.ConnectionClosed as closed:
             raise ChannelError(
                 f"the hub refused this node: {closed.rcvd.reason if closed.rcvd else 'closed'}"
             ) from None
-        if welcome.get("type") != "welcome":
+        if welcome[0].get("type") != "welcome":
             raise ChannelError("the hub did not welcome this node")
-        send_lock = asyncio.Lock()
-
-        async def send(body: dict[str, Any]) -> None:
-            async with send_lock:
-                await websocket.send(sealer.seal(body))
-
-        await send({"type": "policy", "policy": worker.policy.model_dump(mode="json")})
+        outbox = Outbox(
+            Sealer(keys.node_to_hub, keys.session, NODE_TO_HUB),
+            websocket.send,
+            lambda _error: None,  # the receive loop sees the closed connection and ends
+        )
+        outbox.put({"type": "policy", "policy": worker.policy.model_dump(mode="json")})
         # Emergency lookup: make the responder now (it loads the PHI scrubber), so that
         # the first lookup answers as fast as the others.
         try:
@@ -179,36 +195,33 @@ class NodeService:
         # cannot announce still serves everything else; the hub leaves it out of queries.
         try:
             analytics = await asyncio.to_thread(self._analytics_worker, worker)
-            await send({"type": "announce", "announcement": analytics.announcement()})
+            outbox.put({"type": "announce", "announcement": analytics.announcement()})
         except MedSpaceError as error:
             self._on_event(f"no agreement-key announcement ({error}); analytics disabled")
         self.sessions += 1
         self._on_event("connected")
         running: set[asyncio.Task[None]] = set()
-        stopper = asyncio.create_task(self._stop.wait())
+        closer = asyncio.create_task(self._close_on_stop(websocket))
         try:
             while True:
-                receive = asyncio.create_task(websocket.recv())
-                done, _ = await asyncio.wait(
-                    {receive, stopper}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if stopper in done:
-                    receive.cancel()
-                    await websocket.close()
-                    return True
                 try:
-                    text = receive.result()
+                    text = await websocket.recv()
                 except websockets.exceptions.ConnectionClosed:
-                    self._on_event("disconnected")
+                    if not self._stop.is_set():
+                        self._on_event("disconnected")
                     return True
-                body = opener.open(text)
-                job = asyncio.create_task(self._handle(worker, body, send))
-                running.add(job)
-                job.add_done_callback(running.discard)
+                for body in opener.open(text):
+                    job = asyncio.create_task(self._handle(worker, body, outbox))
+                    running.add(job)
+                    job.add_done_callback(running.discard)
         finally:
-            stopper.cancel()
+            closer.cancel()
             for job in running:
                 job.cancel()
+
+    async def _close_on_stop(self, websocket: ClientConnection) -> None:
+        await self._stop.wait()
+        await websocket.close()
 
     def _analytics_worker(self, worker: NodeWorker) -> AnalyticsWorker:
         """The node's federated-analytics handler (made once, kept across sessions)."""
@@ -230,9 +243,7 @@ class NodeService:
         reply: dict[str, Any] = self._lookup_responder(worker).handle(body)
         return reply
 
-    async def _handle(
-        self, worker: NodeWorker, body: dict[str, Any], send: Callable[[dict[str, Any]], Any]
-    ) -> None:
+    async def _handle(self, worker: NodeWorker, body: dict[str, Any], outbox: Outbox) -> None:
         kind = body.get("type")
         request_id = str(body.get("id", ""))
         try:
@@ -252,13 +263,15 @@ class NodeService:
             elif kind == "analytics":
                 analytics = self._analytics_worker(worker)
                 reply = await asyncio.to_thread(analytics.handle, body)
-                self._on_event(f"analytics {body.get('op')} {reply.get('status')}")
+                if reply.get("status") != "ok" or body.get("op") not in ("mask", "unmask"):
+                    # A session's statistics are two masking rounds each, many a second:
+                    # their ledger entries record them; the console shows the rest.
+                    self._on_event(f"analytics {body.get('op')} {reply.get('status')}")
             else:
                 reply = {"type": "reply", "status": "error", "reason": "unknown request type"}
         except MedSpaceError as error:
             reply = {"type": "reply", "status": "error", "reason": str(error)[:300]}
-        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
-            await send({**reply, "reply_to": request_id})
+        outbox.put({**reply, "reply_to": request_id})
 
 
 def serve(
