@@ -403,10 +403,10 @@ def _sessions(
 
 
 def run() -> dict[str, Any]:
-    import asyncio
 
     import uvicorn
 
+    from medspace.aio import new_event_loop
     from medspace.hub import HubClient, HubCore, create_app, init_hub
     from medspace.identity import Role, User, public_key_text
     from medspace.identity.stewards import pin_steward
@@ -446,7 +446,7 @@ def run() -> dict[str, Any]:
         server = uvicorn.Server(
             uvicorn.Config(app, port=port, log_level="warning", ws="websockets-sansio")
         )
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()  # the loop `medspace hub serve` runs on
         thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),))
         thread.start()
         processes = []

@@ -82,6 +82,7 @@ def _finality(core: Any) -> list[float]:
 def run() -> dict[str, Any]:
     import uvicorn
 
+    from medspace.aio import new_event_loop
     from medspace.hub import HubCore, create_app, init_hub
     from medspace.identity import public_key_text
     from medspace.node import init_node, open_node
@@ -101,7 +102,7 @@ def run() -> dict[str, Any]:
         server = uvicorn.Server(
             uvicorn.Config(app, port=port, log_level="warning", ws="websockets-sansio")
         )
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()  # the loop `medspace hub serve` runs on
         thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),))
         thread.start()
         processes = []
@@ -115,7 +116,7 @@ def run() -> dict[str, Any]:
                         [
                             sys.executable,
                             "-m",
-                            "medspace.network_cli",
+                            "medspace",
                             "node",
                             "serve",
                             "--node",

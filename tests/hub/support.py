@@ -3,7 +3,6 @@ in a thread, node services in threads, and polling with deadlines (never timing 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import socket
 import threading
@@ -17,6 +16,7 @@ from typing import Any
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from medspace.aio import new_event_loop
 from medspace.connectors.base import Parsed
 from medspace.hub import HubClient, HubCore, create_app, init_hub
 from medspace.identity import Role, User, public_key_text
@@ -212,7 +212,7 @@ class NodeThread:
     def __init__(self, directory: Path, hub_url: str, **options: Any) -> None:
         self.events: list[str] = []
         self.service = NodeService(directory, hub_url, on_event=self.events.append, **options)
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:

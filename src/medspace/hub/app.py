@@ -120,7 +120,7 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
             headers=headers,
         )
 
-    def token_of(
+    async def token_of(  # async: no I/O, so no worker-thread hop per request
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> str:
         if credentials is None or credentials.scheme.lower() != "bearer":

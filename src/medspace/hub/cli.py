@@ -90,8 +90,8 @@ def hub_serve(
         ssl_keyfile=str(tls_key) if tls_key else None,
         log_level="warning",
         ws="websockets-sansio",
-        # Channel frames are signed JSON around ciphertext and base64: compressing them
-        # costs both ends CPU on every lookup and saves little.
+        # Channel frames are JSON around ciphertext and base64: compressing them costs
+        # both ends CPU on every lookup and saves little.
         ws_per_message_deflate=False,
     )
 

@@ -22,6 +22,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+import medspace.aio
 from medspace.errors import MedSpaceError
 from medspace.hub.errors import ChannelError
 from medspace.hub.handshake import Ephemeral, sign_accept, verify_offer
@@ -295,4 +296,4 @@ def serve(
             loop.add_signal_handler(sig, service.stop)
         await service.run()
 
-    asyncio.run(main())
+    medspace.aio.run(main())
