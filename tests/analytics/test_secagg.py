@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from medspace.analytics.fixedpoint import RING
 from medspace.analytics.secagg import (
     Aggregator,
+    AgreementKey,
     InconsistentSharesError,
     MaskingSession,
     SecAggError,
@@ -258,6 +259,36 @@ def test_a_peer_with_this_nodes_own_agreement_key_is_refused() -> None:
     with pytest.raises(SecAggError, match="copied node directory") as caught:
         MaskingSession("h1", key, {"h2": key.public_key(), "h3": other}, "s", 0)
     assert caught.value.nodes == ("h2",)
+
+
+def test_a_remembered_agreement_key_masks_round_after_round_like_the_raw_key() -> None:
+    """`AgreementKey` keeps X25519 secrets across rounds; the masks must still cancel
+    against peers that derive them afresh, in every round."""
+    net = Network.of(4, length=3)
+    remembered = {name: AgreementKey(key) for name, key in net.keys.items()}
+    publics = net.publics()
+    for round_no in range(3):
+        net.start(round=round_no)
+        net.nodes["h1"] = MaskingSession(
+            "h1",
+            remembered["h1"],
+            {p: k for p, k in publics.items() if p != "h1"},
+            net.session,
+            round_no,
+        )
+        vectors = {name: [round_no, i, 7] for i, name in enumerate(net.names)}
+        net.round1(vectors)
+        net.round2()
+        assert net.agg.total() == ring_sum(vectors.values(), 3)
+
+
+def test_a_remembered_agreement_key_still_refuses_a_clone_and_a_foreign_own_key() -> None:
+    key = AgreementKey(X25519PrivateKey.generate())
+    other = X25519PrivateKey.generate().public_key()
+    with pytest.raises(SecAggError, match="copied node directory"):
+        MaskingSession("h1", key, {"h2": key.public, "h3": other}, "s", 0)
+    with pytest.raises(SecAggError, match="not this node's own"):
+        MaskingSession("h1", key, {"h1": other, "h2": other}, "s", 0)
 
 
 def test_a_peer_outside_the_approved_agreement_is_refused() -> None:

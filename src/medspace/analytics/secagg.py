@@ -21,7 +21,8 @@ Hub side::
 Public API: `encode_vector`, `decode_vector`, `max_magnitude` (fixed point in
 Z_(2^128), 2^-40 resolution by default); `Announcement`, `announce`,
 `verify_announcement`, `verified_peers`, `PeerPins`, `agreement_fingerprint` (peer
-keys); `MaskingSession`, `Aggregator`, `default_threshold`; errors `SecAggError`
+keys); `MaskingSession`, `AgreementKey` (a node's key with its X25519 secrets remembered),
+`Aggregator`, `default_threshold`; errors `SecAggError`
 (`.nodes` names the nodes at fault), `FixedPointError`, `PeerKeyChangedError`,
 `InconsistentSharesError`. Messages are JSON-able dicts (bytes as base64).
 """
@@ -40,7 +41,7 @@ from medspace.analytics.secagg_errors import (
     SecAggError,
 )
 from medspace.analytics.secagg_hub import Aggregator
-from medspace.analytics.secagg_node import MaskingSession
+from medspace.analytics.secagg_node import AgreementKey, MaskingSession
 from medspace.analytics.secagg_peers import (
     PINS_FILE,
     Announcement,
@@ -55,6 +56,7 @@ __all__ = [
     "DEFAULT_SCALE_BITS",
     "PINS_FILE",
     "Aggregator",
+    "AgreementKey",
     "Announcement",
     "FixedPointError",
     "InconsistentSharesError",

@@ -40,6 +40,38 @@ from medspace.analytics.secagg_wire import DIGEST_BYTES, MaskedInput, UnmaskRepl
 NONCE_BYTES = 12
 
 
+class AgreementKey:
+    """A node's X25519 agreement key with its shared secrets and fingerprints remembered.
+
+    The X25519 secret with a peer's pinned key is the same every round (what differs per
+    round is the HKDF context), so a node that masks round after round (a session's
+    statistics, a regression's iterations) computes it once per peer key.
+    """
+
+    def __init__(self, key: X25519PrivateKey) -> None:
+        self._key = key
+        self.public = key.public_key()
+        self.fingerprint = agreement_fingerprint(self.public)
+        self._secrets: dict[bytes, bytes] = {}
+        self._prints: dict[bytes, str] = {}
+
+    def fingerprint_of(self, peer: X25519PublicKey) -> str:
+        """`agreement_fingerprint(peer)`, remembered."""
+        raw = peer.public_bytes_raw()
+        found = self._prints.get(raw)
+        if found is None:
+            found = self._prints[raw] = agreement_fingerprint(peer)
+        return found
+
+    def secret(self, peer: X25519PublicKey, peer_name: str) -> bytes:
+        """The X25519 shared secret with `peer` (see `shared_secret`), remembered."""
+        raw = peer.public_bytes_raw()
+        found = self._secrets.get(raw)
+        if found is None:
+            found = self._secrets[raw] = shared_secret(self._key, peer, peer_name)
+        return found
+
+
 class MaskingSession:
     """One node in one secure-aggregation round (session id + round number).
 
@@ -52,7 +84,7 @@ class MaskingSession:
     def __init__(
         self,
         node: str,
-        agreement_key: X25519PrivateKey,
+        agreement_key: X25519PrivateKey | AgreementKey,
         peers: Mapping[str, X25519PublicKey],
         session: str,
         round: int,
@@ -69,17 +101,20 @@ class MaskingSession:
                 "this node's masks)",
                 nodes=strangers,
             )
-        own_public = agreement_key.public_key()
+        own = (
+            agreement_key
+            if isinstance(agreement_key, AgreementKey)
+            else AgreementKey(agreement_key)
+        )
         others = {name: key for name, key in peers.items() if name != node}
-        if node in peers and agreement_fingerprint(peers[node]) != agreement_fingerprint(
-            own_public
-        ):
+        if node in peers and own.fingerprint_of(peers[node]) != own.fingerprint:
             raise SecAggError(
                 f"the peer list gives {node} an agreement key that is not this node's own: "
                 "the hub's announcements are stale or forged"
             )
-        own_print = agreement_fingerprint(own_public)
-        clones = sorted(n for n, key in others.items() if agreement_fingerprint(key) == own_print)
+        clones = sorted(
+            n for n, key in others.items() if own.fingerprint_of(key) == own.fingerprint
+        )
         if clones:
             raise SecAggError(
                 f"{', '.join(clones)} announced the same agreement key as {node}: a copied "
@@ -90,9 +125,7 @@ class MaskingSession:
         self.node = node
         self.context = Context.create(session, round, [node, *others], threshold)
         self._position = self.context.position(node)
-        self._shared = {
-            name: shared_secret(agreement_key, key, name) for name, key in others.items()
-        }
+        self._shared = {name: own.secret(key, name) for name, key in others.items()}
         self._seeds = {
             name: pair_seed(secret, self.context, node, name)
             for name, secret in self._shared.items()
