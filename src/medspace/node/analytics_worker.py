@@ -83,13 +83,14 @@ class AnalyticsWorker:
     from worker threads)."""
 
     def __init__(self, worker: NodeWorker) -> None:
-        from medspace.analytics.secagg import PINS_FILE, PeerPins, announce
+        from medspace.analytics.secagg import PINS_FILE, AgreementKey, PeerPins, announce
 
         self.worker = worker
         self.node = worker.node
         self.name = worker.name
-        self._agreement_key = self.node.agreement_private_key()
-        self._announcement = announce(self.name, worker.identity_key, self._agreement_key)
+        agreement_key = self.node.agreement_private_key()
+        self._announcement = announce(self.name, worker.identity_key, agreement_key)
+        self._agreement = AgreementKey(agreement_key)
         self._pins = PeerPins(Path(self.node.directory) / PINS_FILE)
         self._db = Path(self.node.directory) / ANALYTICS_DB
         self._sessions: dict[str, QueryState] = {}
@@ -423,7 +424,7 @@ class AnalyticsWorker:
             }
             peers = verified_peers(announcements, identities, self._pins)
             query.peers = (others, peers)
-        masking = MaskingSession(self.name, self._agreement_key, peers, query.session, round_no, t)
+        masking = MaskingSession(self.name, self._agreement, peers, query.session, round_no, t)
         masked = masking.masked_input(encode_vector(values))
         query.masks[round_no] = masking
         digest = hashlib.sha256(canonical_bytes(masked)).hexdigest()
