@@ -33,6 +33,7 @@ from medspace.ledger import (
     Cosigner,
     Entry,
     EntrySigner,
+    GroupCommit,
     KeyRing,
     Log,
     NoteSigner,
@@ -253,6 +254,51 @@ def _small_log_metrics(tmp: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]
     }
 
 
+CONCURRENT_THREADS = 16
+CONCURRENT_APPENDS = 2000  # of 2 entries each, one batch signature per append
+
+
+def _concurrent_append_metrics(tmp: Path) -> list[dict[str, Any]]:
+    """Small appends from many threads at once, as a hub's concurrent requests make them:
+    one transaction per call behind a lock (what the hub did) against group commit
+    (`GroupCommit`), side by side on fresh logs."""
+    import concurrent.futures
+    import threading
+
+    ring = _ring()
+    entries = [_entry(k) for k in range(2 * CONCURRENT_APPENDS)]
+    signed = _signed_batches(entries, 2)
+    calls = [signed[k : k + 2] for k in range(0, len(signed), 2)]
+
+    def rate(name: str, wrap: Callable[[Log], Callable[[Any], Any]]) -> float:
+        engine = make_hub_engine(f"sqlite:///{tmp / f'concurrent-{name}.db'}")
+        log = Log.create(engine, ORIGIN, ring)
+        append = wrap(log)
+        with concurrent.futures.ThreadPoolExecutor(CONCURRENT_THREADS) as pool:
+            seconds, _ = _timed(lambda: list(pool.map(append, calls)))
+        assert log.size() == len(signed)
+        engine.dispose()
+        return len(signed) / seconds
+
+    def one_each(log: Log) -> Callable[[Any], Any]:
+        lock = threading.Lock()
+
+        def append(batch: Any) -> Any:
+            with lock:
+                return log.append(batch)
+
+        return append
+
+    alone = rate("alone", one_each)
+    grouped = rate("grouped", lambda log: GroupCommit(log.append).append)
+    label = f"{CONCURRENT_THREADS} threads appending 2 entries each"
+    return [
+        _metric(f"{label}, one transaction per append", alone, "entries/s"),
+        _metric(f"{label}, group commit (the hub's way)", grouped, "entries/s"),
+        _metric(f"{label}: group commit / one transaction each", grouped / alone, "x"),
+    ]
+
+
 def _chunks(total: int, size: int) -> Iterator[tuple[int, int]]:
     for start in range(0, total, size):
         yield start, min(total, start + size)
@@ -372,6 +418,7 @@ def run() -> dict[str, Any]:
     """Run the ledger benchmark and return its result record."""
     with tempfile.TemporaryDirectory() as tmp:
         small, small_env = _small_log_metrics(Path(tmp))
+        small += _concurrent_append_metrics(Path(tmp))
     big, big_env = _big_log_metrics()
     environment = {
         "database": "SQLite file (WAL, synchronous=NORMAL, as the hub opens it)",

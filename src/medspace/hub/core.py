@@ -9,7 +9,6 @@ carries tasks to nodes.
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +41,7 @@ from medspace.ledger import (
     EntryError,
     EntrySigner,
     EntryType,
+    GroupCommit,
     Log,
     LogStateError,
     NoteSigner,
@@ -96,7 +96,8 @@ class HubCore:
         self._set_meta("quorum", "" if config.quorum is None else str(config.quorum))
         self.policy = hub_engine()
         self.recorder = HubRecorder(self.append, self.hub_signer)
-        self._append_lock = threading.Lock()
+        # Appends from concurrent requests share one transaction (see GroupCommit).
+        self._appender = GroupCommit(self.log.append)
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -110,9 +111,9 @@ class HubCore:
         self.engine.dispose()
 
     def append(self, entries: Sequence[SignedEntry]) -> list[int]:
-        """Append signed entries to the ledger (signatures are checked)."""
-        with self._append_lock:
-            return self.log.append(entries)
+        """Append signed entries to the ledger (signatures are checked); their indices.
+        Raises `SignatureError` for these entries, whatever others share the write."""
+        return self._appender.append(entries)
 
     def context(self, recorder: DecisionRecorder | None = None, **kwargs: Any) -> Context:
         """A policy context at the hub's now that records to the ledger (through the hub's

@@ -42,6 +42,7 @@ from medspace.ledger.errors import (
     SignatureError,
     WitnessStateMismatch,
 )
+from medspace.ledger.group import GroupCommit
 from medspace.ledger.keys import (
     KeyResolver,
     KeyRing,
@@ -82,6 +83,7 @@ __all__ = [
     "EntryType",
     "Finding",
     "ForkDetected",
+    "GroupCommit",
     "KeyResolver",
     "KeyRing",
     "LedgerError",
