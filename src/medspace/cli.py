@@ -20,6 +20,7 @@ from medspace.linkage.cli import app as linkage_app
 from medspace.lookup.cli import app as lookup_app
 from medspace.node.extract_cli import node_export
 from medspace.node.steward_cli import node_opt_out, node_policy
+from medspace.session_cli import session_app
 
 app = typer.Typer(
     name="medspace",
@@ -162,6 +163,7 @@ def node_rotate_key(node: NodeDir) -> None:
 app.add_typer(deid_app, name="deid", help="De-identify notes, tables and FHIR resources.")
 app.add_typer(hub_app, name="hub")
 app.add_typer(network_cli.project_app, name="project")
+network_cli.query_app.add_typer(session_app, name="session")
 app.add_typer(network_cli.query_app, name="query")
 app.add_typer(network_cli.audit_app, name="audit")
 app.add_typer(network_cli.certs_app, name="certs")

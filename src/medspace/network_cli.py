@@ -30,7 +30,8 @@ steward_app = typer.Typer(
 )
 
 
-def _client() -> Any:
+def hub_client() -> Any:
+    """A `HubClient` for the hub and token `medspace login` stored."""
     from medspace.hub.client import HubClient
 
     return HubClient.from_session()
@@ -101,7 +102,7 @@ def project_create(
             terms = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot read {file} as JSON ({type(exc).__name__})") from None
-        with _client() as client:
+        with hub_client() as client:
             _print_state(client.post("/projects", terms))
     except MedSpaceError as error:
         fail(error)
@@ -111,7 +112,7 @@ def project_create(
 def project_show(project_id: Annotated[str, typer.Argument(help="The project id.")]) -> None:
     """Show a project and every node's verdict."""
     try:
-        with _client() as client:
+        with hub_client() as client:
             _print_state(client.get(f"/projects/{project_id}"))
     except MedSpaceError as error:
         fail(error)
@@ -121,7 +122,7 @@ def project_show(project_id: Annotated[str, typer.Argument(help="The project id.
 def project_list() -> None:
     """List the projects you may see."""
     try:
-        with _client() as client:
+        with hub_client() as client:
             states = client.get("/projects")
     except MedSpaceError as error:
         fail(error)
@@ -134,7 +135,7 @@ def project_list() -> None:
 
 def _verdict(action: str, project_id: str, reason: str, node: str | None) -> None:
     try:
-        with _client() as client:
+        with hub_client() as client:
             state = client.post(
                 f"/projects/{project_id}/{action}", {"reason": reason, "node": node}
             )
@@ -171,7 +172,7 @@ def query_count(
 ) -> None:
     """Patients in the project's cohort per approved node (below the minimum cell: <k)."""
     try:
-        with _client() as client:
+        with hub_client() as client:
             answer = client.post(f"/projects/{project}/count")
     except MedSpaceError as error:
         fail(error)
@@ -202,28 +203,43 @@ def query_run(
 ) -> None:
     """Run a federated query: every approving hospital computes locally, the hub sees only
     the securely aggregated sum. Prints the result and writes the report."""
-    from medspace.hub.analytics_answer import answer_tables, write_answer_report
     from medspace.hub.client import HubClient, load_session
 
     try:
-        try:
-            spec = json.loads(spec_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read {spec_file} as JSON ({type(exc).__name__})") from None
+        spec = read_json_file(spec_file)
         if hub is None:
-            client = _client()
+            client = hub_client()
         else:
             session = load_session()
             client = HubClient(hub, session.token, ca_file=session.ca_file)
         with client:
             answer = client.run_query(project, spec, epsilon=epsilon)
-        for table in answer_tables(answer):
-            console.print(table)
-        if report is not None and answer["status"] != "refused":
-            html_path, json_path = write_answer_report(answer, report)
-            console.print(f"report: {html_path} (JSON twin: {json_path})", highlight=False)
     except MedSpaceError as error:
         fail(error)
+    print_answer(answer, report)
+
+
+def read_json_file(path: Path) -> Any:
+    """A JSON file's content; raises `UsageError` saying which file could not be read."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path} as JSON ({type(exc).__name__})") from None
+
+
+def print_answer(answer: dict[str, Any], report: Path | None) -> None:
+    """Print a query's (or session statistic's) answer as tables, write its report when
+    asked, name its ledger entries; exit 8 when it was refused."""
+    from medspace.hub.analytics_answer import answer_tables, write_answer_report
+
+    for table in answer_tables(answer):
+        console.print(table)
+    if report is not None and answer["status"] != "refused":
+        try:
+            html_path, json_path = write_answer_report(answer, report)
+        except MedSpaceError as error:
+            fail(error)
+        console.print(f"report: {html_path} (JSON twin: {json_path})", highlight=False)
     ids = ", ".join(str(i) for i in answer.get("ledger_entries", []))
     console.print(f"ledger entries: {ids or 'none'}", highlight=False)
     if answer["status"] == "refused":
@@ -286,7 +302,7 @@ def audit_show(
     from medspace.ledger import SignedEntry
 
     try:
-        with _client() as client:
+        with hub_client() as client:
             page = client.get("/ledger/entries", start=start, limit=limit, project=project)
     except MedSpaceError as error:
         fail(error)
@@ -323,7 +339,7 @@ def audit_prove(entry_id: Annotated[int, typer.Argument(min=0, help="The entry i
     )
 
     try:
-        with _client() as client:
+        with hub_client() as client:
             answer = client.get(f"/ledger/prove/{entry_id}")
             keys = client.get("/ledger/keys")
             page = client.get("/ledger/entries", start=entry_id, limit=1)

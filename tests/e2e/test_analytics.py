@@ -77,3 +77,58 @@ def test_query_run_from_the_command_line_prints_and_writes_the_report(tmp_path: 
     assert report.ledger_entries
     html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert "h1" in html and "<svg" in html
+
+
+def test_an_analysis_session_from_the_command_line(tmp_path: Path) -> None:
+    """`query session open` prints the statistics and the session id; `ask` answers more
+    (a list, or {"statistics": [...]}), refuses a kind the opening did not ask for, saying
+    why, and after `close` the session is gone."""
+    dirs = [make_study_node(tmp_path / n, n, p, seed)[0] for n, (p, seed) in NODES.items()]
+    spec_file = tmp_path / "hcc.json"
+    spec_file.write_text(json.dumps(HCC_SPEC))
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps([{"id": "age_again", "kind": "mean", "variable": "age"}]))
+    outside = tmp_path / "outside.json"
+    outside.write_text(
+        json.dumps({"statistics": [{"id": "v", "kind": "variance", "variable": "age"}]})
+    )
+    seen: dict[str, Any] = {}
+
+    def study(network: RunningNetwork) -> None:
+        names = sorted(network.nodes)
+        with network.client("alice") as alice:
+            alice.post("/projects", study_terms("hcc-session", names))
+        for name in names:
+            with network.client(f"steward-{name}") as steward:
+                steward.post("/projects/hcc-session/approve", {"reason": "ethics approval on file"})
+        home = network.workdir / "user-keys"
+        login = _cli(
+            ["login", "--hub", network.url, "--user", "alice", "--password-stdin"],
+            home,
+            network.password + "\n",
+        )
+        assert login.returncode == 0, login.stdout + login.stderr
+        opened = _cli(
+            ["query", "session", "open", str(spec_file), "--project", "hcc-session"], home
+        )
+        seen["open"] = opened
+        session = opened.stdout.split("session: ")[-1].split()[0]
+        where = ["--project", "hcc-session", "--session", session]
+        seen["ask"] = _cli(["query", "session", "ask", str(again), *where], home)
+        seen["outside"] = _cli(["query", "session", "ask", str(outside), *where], home)
+        seen["close"] = _cli(["query", "session", "close", *where], home)
+        seen["after"] = _cli(["query", "session", "ask", str(again), *where], home)
+
+    demo(Console(record=True, width=120), tmp_path / "net", dirs, steps=[study])
+    opened, ask, outside, close, after = (
+        seen[k] for k in ("open", "ask", "outside", "close", "after")
+    )
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    assert "contributed" in opened.stdout and "session: " in opened.stdout
+    assert ask.returncode == 0, ask.stdout + ask.stderr
+    assert "age_again" in ask.stdout and "ledger entries:" in ask.stdout
+    assert outside.returncode != 0
+    assert "variance needs a session (or query) that asks for it" in outside.stdout + outside.stderr
+    assert close.returncode == 0 and "closed" in close.stdout
+    assert after.returncode != 0
+    assert "no open analysis session" in after.stdout + after.stderr
