@@ -32,6 +32,26 @@ def _cli(args: list[str], home: Path, stdin: str | None = None) -> subprocess.Co
     )
 
 
+def _approved_and_logged_in(network: RunningNetwork, project: str) -> Path:
+    """Alice files `project` on every node, each steward approves, and alice logs in from
+    the command line; her MEDSPACE_HOME (the CLI finds her signing key there, where her
+    first login made it)."""
+    names = sorted(network.nodes)
+    with network.client("alice") as alice:
+        alice.post("/projects", study_terms(project, names))
+    for name in names:
+        with network.client(f"steward-{name}") as steward:
+            steward.post(f"/projects/{project}/approve", {"reason": "ethics approval on file"})
+    home = network.workdir / "user-keys"
+    login = _cli(
+        ["login", "--hub", network.url, "--user", "alice", "--password-stdin"],
+        home,
+        network.password + "\n",
+    )
+    assert login.returncode == 0, login.stdout + login.stderr
+    return home
+
+
 def test_query_run_from_the_command_line_prints_and_writes_the_report(tmp_path: Path) -> None:
     dirs = [make_study_node(tmp_path / n, n, p, seed)[0] for n, (p, seed) in NODES.items()]
     spec_file = tmp_path / "hcc.json"
@@ -39,20 +59,7 @@ def test_query_run_from_the_command_line_prints_and_writes_the_report(tmp_path: 
     seen: dict[str, Any] = {}
 
     def study(network: RunningNetwork) -> None:
-        names = sorted(network.nodes)
-        with network.client("alice") as alice:
-            alice.post("/projects", study_terms("hcc-cli", names))
-        for name in names:
-            with network.client(f"steward-{name}") as steward:
-                steward.post("/projects/hcc-cli/approve", {"reason": "ethics approval on file"})
-        # The CLI finds alice's signing key where her first login made it.
-        home = network.workdir / "user-keys"
-        login = _cli(
-            ["login", "--hub", network.url, "--user", "alice", "--password-stdin"],
-            home,
-            network.password + "\n",
-        )
-        assert login.returncode == 0, login.stdout + login.stderr
+        home = _approved_and_logged_in(network, "hcc-cli")
         seen["run"] = _cli(
             [
                 "query",
@@ -95,19 +102,7 @@ def test_an_analysis_session_from_the_command_line(tmp_path: Path) -> None:
     seen: dict[str, Any] = {}
 
     def study(network: RunningNetwork) -> None:
-        names = sorted(network.nodes)
-        with network.client("alice") as alice:
-            alice.post("/projects", study_terms("hcc-session", names))
-        for name in names:
-            with network.client(f"steward-{name}") as steward:
-                steward.post("/projects/hcc-session/approve", {"reason": "ethics approval on file"})
-        home = network.workdir / "user-keys"
-        login = _cli(
-            ["login", "--hub", network.url, "--user", "alice", "--password-stdin"],
-            home,
-            network.password + "\n",
-        )
-        assert login.returncode == 0, login.stdout + login.stderr
+        home = _approved_and_logged_in(network, "hcc-session")
         opened = _cli(
             ["query", "session", "open", str(spec_file), "--project", "hcc-session"], home
         )

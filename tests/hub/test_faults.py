@@ -60,12 +60,16 @@ def _handshake(hub: HubThread, name: str, key: Ed25519PrivateKey):  # type: igno
         yield ws, _hello(ws, name, key)
 
 
-def _hello(ws, name: str, key: Ed25519PrivateKey) -> ChannelKeys:  # type: ignore[no-untyped-def]
-    """A node's side of the handshake, by hand; the session's keys."""
+def _hello(  # type: ignore[no-untyped-def]
+    ws, name: str, key: Ed25519PrivateKey, accept_key: Ed25519PrivateKey | None = None
+) -> ChannelKeys:
+    """A node's side of the handshake, by hand; the session's keys. `accept_key` signs
+    the ephemeral keys instead of `key` (someone in between swapping them)."""
     challenge_frame = json.loads(ws.recv(timeout=30))
     challenge = base64.b64decode(challenge_frame["challenge"])
     hub_ephemeral = base64.b64decode(challenge_frame["ephemeral"])
     ephemeral = Ephemeral()
+    accepted = sign_accept(accept_key or key, challenge, hub_ephemeral, ephemeral.public)
     ws.send(
         json.dumps(
             {
@@ -73,7 +77,7 @@ def _hello(ws, name: str, key: Ed25519PrivateKey) -> ChannelKeys:  # type: ignor
                 "node": name,
                 "signature": _b64(sign_challenge(key, challenge)),
                 "ephemeral": _b64(ephemeral.public),
-                "key_signature": _b64(sign_accept(key, challenge, hub_ephemeral, ephemeral.public)),
+                "key_signature": _b64(accepted),
             }
         )
     )
@@ -183,28 +187,7 @@ def test_a_hello_whose_ephemeral_key_another_key_signed_is_refused(tmp_path: Pat
         with open_node(dirs["h1"]) as node:
             key = node.identity_private_key()
         with connect(_ws_url(hub), open_timeout=30) as ws:
-            challenge_frame = json.loads(ws.recv(timeout=30))
-            challenge = base64.b64decode(challenge_frame["challenge"])
-            hub_ephemeral = base64.b64decode(challenge_frame["ephemeral"])
-            theirs = Ephemeral()
-            ws.send(
-                json.dumps(
-                    {
-                        "type": "hello",
-                        "node": "h1",
-                        "signature": _b64(sign_challenge(key, challenge)),
-                        "ephemeral": _b64(theirs.public),
-                        "key_signature": _b64(
-                            sign_accept(
-                                Ed25519PrivateKey.generate(),
-                                challenge,
-                                hub_ephemeral,
-                                theirs.public,
-                            )
-                        ),
-                    }
-                )
-            )
+            _hello(ws, "h1", key, accept_key=Ed25519PrivateKey.generate())
             assert _close_code(ws) == CLOSE_AUTH
 
 
