@@ -205,3 +205,39 @@ def test_the_outbox_reports_a_failed_send_and_drops_the_queue() -> None:
 
     asyncio.run(main())
     assert [type(e) for e in errors] == [OSError]
+
+
+def test_a_failed_send_fails_the_open_requests_and_closes_the_channel() -> None:
+    """A hub whose frame to a node cannot be sent must not keep a half-dead session: the
+    waiting request is reported missing at once, and the connection is closed so that
+    the node dials again."""
+    from medspace.hub.channel import NodeMissing, NodeSession
+    from medspace.hub.protocol import CLOSE_PROTOCOL
+
+    class BrokenSocket:
+        closed_with: int | None = None
+
+        async def send_text(self, text: str) -> None:
+            raise OSError("connection reset")
+
+        async def close(self, code: int, reason: str) -> None:
+            self.closed_with = code
+
+    keys, _ = _agree()
+    socket = BrokenSocket()
+
+    async def main() -> None:
+        session = NodeSession(
+            "h1",
+            socket,  # type: ignore[arg-type]
+            Sealer(keys.hub_to_node, keys.session, HUB_TO_NODE),
+            Opener(keys.node_to_hub, keys.session, NODE_TO_HUB),
+        )
+        with pytest.raises(NodeMissing, match="disconnected"):
+            await session.request({"type": "ping"}, timeout=30)
+        await asyncio.sleep(0)
+        assert socket.closed_with == CLOSE_PROTOCOL
+        with pytest.raises(NodeMissing, match="not connected"):
+            await session.request({"type": "ping"}, timeout=30)
+
+    asyncio.run(main())

@@ -56,6 +56,7 @@ class NodeSession:
         self._opener = opener
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.closed = asyncio.Event()
+        self._closing: asyncio.Task[None] | None = None  # a close after a failed send
 
     def send(self, body: dict[str, Any]) -> None:
         """Queue one message; it leaves with the others queued in this loop turn, in
@@ -66,8 +67,14 @@ class NodeSession:
         """The messages of the node's next frame; raises `ChannelError`."""
         return self._opener.open(text)
 
-    def _lost(self, _error: BaseException) -> None:
+    def _lost(self, error: BaseException) -> None:
+        """A send failed: the connection is unusable. Fail what waits on it and close it,
+        so that the node reconnects."""
+        log.warning("sending to node %s failed (%s); closing its channel", self.node, error)
         self.fail_all()
+        self._closing = asyncio.get_running_loop().create_task(
+            self.close(CLOSE_PROTOCOL, "sending failed; reconnect")
+        )
 
     async def request(self, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Send a request and wait for its reply; raises `NodeMissing` on disconnect or

@@ -96,6 +96,7 @@ class NodeService:
         self._analytics: AnalyticsWorker | None = None
         self._stop = asyncio.Event()
         self._on_event = on_event or (lambda _event: None)
+        self._closing: asyncio.Task[None] | None = None  # a close after a failed send
         self.sessions = 0
 
     def stop(self) -> None:
@@ -180,11 +181,13 @@ class NodeService:
             ) from None
         if welcome[0].get("type") != "welcome":
             raise ChannelError("the hub did not welcome this node")
-        outbox = Outbox(
-            Sealer(keys.node_to_hub, keys.session, NODE_TO_HUB),
-            websocket.send,
-            lambda _error: None,  # the receive loop sees the closed connection and ends
-        )
+
+        def lost(error: BaseException) -> None:
+            # Closing ends the receive loop below; the service then reconnects.
+            self._on_event(f"sending to the hub failed ({type(error).__name__}); reconnecting")
+            self._closing = asyncio.get_running_loop().create_task(websocket.close())
+
+        outbox = Outbox(Sealer(keys.node_to_hub, keys.session, NODE_TO_HUB), websocket.send, lost)
         outbox.put({"type": "policy", "policy": worker.policy.model_dump(mode="json")})
         # Emergency lookup: make the responder now (it loads the PHI scrubber), so that
         # the first lookup answers as fast as the others.
