@@ -316,6 +316,22 @@ def test_a_session_statistic_is_decided_computed_and_signed_by_the_node(
     assert asked["refusals"] == {} and len(asked["suppressed"]) > 0
 
 
+def test_a_session_protects_each_answer_with_what_it_released_before(
+    analytics: AnalyticsWorker,
+) -> None:
+    """The node keeps the session's released cells (medspace.analytics.released) from the
+    opening on, and checks every further answer together with them."""
+    request = _open_session(analytics, "node-session-released")
+    record = analytics._sessions[request["session"]].released
+    opened = len(record)
+    assert opened > 0  # the opening's count cells
+    first = _ask(analytics, request, 1001)
+    assert first["status"] == "ok", first.get("reason")
+    assert len(record) > opened  # the by-sex cells joined
+    again = _ask(analytics, request, 1002)
+    assert again["suppressed"] == first["suppressed"]  # the same question, the same answer
+
+
 def test_a_session_refuses_another_user_cohort_or_regression(
     analytics: AnalyticsWorker,
 ) -> None:

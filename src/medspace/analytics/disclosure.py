@@ -30,7 +30,7 @@ are assumed than truly hold.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -95,37 +95,58 @@ def protect(
     min_cell_size: int,
     *,
     already: Sequence[str | None] | None = None,
+    fixed: Collection[int] = (),
 ) -> list[str | None]:
     """The reason each cell must be hidden (None: may be shown).
 
     `already` marks cells hidden for a reason decided elsewhere (e.g. a node suppressed
-    them); they count as suppressed for the complementary rules.
+    them); they count as suppressed for the complementary rules. `fixed` cells keep the
+    state `already` gives them (cells released in an earlier answer: shown ones cannot be
+    taken back); they are never chosen as complements. With fixed cells the result may
+    still leave a hidden cell recomputable (`exposed_cells` says which).
     """
     if len(values) != len(layout.cells):
         raise ValueError("the vector does not match the layout")
     reasons: list[str | None] = list(already) if already is not None else [None] * len(values)
+    frozen = frozenset(fixed)
     for i, cell in enumerate(layout.cells):
-        if cell.count and reasons[i] is None and 0 < values[i] < min_cell_size:
+        if cell.count and reasons[i] is None and i not in frozen and 0 < values[i] < min_cell_size:
             reasons[i] = BELOW_MIN_CELL
     system = equations(layout)
     rows = atoms.atom_rows(layout)
     while True:
-        _complement_singles(system, values, reasons)
+        _complement_singles(system, values, reasons, frozen)
         if rows is not None:
-            if not _widen_atoms(layout, rows, values, reasons):
+            if not _widen_atoms(layout, rows, values, reasons, frozen):
                 break
             continue
         recomputable = _recomputable(system, reasons)
         if not recomputable:
             break
-        if not _widen(system, values, reasons, recomputable):
-            break  # nothing left to hide in those equations (cannot happen with k >= 1)
+        if not _widen(system, values, reasons, recomputable, frozen):
+            break  # nothing left to hide in those equations (only fixed cells are left)
     _follow_n(layout, reasons)
     return reasons
 
 
+def exposed_cells(layout: Layout, reasons: Sequence[str | None]) -> list[int]:
+    """The hidden count cells an attacker can recompute exactly from the shown ones (the
+    same models `protect` uses); empty for what `protect` returns without fixed cells."""
+    rows = atoms.atom_rows(layout)
+    if rows is None:
+        return _recomputable(equations(layout), reasons)
+    counts = [i for i, c in enumerate(layout.cells) if c.count]
+    hidden = [i for i in counts if reasons[i] is not None]
+    shown = [i for i in counts if reasons[i] is None]
+    return atoms.exposed(rows, hidden, shown)
+
+
 def _widen_atoms(
-    layout: Layout, rows: atoms.Rows, values: Sequence[float], reasons: list[str | None]
+    layout: Layout,
+    rows: atoms.Rows,
+    values: Sequence[float],
+    reasons: list[str | None],
+    frozen: frozenset[int],
 ) -> bool:
     """Hide one more cell for each hidden count cell the atom model can recompute;
     False when none can be (or nothing is left to hide)."""
@@ -135,7 +156,7 @@ def _widen_atoms(
     found = atoms.exposed(rows, hidden, shown)
     widened = False
     for used in atoms.helpers(rows, found, shown):
-        candidates = [m for m in used if reasons[m] is None]
+        candidates = [m for m in used if reasons[m] is None and m not in frozen]
         if any(reasons[m] is not None for m in used) or not candidates:
             continue  # an earlier choice in this round already broke this combination
         # prefer the smallest non-zero helper; a zero one only when all used are zero
@@ -146,7 +167,10 @@ def _widen_atoms(
 
 
 def _complement_singles(
-    system: list[Equation], values: Sequence[float], reasons: list[str | None]
+    system: list[Equation],
+    values: Sequence[float],
+    reasons: list[str | None],
+    frozen: frozenset[int],
 ) -> None:
     changed = True
     while changed:
@@ -154,15 +178,18 @@ def _complement_singles(
         for total, parts in system:
             members = (total, *parts)
             if sum(reasons[m] is not None for m in members) == 1 and _hide_smallest(
-                members, values, reasons
+                members, values, reasons, frozen
             ):
                 changed = True
 
 
 def _hide_smallest(
-    members: Sequence[int], values: Sequence[float], reasons: list[str | None]
+    members: Sequence[int],
+    values: Sequence[float],
+    reasons: list[str | None],
+    frozen: frozenset[int],
 ) -> bool:
-    candidates = [m for m in members if reasons[m] is None and values[m] != 0]
+    candidates = [m for m in members if reasons[m] is None and values[m] != 0 and m not in frozen]
     if not candidates:
         return False
     chosen = min(candidates, key=lambda m: (values[m], m))
@@ -205,12 +232,13 @@ def _widen(
     values: Sequence[float],
     reasons: list[str | None],
     recomputable: list[int],
+    frozen: frozenset[int],
 ) -> bool:
     widened = False
     for cell in recomputable:
         for total, parts in system:
             members = (total, *parts)
-            if cell in members and _hide_smallest(members, values, reasons):
+            if cell in members and _hide_smallest(members, values, reasons, frozen):
                 widened = True
                 break
     return widened

@@ -34,6 +34,7 @@ from medspace.analytics.local import (
     place,
     table_rows,
 )
+from medspace.analytics.released import ReleaseRecord
 from medspace.analytics.spec import (
     BoundsStat,
     CountStat,
@@ -112,14 +113,17 @@ class FeatureFrame:
         numbers = sum(a.nbytes for a in self.numbers.values())
         return numbers + sum(c.codes.nbytes for c in self.categories.values()) + self.ids.nbytes
 
-    def aggregate(self, spec: QuerySpec, *, min_cell_size: int) -> LocalAggregate:
+    def aggregate(
+        self, spec: QuerySpec, *, min_cell_size: int, released: ReleaseRecord | None = None
+    ) -> LocalAggregate:
         """The spec's statistics over this cohort, disclosure-controlled: what
         `compute_local` gives for the same spec on the store. The spec may only use this
-        frame's variables and no regression (a session's later statistics)."""
+        frame's variables and no regression (a session's later statistics). With
+        `released`, the cells are protected together with what it holds, and recorded."""
         stats = [s for s in spec.statistics if not isinstance(s, LogisticStat)]
         cells = layout(spec)
         raw, cohort_size, bounds_n = place(self._rows, stats, cells)
-        return disclose(spec, cells, raw, cohort_size, bounds_n, min_cell_size)
+        return disclose(spec, cells, raw, cohort_size, bounds_n, min_cell_size, released=released)
 
     # -- one statistic's rows (as `medspace.analytics.local._statistic_rows` gives) ----
 

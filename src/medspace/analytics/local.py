@@ -45,6 +45,7 @@ from medspace.analytics.features import (
     read_person_ids,
 )
 from medspace.analytics.layout import ALL, TOTAL, Layout, bin_labels, layout
+from medspace.analytics.released import ReleaseRecord
 from medspace.analytics.spec import (
     BoundsStat,
     CountStat,
@@ -121,11 +122,16 @@ def disclose(
     bounds_n: Mapping[str, int],
     min_cell_size: int,
     ids: npt.NDArray[np.int64] | None = None,
+    released: ReleaseRecord | None = None,
 ) -> LocalAggregate:
     """Disclosure control on a node's raw cell values (`protect`: minimum cell size and
     complementary suppression; bounds refused below k patients with a value): what may
-    leave the node. Shared by the SQL path and the in-memory one of an analysis session."""
-    reasons = protect(cells, raw, min_cell_size)
+    leave the node. Shared by the SQL path and the in-memory one of an analysis session,
+    which passes what the session `released` before (checked together, then recorded)."""
+    if released is None:
+        reasons = protect(cells, raw, min_cell_size)
+    else:
+        reasons = released.protect(cells, raw, min_cell_size)
     refusals: dict[str, str] = {}
     for stat in spec.statistics:
         if isinstance(stat, BoundsStat) and bounds_n.get(stat.id, 0) < min_cell_size:

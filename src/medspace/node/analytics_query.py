@@ -38,6 +38,7 @@ class QueryState:
     state: ProjectState | None = None  # the project as accepted at the opening
     generation: tuple[int, int] = (0, 0)  # the node's project book and steward pins then
     peers: tuple[dict[str, Any], Any] | None = None  # verified peer announcements
+    released: Any = None  # the session's ReleaseRecord: what its answers disclosed so far
 
 
 def task_mismatch(task: TaskRequest, spec: Any, *, every_variable: bool = False) -> str | None:

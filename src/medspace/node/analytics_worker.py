@@ -247,6 +247,7 @@ class AnalyticsWorker:
         from medspace.analytics import Refused
         from medspace.analytics.frame import FeatureFrame
         from medspace.analytics.layout import layout
+        from medspace.analytics.released import ReleaseRecord
 
         with self._lock:
             self._expire()
@@ -259,8 +260,11 @@ class AnalyticsWorker:
             )
         frame = FeatureFrame.load(self.node.store, query.spec, excluded)
         audit(frame.ids)
+        query.released = ReleaseRecord()
         if len(layout(query.spec)) > 0:
-            query.aggregate = frame.aggregate(query.spec, min_cell_size=query.min_cell_size)
+            query.aggregate = frame.aggregate(
+                query.spec, min_cell_size=query.min_cell_size, released=query.released
+            )
         compute(query, self.node.store, excluded, audit=None, regressions_only=True)
         query.frame, query.owner, query.task, query.excluded = frame, owner, task, excluded
         query.state, query.generation = state, self._generation()
@@ -309,7 +313,7 @@ class AnalyticsWorker:
                 "task.run/consent-changed",
             )
         k = max(query.min_cell_size, int(decision.obligation("min-cell-size") or "0"))
-        return query.frame.aggregate(spec, min_cell_size=k), entries
+        return query.frame.aggregate(spec, min_cell_size=k, released=query.released), entries
 
     def _session_state(self, query: QueryState) -> ProjectState:
         """The project as this node holds it now, for a session's further statistic: the

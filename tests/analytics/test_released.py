@@ -1,0 +1,215 @@
+"""Disclosure control across the answers of an analysis session, attacked: a cell hidden in
+one answer cannot be recovered by asking its partners in later answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from medspace.analytics import QuerySpec, layout, protect, released
+from medspace.analytics.disclosure import BELOW_MIN_CELL, FOLLOWS_N
+from medspace.analytics.layout import Layout
+from medspace.analytics.released import EARLIER_ANSWERS, ReleaseRecord
+
+K = 5
+VARIABLES: dict[str, Any] = {
+    "sex": {"kind": "sex"},
+    "hba1c": {"kind": "measurement", "system": "LOINC", "code": "4548-4"},
+}
+PATIENTS = {"female": 3, "male": 60}  # the cohort: 3 women, 60 men
+
+
+def _answer(*statistics: dict[str, Any]) -> QuerySpec:
+    return QuerySpec.parse({"variables": VARIABLES, "statistics": list(statistics)})
+
+
+BY_SEX = _answer({"id": "by_sex", "kind": "count", "by": ["sex"]})
+TOTAL = _answer({"id": "total", "kind": "count"})
+
+
+def _values(cells: Layout) -> list[float]:
+    """The node's true cell values for the cohort above (counts only)."""
+    values = []
+    for cell in cells.cells:
+        conditions = dict(cell.population)
+        if "sex" in conditions:
+            values.append(float(PATIENTS[conditions["sex"]]))
+        else:
+            values.append(float(sum(PATIENTS.values())))
+    return values
+
+
+def _shown(cells: Layout, reasons: list[str | None]) -> dict[tuple[str, ...], float]:
+    values = _values(cells)
+    return {c.labels: values[i] for i, c in enumerate(cells.cells) if reasons[i] is None}
+
+
+def test_without_the_record_two_answers_give_away_a_hidden_cell() -> None:
+    """The attack the record exists for: one answer hides the 3 women, the next shows
+    the total, and total minus men is the women."""
+    first = layout(BY_SEX)
+    first_reasons = protect(first, _values(first), K)
+    assert first_reasons == [BELOW_MIN_CELL, None]  # female hidden, male shown
+    second = layout(TOTAL)
+    second_reasons = protect(second, _values(second), K)
+    men = _shown(first, first_reasons)[("male",)]
+    total = _shown(second, second_reasons)[()]
+    assert total - men == PATIENTS["female"]
+
+
+def test_with_the_record_the_total_that_would_give_it_away_is_hidden() -> None:
+    record = ReleaseRecord()
+    first = layout(BY_SEX)
+    assert record.protect(first, _values(first), K) == [BELOW_MIN_CELL, None]
+    second = layout(TOTAL)
+    reasons = record.protect(second, _values(second), K)
+    assert reasons[0] is not None  # the total stays hidden: women = total - men is blocked
+    # Asked again, it is hidden again; and so is anything else that adds up to it.
+    assert record.protect(second, _values(second), K)[0] is not None
+
+
+def test_asking_the_same_statistics_again_hides_nothing_more() -> None:
+    record = ReleaseRecord()
+    cells = layout(BY_SEX)
+    first = record.protect(cells, _values(cells), K)
+    for _ in range(3):
+        assert record.protect(cells, _values(cells), K) == first
+
+
+def test_a_later_answer_hides_its_own_cells_not_the_ones_already_shown() -> None:
+    """The total was shown first; counting by sex later must hide the men too (else the
+    women follow from the total), and the total stays what it was."""
+    record = ReleaseRecord()
+    total = layout(TOTAL)
+    assert record.protect(total, _values(total), K) == [None]
+    by_sex = layout(BY_SEX)
+    reasons = record.protect(by_sex, _values(by_sex), K)
+    assert reasons[0] == BELOW_MIN_CELL and reasons[1] is not None  # both sexes hidden
+
+
+def test_a_small_mean_after_the_cohort_size_is_hidden_like_in_one_query() -> None:
+    """The cohort's size was shown; a mean of HbA1c over the 3 patients who have one is
+    hidden (n below k, its sum follows), exactly as in one query asking both."""
+    record = ReleaseRecord()
+    total = layout(TOTAL)
+    record.protect(total, _values(total), K)
+    mean = layout(_answer({"id": "hba1c", "kind": "mean", "variable": "hba1c"}))
+    reasons = record.protect(mean, [3.0, 21.0], K)  # n = 3 with a value, their sum
+    assert reasons == [BELOW_MIN_CELL, FOLLOWS_N]
+
+
+def test_an_answer_that_would_still_expose_a_cell_is_withheld_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The safety net: should `protect` leave a hidden cell recomputable with the new
+    answer's help, nothing of the answer is released."""
+    record = ReleaseRecord()
+    first = layout(BY_SEX)
+    record.protect(first, _values(first), K)
+    calls: list[list[str | None]] = []
+
+    def detector(combined: Layout, reasons: list[str | None]) -> list[int]:
+        calls.append(list(reasons))
+        return [0] if len(calls) == 1 else []  # exposed with the answer, not without it
+
+    monkeypatch.setattr(released, "exposed_cells", detector)
+    again = layout(BY_SEX)  # alone, it would show the men again
+    assert record.protect(again, _values(again), K) == [BELOW_MIN_CELL, EARLIER_ANSWERS]
+
+
+def test_the_record_is_only_what_was_released() -> None:
+    record = ReleaseRecord()
+    assert len(record) == 0
+    cells = layout(BY_SEX)
+    record.protect(cells, _values(cells), K)
+    assert len(record) == 2  # two populations: female (hidden), male (shown)
+
+
+# --- any sequence of answers, attacked with everything the session showed ------------
+
+BANDS = [{"label": f"b{i}", "min": 20 * i, "max": 20 * i + 19} for i in range(3)]
+GRID_VARIABLES: dict[str, Any] = {
+    "sex": {"kind": "sex"},
+    "band": {"kind": "age_band", "bands": BANDS},
+}
+MENU = [
+    [{"id": "total", "kind": "count"}],
+    [{"id": "by_sex", "kind": "count", "by": ["sex"]}],
+    [{"id": "by_band", "kind": "count", "by": ["band"]}],
+    [{"id": "t", "kind": "table", "variables": ["sex", "band"]}],
+    [{"id": "both", "kind": "count", "by": ["sex", "band"]}],
+    [{"id": "s", "kind": "table", "variables": ["sex"]}],
+]
+SEXES = ("female", "male")
+
+
+def _grid_values(cells: Layout, grid: list[list[int]]) -> list[float]:
+    values = []
+    for cell in cells.cells:
+        conditions = dict(cell.population)
+        values.append(
+            float(
+                sum(
+                    grid[s][b]
+                    for s, sex in enumerate(SEXES)
+                    for b in range(len(BANDS))
+                    if conditions.get("sex", sex) == sex
+                    and conditions.get("band", f"b{b}") == f"b{b}"
+                )
+            )
+        )
+    return values
+
+
+def _atom_row(population: tuple[tuple[str, str], ...]) -> np.ndarray:
+    conditions = dict(population)
+    return np.array(
+        [
+            float(conditions.get("sex", sex) == sex and conditions.get("band", f"b{b}") == f"b{b}")
+            for sex in SEXES
+            for b in range(len(BANDS))
+        ]
+    )
+
+
+def _determined(target: np.ndarray, shown: list[np.ndarray]) -> bool:
+    """The attacker's linear algebra, written here: is the target row a combination of
+    the shown rows?"""
+    if not shown:
+        return False
+    matrix = np.vstack(shown)
+    solution, *_ = np.linalg.lstsq(matrix.T, target, rcond=None)
+    return bool(np.abs(matrix.T @ solution - target).max() < 1e-7)
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    grid=st.lists(
+        st.lists(st.integers(0, 12), min_size=len(BANDS), max_size=len(BANDS)),
+        min_size=2,
+        max_size=2,
+    ),
+    asks=st.lists(st.integers(0, len(MENU) - 1), min_size=1, max_size=6),
+)
+def test_no_small_cell_of_any_answer_follows_from_all_answers_shown(
+    grid: list[list[int]], asks: list[int]
+) -> None:
+    record = ReleaseRecord()
+    shown: list[np.ndarray] = []
+    small: list[np.ndarray] = []
+    for choice in asks:
+        spec = QuerySpec.parse({"variables": GRID_VARIABLES, "statistics": MENU[choice]})
+        cells = layout(spec)
+        values = _grid_values(cells, grid)
+        reasons = record.protect(cells, values, K)
+        for cell, value, reason in zip(cells.cells, values, reasons, strict=True):
+            if reason is None:
+                shown.append(_atom_row(cell.population))
+            elif 0 < value < K:
+                small.append(_atom_row(cell.population))
+    for target in small:
+        assert not _determined(target, shown)
