@@ -163,6 +163,8 @@ def test_a_low_order_ephemeral_key_is_refused() -> None:
         hub.keys(CHALLENGE, hub.public, bytes(32))
     with pytest.raises(ChannelError, match="32-byte"):
         hub.keys(CHALLENGE, hub.public, b"short")
+    with pytest.raises(ChannelError, match="echoed"):  # its own key reflected back
+        hub.keys(CHALLENGE, hub.public, hub.public)
 
 
 def test_the_outbox_sends_what_one_loop_turn_queued_as_one_frame_in_order() -> None:

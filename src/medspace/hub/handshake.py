@@ -71,6 +71,8 @@ class Ephemeral:
     def keys(self, challenge: bytes, hub_ephemeral: bytes, node_ephemeral: bytes) -> ChannelKeys:
         """The session's keys, agreed with the other side's ephemeral public key; raises
         `ChannelError` for a malformed or low-order key."""
+        if hub_ephemeral == node_ephemeral:
+            raise ChannelError("the peer echoed this side's ephemeral key: refused")
         theirs = node_ephemeral if hub_ephemeral == self.public else hub_ephemeral
         if len(theirs) != EPHEMERAL_BYTES:
             raise ChannelError("the peer's ephemeral key is not a 32-byte X25519 key")
