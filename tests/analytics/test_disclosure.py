@@ -7,10 +7,12 @@ import itertools
 from typing import Any
 
 import numpy as np
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from medspace.analytics import QuerySpec, layout, protect
+from medspace.analytics import QuerySpec, atoms, layout, protect
+from medspace.analytics.atoms import atom_rows, exposed
 from medspace.analytics.disclosure import BELOW_MIN_CELL, COMPLEMENTARY, FOLLOWS_N
 from medspace.analytics.layout import Layout
 
@@ -283,12 +285,21 @@ def _atoms_of(cell_stat: str, labels: tuple[str, ...], part: str) -> set[int]:
     return {i for i, atom in enumerate(ATOMS) if all(atom[index[k]] == v for k, v in want.items())}
 
 
+ZEROS_EMPTY_ATOMS = [0, 0, 5, 0, 0, 5, 0, 5, 9, 1, 0, 0]
+"""Counts per (band, sex, dm) atom under which the linear model alone left a hidden cell
+("young men") recomputable: "nobody old is male" and other shown zeros empty atoms that
+no single equation isolates (found by a random search against the attacker below)."""
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.integers(0, 9), min_size=len(ATOMS), max_size=len(ATOMS)))
+@example(ZEROS_EMPTY_ATOMS)
+@example([0, 0, 9, 0, 0, 1, 0, 2, 3, 0, 3, 0])
 def test_no_cell_is_recomputable_from_all_statistics_of_a_query(counts: list[int]) -> None:
     # The attacker's model: every count cell is a sum of patients in (band, sex, dm)
-    # atoms; a hidden cell is exposed when its row of atoms lies in the row space of
-    # the shown cells' rows (all statistics of the query together).
+    # atoms, and no atom is negative, so a shown zero empties each of its atoms. A
+    # hidden cell is exposed when its row of the remaining atoms lies in the row space
+    # of the shown cells' rows (all statistics of the query together).
     cells = layout(MIXED)
     rows = []
     for cell in cells.cells:
@@ -297,14 +308,50 @@ def test_no_cell_is_recomputable_from_all_statistics_of_a_query(counts: list[int
         rows.append(row)
     values = [float(row @ np.array(counts)) for row in rows]
     reasons = protect(cells, values, K)
-    shown = np.array([rows[i] for i, r in enumerate(reasons) if r is None])
+    shown_at = [i for i, r in enumerate(reasons) if r is None]
+    empty = np.zeros(len(ATOMS), dtype=bool)
+    for i in shown_at:
+        if values[i] == 0:
+            empty |= rows[i] > 0
+    left = [row[~empty] for row in rows]
+    shown = np.array([left[i] for i in shown_at])
     rank = np.linalg.matrix_rank(shown) if len(shown) else 0
     for i, reason in enumerate(reasons):
         if 0 < values[i] < K:
             assert reason is not None
-        if reason is not None:
-            stacked = np.vstack([shown, rows[i]]) if len(shown) else rows[i][None, :]
+        if reason is not None and values[i] > 0:
+            stacked = np.vstack([shown, left[i]]) if len(shown) else left[i][None, :]
             assert np.linalg.matrix_rank(stacked) > rank, (cells.cells[i], values[i])
+
+
+def test_a_shown_zero_empties_every_atom_it_adds_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A count is never negative: with the zeros of these counts shown, the linear
+    # equations alone do not give the hidden "young men", but zeros taken as emptied
+    # atoms do; the check must hide one more cell than the linear model asks for.
+    cells = layout(MIXED)
+    values = [
+        float(sum(ZEROS_EMPTY_ATOMS[a] for a in _atoms_of(c.statistic, c.labels, c.part)))
+        for c in cells.cells
+    ]
+    at = {(c.statistic, c.labels, c.part): i for i, c in enumerate(cells.cells)}
+    young_men = at[("by_band_sex", ("young", "male"), "n")]
+    reasons = protect(cells, values, K)
+    assert reasons[young_men] is not None
+    counts = [i for i, c in enumerate(cells.cells) if c.count]
+    hidden = [i for i in counts if reasons[i] is not None]
+    shown = [i for i in counts if reasons[i] is None]
+    zeros = [i for i in shown if values[i] == 0]
+    rows = atom_rows(cells)
+    assert rows is not None
+    assert exposed(rows, hidden, shown, zeros) == []
+    # what the linear model alone would have left: "young men" recomputable through zeros
+    with monkeypatch.context() as linear_only:
+        linear_only.setattr(atoms, "without_empty", lambda rows, zeros: rows)
+        linear = protect(cells, values, K)
+    linear_hidden = [i for i in counts if linear[i] is not None]
+    linear_shown = [i for i in counts if linear[i] is None]
+    linear_zeros = [i for i in linear_shown if values[i] == 0]
+    assert young_men in exposed(rows, linear_hidden, linear_shown, linear_zeros)
 
 
 def test_a_structurally_empty_cell_does_not_cascade() -> None:

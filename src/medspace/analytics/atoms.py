@@ -6,7 +6,9 @@ the atoms that meet its conditions, so the shown cells are linear equations in t
 atom counts, and a hidden cell is recomputable exactly when its row of atoms lies in
 the row space of the shown cells' rows — whatever statistics the rows come from, and
 including what zeros reveal ("nobody young is male", "nobody old has dm = 0", ... can
-pin down a hidden "young female").
+pin down a hidden "young female"). A count cannot be negative, so a zero shown is more
+than one equation: every atom it adds up is empty. Those atoms are taken out of the
+model (`empty_atoms`) before the span is checked.
 
 Conservative by construction: every patient is assumed to have a value of every
 variable (a cell "patients with an HbA1c" is treated as "patients"), which only adds
@@ -59,12 +61,33 @@ def atom_rows(layout: Layout) -> Rows | None:
     return rows
 
 
-def exposed(rows: Rows, hidden: Sequence[int], shown: Sequence[int]) -> list[int]:
-    """The hidden cells whose atom rows lie in the span of the shown cells' rows.
+def empty_atoms(rows: Rows, zeros: Sequence[int]) -> npt.NDArray[np.bool_]:
+    """The atoms that shown cells of count 0 add up: each is known to hold nobody."""
+    empty = np.zeros(rows.shape[1], dtype=bool)
+    for z in zeros:
+        empty |= rows[z] != 0
+    return empty
 
-    A cell with no atom at all (contradictory conditions, e.g. "male = 1" and "sex =
-    female") is structurally zero: there is nothing in it to protect, so it is never
-    reported (noise added under differential privacy can make such a cell look small)."""
+
+def without_empty(rows: Rows, zeros: Sequence[int]) -> Rows:
+    """The rows with the atoms of the shown zeros taken out (known to be 0)."""
+    if not zeros:
+        return rows
+    return rows[:, ~empty_atoms(rows, zeros)]
+
+
+def exposed(
+    rows: Rows, hidden: Sequence[int], shown: Sequence[int], zeros: Sequence[int] = ()
+) -> list[int]:
+    """The hidden cells whose atom rows lie in the span of the shown cells' rows, once
+    the atoms of the shown cells of count 0 (`zeros`, a subset of `shown`) are known to
+    be empty.
+
+    A cell with no atom left (contradictory conditions, e.g. "male = 1" and "sex =
+    female", or only atoms a shown zero empties) holds nobody: there is nothing in it to
+    protect, so it is never reported (noise added under differential privacy can make
+    such a cell look small)."""
+    rows = without_empty(rows, zeros)
     hidden = [h for h in hidden if rows[h].any()]
     if not hidden:
         return []
@@ -77,9 +100,13 @@ def exposed(rows: Rows, hidden: Sequence[int], shown: Sequence[int]) -> list[int
     return [h for h, r in zip(hidden, residual, strict=True) if np.abs(r).max() < 1e-7]
 
 
-def helpers(rows: Rows, targets: Sequence[int], shown: Sequence[int]) -> list[list[int]]:
+def helpers(
+    rows: Rows, targets: Sequence[int], shown: Sequence[int], zeros: Sequence[int] = ()
+) -> list[list[int]]:
     """For each target, the shown cells an attacker combines to recompute it (non-zero
-    least-squares coefficients; one solve for all targets)."""
+    least-squares coefficients; one solve for all targets), with the atoms of the shown
+    zeros known to be empty (`exposed`)."""
+    rows = without_empty(rows, zeros)
     if not targets or not shown:
         return [[] for _ in targets]
     solution, *_ = np.linalg.lstsq(rows[list(shown)].T, rows[list(targets)].T, rcond=None)

@@ -15,7 +15,8 @@ The rules (docs/analytics.md lists them for stewards):
    all the variables the query conditions on, `medspace.analytics.atoms`); a hidden
    cell is recomputable exactly when its row of atoms lies in the row space of the
    shown cells' rows. That catches what margins miss, across statistics and through
-   shown zeros. Any such cell gets one more complementary suppression (a cell the
+   shown zeros: a count is never negative, so the atoms of a shown zero are known to be
+   empty and leave the model. Any such cell gets one more complementary suppression (a cell the
    attacker would use), and the check repeats, so the final pattern leaves every
    suppressed cell undetermined. Queries with more than 4,096 atoms fall back to the
    equations of rule 2 as one linear system (SVD null space of the suppressed cells).
@@ -129,16 +130,27 @@ def protect(
     return reasons
 
 
-def exposed_cells(layout: Layout, reasons: Sequence[str | None]) -> list[int]:
-    """The hidden count cells an attacker can recompute exactly from the shown ones (the
-    same models `protect` uses); empty for what `protect` returns without fixed cells."""
+def exposed_cells(
+    layout: Layout, reasons: Sequence[str | None], values: Sequence[float]
+) -> list[int]:
+    """The hidden count cells an attacker can recompute exactly from the shown ones and
+    their `values` (the same models `protect` uses; only which shown values are 0
+    matters); empty for what `protect` returns without fixed cells."""
     rows = atoms.atom_rows(layout)
     if rows is None:
         return _recomputable(equations(layout), reasons)
+    hidden, shown, zeros = _split(layout, reasons, values)
+    return atoms.exposed(rows, hidden, shown, zeros)
+
+
+def _split(
+    layout: Layout, reasons: Sequence[str | None], values: Sequence[float]
+) -> tuple[list[int], list[int], list[int]]:
+    """The count cells: hidden, shown, and shown with count 0."""
     counts = [i for i, c in enumerate(layout.cells) if c.count]
     hidden = [i for i in counts if reasons[i] is not None]
     shown = [i for i in counts if reasons[i] is None]
-    return atoms.exposed(rows, hidden, shown)
+    return hidden, shown, [i for i in shown if values[i] == 0]
 
 
 def _widen_atoms(
@@ -150,12 +162,10 @@ def _widen_atoms(
 ) -> bool:
     """Hide one more cell for each hidden count cell the atom model can recompute;
     False when none can be (or nothing is left to hide)."""
-    counts = [i for i, c in enumerate(layout.cells) if c.count]
-    hidden = [i for i in counts if reasons[i] is not None]
-    shown = [i for i in counts if reasons[i] is None]
-    found = atoms.exposed(rows, hidden, shown)
+    hidden, shown, zeros = _split(layout, reasons, values)
+    found = atoms.exposed(rows, hidden, shown, zeros)
     widened = False
-    for used in atoms.helpers(rows, found, shown):
+    for used in atoms.helpers(rows, found, shown, zeros):
         candidates = [m for m in used if reasons[m] is None and m not in frozen]
         if any(reasons[m] is not None for m in used) or not candidates:
             continue  # an earlier choice in this round already broke this combination

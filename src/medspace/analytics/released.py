@@ -16,7 +16,9 @@ was shown or hidden, and protects each new answer together with them:
    cell of the new answer is withheld ("earlier-answers"): it then releases nothing new.
 
 Populations are compared as the disclosure model does (conservatively: "patients with a
-value" counts as "patients"), so repeating a statistic gives the same answer again.
+value" counts as "patients"), so repeating a statistic gives the same answer again. The
+record also keeps which shown cells were 0: a zero empties every atom it adds up, in a
+later answer's check too.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class ReleaseRecord:
 
     def __init__(self) -> None:
         self._cells: dict[tuple[Condition, ...], bool] = {}
+        self._zeros: set[tuple[Condition, ...]] = set()  # shown with count 0
         self._domains: dict[str, tuple[str, ...]] = {}
         self._indicators: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()  # one answer at a time is checked and recorded
@@ -57,42 +60,50 @@ class ReleaseRecord:
             )
             fixed = range(len(earlier))
             already = [None if shown else _RELEASED for _pop, shown in earlier]
+            # Earlier cells are fixed: only whether a shown one was 0 matters (1.0: not 0).
+            earlier_values = [0.0 if pop in self._zeros else 1.0 for pop, _shown in earlier]
+            combined_values = [*earlier_values, *values]
             reasons = protect(
                 combined,
-                [0.0] * len(earlier) + list(values),
+                combined_values,
                 min_cell_size,
                 already=[*already, *([None] * len(cells))],
                 fixed=fixed,
             )
             new = reasons[len(earlier) :]
-            if _newly_exposed(combined, reasons, len(earlier)):
+            if _newly_exposed(combined, reasons, combined_values, len(earlier)):
                 new = _withhold(new)
-            self._record(cells, new)
+            self._record(cells, values, new)
             return new
 
-    def _record(self, cells: Layout, reasons: Sequence[str | None]) -> None:
-        for cell, reason in zip(cells.cells, reasons, strict=True):
+    def _record(
+        self, cells: Layout, values: Sequence[float], reasons: Sequence[str | None]
+    ) -> None:
+        for cell, value, reason in zip(cells.cells, values, reasons, strict=True):
             if cell.count:
-                self._cells[cell.population] = self._cells.get(cell.population, False) or (
-                    reason is None
-                )
+                shown = reason is None
+                self._cells[cell.population] = self._cells.get(cell.population, False) or shown
+                if shown and value == 0:
+                    self._zeros.add(cell.population)
         self._domains.update(cells.domains)
         self._indicators.update(cells.indicators)
 
 
-def _newly_exposed(combined: Layout, reasons: Sequence[str | None], earlier: int) -> bool:
+def _newly_exposed(
+    combined: Layout, reasons: Sequence[str | None], values: Sequence[float], earlier: int
+) -> bool:
     """Whether a hidden cell can be recomputed with this answer's shown cells that could
     not be from the earlier answers' alone. (A new cell the model already equates with
     earlier shown ones, e.g. "patients with an HbA1c" with "patients", is exposed by
     those alone: this answer adds nothing to that.)"""
-    exposed = set(exposed_cells(combined, reasons))
+    exposed = set(exposed_cells(combined, reasons, values))
     if not exposed:
         return False
     nothing_new = [
         reason if i < earlier or not cell.count else reason or _RELEASED
         for i, (cell, reason) in enumerate(zip(combined.cells, reasons, strict=True))
     ]
-    return bool(exposed - set(exposed_cells(combined, nothing_new)))
+    return bool(exposed - set(exposed_cells(combined, nothing_new, values)))
 
 
 def _withhold(reasons: Sequence[str | None]) -> list[str | None]:
