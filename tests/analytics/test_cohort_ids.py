@@ -1,6 +1,6 @@
-"""`compute_local(with_cohort_ids=True)` hands the differencing audit exactly the cohort
+"""`compute_local(cleared=...)` hands the differencing audit exactly the cohort
 `cohort_person_ids` selects (opted-out patients left out), from the aggregate's own pass,
-and changes nothing else in the answer."""
+and (with a fresh release record) changes nothing else in the answer."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from medspace.analytics import QuerySpec, cohort_person_ids, compute_local, layout
+from medspace.analytics.released import ReleaseRecord
 from medspace.node import Node
 
 from .conftest import Hospital
@@ -41,14 +42,16 @@ def test_the_cohort_ids_are_the_cohort_and_the_answer_is_unchanged(
             )
             for exclude in ((), leaving):
                 plain = compute_local(node.store, spec, exclude_pseudonyms=exclude, min_cell_size=3)
+                handed: list[Any] = []
                 both = compute_local(
                     node.store,
                     spec,
                     exclude_pseudonyms=exclude,
                     min_cell_size=3,
-                    with_cohort_ids=True,
+                    cleared=lambda ids, seen=handed: seen.append(ids) or ReleaseRecord(),
                 )
                 expected = cohort_person_ids(node.store, spec, exclude)
+                assert len(handed) == 1 and np.array_equal(handed[0], expected)
                 assert plain.cohort_ids is None
                 assert both.cohort_ids is not None
                 assert np.array_equal(both.cohort_ids, expected)
@@ -63,6 +66,10 @@ def test_the_cohort_ids_are_the_cohort_and_the_answer_is_unchanged(
     )
 
 
+def _ids_only(ids: Any) -> None:
+    """Ask for the cohort's ids, with no release record (each answer on its own)."""
+
+
 @pytest.mark.postgres
 def test_one_statistic_alone_on_postgres_matches_it_in_a_larger_query(
     pg_hospital: tuple[Node, list[Person]],
@@ -73,12 +80,12 @@ def test_one_statistic_alone_on_postgres_matches_it_in_a_larger_query(
     whole = QuerySpec.parse(
         {"cohort": FILTERED, "variables": VARIABLES, "statistics": LOCAL_STATISTICS}
     )
-    together = compute_local(node.store, whole, min_cell_size=1, with_cohort_ids=True)
+    together = compute_local(node.store, whole, min_cell_size=1, cleared=_ids_only)
     assert together.cohort_ids is not None and together.cohort_ids.size > 0
     cells = layout(whole)
     for stat in LOCAL_STATISTICS:
         spec = QuerySpec.parse({"cohort": FILTERED, "variables": VARIABLES, "statistics": [stat]})
-        alone = compute_local(node.store, spec, min_cell_size=1, with_cohort_ids=True)
+        alone = compute_local(node.store, spec, min_cell_size=1, cleared=_ids_only)
         want = [together.values[i] for i in cells.positions(stat["id"])]
         assert alone.values == pytest.approx(want, rel=1e-12), stat["id"]
         assert alone.cohort_ids is not None

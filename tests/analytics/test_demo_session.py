@@ -1,5 +1,6 @@
-"""The demo's session check: it counts rows the session holds back and refuses any
-shown value that differs from the one-shot query."""
+"""The demo's session check: a session's answer and the one-shot query of the same
+statistic must show the same values and hide the same rows (the nodes protect every
+answer about one cohort together); anything else fails the demo."""
 
 from __future__ import annotations
 
@@ -7,29 +8,32 @@ from typing import Any
 
 import pytest
 
-from medspace.analytics.demo_session import SessionDemoError, _held_back
+from medspace.analytics.demo_session import SessionDemoError, _same_rows
 
 
 def _row(labels: tuple[str, ...], value: float | None, suppressed: bool = False) -> Any:
     return {"labels": list(labels), "values": {"n": value}, "suppressed": suppressed}
 
 
-def test_rows_held_back_by_the_session_are_counted() -> None:
-    alone = [_row(("<60",), 40.0), _row(("60+",), 12.0)]
-    session = [_row(("<60",), 40.0), _row(("60+",), None, suppressed=True)]
-    assert _held_back("by_band", session, alone) == 1
-    assert _held_back("by_band", alone, alone) == 0
+ALONE = [_row(("<60",), 40.0), _row(("60+",), None, suppressed=True)]
+
+
+def test_rows_hidden_in_both_are_counted() -> None:
+    assert _same_rows("by_band", ALONE, ALONE) == 1
 
 
 @pytest.mark.parametrize(
     "session",
     [
-        [_row(("<60",), 41.0), _row(("60+",), 12.0)],  # a shown value differs
+        [_row(("<60",), 41.0), _row(("60+",), None, suppressed=True)],  # a value differs
+        [_row(("<60",), 40.0), _row(("60+",), 12.0)],  # the query hides what it shows
+        [_row(("<60",), None, suppressed=True), _row(("60+",), None, suppressed=True)],
         [_row(("<60",), 40.0)],  # a row missing
-        [_row(("60+",), 12.0), _row(("<60",), 40.0)],  # rows in another order
+        [_row(("60+",), None, suppressed=True), _row(("<60",), 40.0)],  # another order
     ],
 )
-def test_a_session_answer_that_differs_otherwise_fails_the_demo(session: list[Any]) -> None:
-    alone = [_row(("<60",), 40.0), _row(("60+",), 12.0)]
+def test_a_session_answer_that_differs_from_its_query_fails_the_demo(
+    session: list[Any],
+) -> None:
     with pytest.raises(SessionDemoError):
-        _held_back("by_band", session, alone)
+        _same_rows("by_band", session, ALONE)

@@ -319,7 +319,7 @@ def test_a_session_statistic_is_decided_computed_and_signed_by_the_node(
 def test_a_session_protects_each_answer_with_what_it_released_before(
     analytics: AnalyticsWorker,
 ) -> None:
-    """The node keeps the session's released cells (medspace.analytics.released) from the
+    """The node keeps the cohort's released cells (medspace.analytics.released) from the
     opening on, and checks every further answer together with them."""
     request = _open_session(analytics, "node-session-released")
     record = analytics._sessions[request["session"]].released
@@ -330,6 +330,19 @@ def test_a_session_protects_each_answer_with_what_it_released_before(
     assert len(record) > opened  # the by-sex cells joined
     again = _ask(analytics, request, 1002)
     assert again["suppressed"] == first["suppressed"]  # the same question, the same answer
+
+
+def test_one_shot_queries_and_sessions_about_one_cohort_share_what_was_released(
+    analytics: AnalyticsWorker,
+) -> None:
+    """The record is the node's, per project and cohort, not the session's: a session
+    opened after a one-shot query about the same patients starts from its cells."""
+    fresh = _open_session(analytics, "node-release-fresh")
+    opened_alone = len(analytics._sessions[fresh["session"]].released)
+    by_sex = {**HCC_SPEC, "statistics": [{"id": "by_sex", "kind": "count", "by": ["sex"]}]}
+    assert analytics.handle(_prepare("node-release-shared", by_sex), now=NOW)["status"] == "ok"
+    shared = _open_session(analytics, "node-release-shared")
+    assert len(analytics._sessions[shared["session"]].released) == opened_alone + 2
 
 
 def test_a_session_refuses_another_user_cohort_or_regression(

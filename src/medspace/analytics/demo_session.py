@@ -1,8 +1,8 @@
 """The demo's analysis-session scene: the researcher explores the study's cohort statistic
 after statistic (docs/analytics.md, "Analysis sessions"), and the demo checks each answer
-against the one-shot query of the same statistic: every value the session shows equals
-the query's, and the session hides a cell the query shows only where an earlier answer
-of the session would let it be recomputed."""
+against the one-shot query of the same statistic: both show the same values and hide the
+same cells, because each node protects every answer about one cohort, in sessions and
+queries alike, together with what it released about that cohort before."""
 
 from __future__ import annotations
 
@@ -48,23 +48,19 @@ def run_session(console: Console, alice: HubClient, project_id: str, spec: dict[
         started = time.perf_counter()
         answers = [alice.ask_session(project_id, session, [stat]) for stat in FURTHER]
         elapsed = time.perf_counter() - started
-        held_back = 0
+        hidden = 0
         for stat, answer in zip(FURTHER, answers, strict=True):
             alone = alice.run_query(project_id, {**spec, "statistics": [stat]})
             if answer["status"] != "completed":
                 raise SessionDemoError(f"{stat['id']} was not answered in the session")
-            held_back += _held_back(stat["id"], _rows(answer), _rows(alone))
+            hidden += _same_rows(stat["id"], _rows(answer), _rows(alone))
         console.print(
             f"    {len(FURTHER)} further statistics in {elapsed:.2f} s "
-            f"({elapsed / len(FURTHER) * 1000:.0f} ms each); every value shown equals its "
-            "one-shot query (checked); each is decided and ledgered at the hub and at every "
-            "node"
+            f"({elapsed / len(FURTHER) * 1000:.0f} ms each); each equals its one-shot query, "
+            f"values and {hidden} hidden row(s) alike (checked: the nodes protect every "
+            "answer about this cohort with what they released about it before); each is "
+            "decided and ledgered at the hub and at every node"
         )
-        if held_back:
-            console.print(
-                f"    {held_back} row(s) the one-shot queries show stay hidden in the "
-                "session: with the earlier answers they would give away a small cell"
-            )
         mean = {"id": "x", "kind": "mean", "variable": "responded"}
         try:
             alice.ask_session(project_id, session, [mean])
@@ -83,15 +79,14 @@ def _rows(answer: dict[str, Any]) -> list[Any]:
     return [row for s in answer["result"]["statistics"] for row in s["rows"]]
 
 
-def _held_back(statistic: str, session: list[Any], alone: list[Any]) -> int:
-    """How many rows the session hides that the query shows; raises `SessionDemoError`
-    when a row both show has other values."""
+def _same_rows(statistic: str, session: list[Any], alone: list[Any]) -> int:
+    """How many rows both hide; raises `SessionDemoError` when the session and the query
+    differ in a row's labels, values or whether it is hidden."""
     if [r["labels"] for r in session] != [r["labels"] for r in alone]:
         raise SessionDemoError(f"{statistic} in the session has other rows than its query")
-    held = 0
     for mine, theirs in zip(session, alone, strict=True):
-        if mine["suppressed"] or theirs["suppressed"]:
-            held += mine["suppressed"] and not theirs["suppressed"]
-        elif mine["values"] != theirs["values"]:
+        if bool(mine["suppressed"]) != bool(theirs["suppressed"]):
+            raise SessionDemoError(f"{statistic}: the session and its query hide other rows")
+        if not mine["suppressed"] and mine["values"] != theirs["values"]:
             raise SessionDemoError(f"{statistic} in the session differs from its query")
-    return held
+    return sum(1 for row in session if row["suppressed"])

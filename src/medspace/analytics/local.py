@@ -45,7 +45,7 @@ from medspace.analytics.features import (
     read_person_ids,
 )
 from medspace.analytics.layout import ALL, TOTAL, Layout, bin_labels, layout
-from medspace.analytics.released import ReleaseRecord
+from medspace.analytics.released import ReleaseRecord, comparable
 from medspace.analytics.spec import (
     BoundsStat,
     CountStat,
@@ -89,11 +89,15 @@ def compute_local(
     *,
     exclude_pseudonyms: Collection[str] = (),
     min_cell_size: int,
-    with_cohort_ids: bool = False,
+    cleared: Callable[[npt.NDArray[np.int64]], ReleaseRecord | None] | None = None,
 ) -> LocalAggregate:
     """Compute the spec's non-regression statistics on this node's store and apply
-    disclosure control with minimum cell size `min_cell_size`. With `with_cohort_ids`,
-    the result also carries the cohort's person ids (what `cohort_person_ids` returns).
+    disclosure control with minimum cell size `min_cell_size`.
+
+    `cleared`, when given, is handed the cohort's person ids (what `cohort_person_ids`
+    returns) before disclosure control: the differencing audit, which raises to refuse
+    the cohort, returning the release record the cells are then protected with (what
+    was released about this cohort before). The result then carries the ids too.
 
     Raises `SpecError` for a bad minimum cell size and `AnalyticsError` when the
     database fails.
@@ -101,17 +105,23 @@ def compute_local(
     if min_cell_size < 1:
         raise SpecError("min_cell_size must be at least 1")
     cells = layout(spec)
+    with_ids = cleared is not None
     try:
         with store.connect() as conn:
             raw, cohort_size, bounds_n, ids = _aggregate(
-                conn, spec, cells, exclude_pseudonyms, with_cohort_ids
+                conn, spec, cells, exclude_pseudonyms, with_ids
             )
     except SQLAlchemyError as exc:
         raise AnalyticsError(
             f"the node's database failed while computing the query ({type(exc).__name__}): "
             "check the node's database and retry"
         ) from None
-    return disclose(spec, cells, raw, cohort_size, bounds_n, min_cell_size, ids)
+    released = None
+    if cleared is not None:
+        if ids is None:
+            ids = cohort_person_ids(store, spec, exclude_pseudonyms)
+        released = cleared(ids)
+    return disclose(spec, cells, raw, cohort_size, bounds_n, min_cell_size, ids, released)
 
 
 def disclose(
@@ -126,12 +136,13 @@ def disclose(
 ) -> LocalAggregate:
     """Disclosure control on a node's raw cell values (`protect`: minimum cell size and
     complementary suppression; bounds refused below k patients with a value): what may
-    leave the node. Shared by the SQL path and the in-memory one of an analysis session,
-    which passes what the session `released` before (checked together, then recorded)."""
+    leave the node. Shared by the SQL path and the in-memory one of an analysis session;
+    both pass what was `released` about the cohort before (checked together, then
+    recorded), unless the project uses differential privacy."""
     if released is None:
         reasons = protect(cells, raw, min_cell_size)
     else:
-        reasons = released.protect(cells, raw, min_cell_size)
+        reasons = released.protect(comparable(spec, cells), raw, min_cell_size)
     refusals: dict[str, str] = {}
     for stat in spec.statistics:
         if isinstance(stat, BoundsStat) and bounds_n.get(stat.id, 0) < min_cell_size:

@@ -1,12 +1,14 @@
-"""What an analysis session has released so far, so that disclosure control sees a
-session's answers together rather than one at a time.
+"""What a node has released about one cohort so far, so that disclosure control sees
+all answers about it together rather than one at a time.
 
 A query's complementary suppression (`disclosure.protect`) checks every statistic of one
-answer against the others. A session answers statistic after statistic over one cohort,
-so a researcher could ask a table whose small cell is hidden, then the table's margins
-one by one in later answers, and subtract. The node therefore keeps, per session, each
-count cell it has released (its population: the conditions it counts) and whether it
-was shown or hidden, and protects each new answer together with them:
+answer against the others. But a researcher can ask about one cohort again and again,
+in separate queries or in an analysis session: a table whose small cell is hidden, then
+the table's margins one by one in later answers, and subtract ("count by sex": 3 women
+hidden; then "count": 63). The node therefore keeps, per project and cohort (the exact
+set of patients: `medspace.analytics.release_book`), each count cell it has released
+(its population: the conditions it counts) and whether it was shown or hidden, and
+protects each new answer together with them:
 
 1. the earlier cells join the new answer's layout as *fixed* cells (shown ones cannot be
    taken back, hidden ones stay hidden), and `protect` hides new cells, never old ones,
@@ -16,32 +18,120 @@ was shown or hidden, and protects each new answer together with them:
    cell of the new answer is withheld ("earlier-answers"): it then releases nothing new.
 
 Populations are compared as the disclosure model does (conservatively: "patients with a
-value" counts as "patients"), so repeating a statistic gives the same answer again. The
-record also keeps which shown cells were 0: a zero empties every atom it adds up, in a
-later answer's check too.
+value" counts as "patients"), so repeating a statistic gives the same answer again.
+Variables are compared by what they are, not by the name a query gives them
+(`comparable`): "sex" in one query and "s" in the next are one variable; age bands cut
+differently are two. The record also keeps which shown cells were 0: a zero empties
+every atom it adds up, in a later answer's check too.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
 
 from medspace.analytics.disclosure import exposed_cells, protect
+from medspace.analytics.errors import AnalyticsError
 from medspace.analytics.layout import Cell, Condition, Layout
+from medspace.analytics.spec import QuerySpec
 
 EARLIER_ANSWERS = "earlier-answers"
 _RELEASED = "released"
+_FORMAT = 1
+
+Population = tuple[Condition, ...]
+
+
+def comparable(spec: QuerySpec, cells: Layout) -> Layout:
+    """`cells` with each condition variable named by its definition instead of the name
+    the spec gives it, so that answers to different queries about one cohort line up.
+    Ages and age bands are named with the spec's reference date, which they depend on."""
+    names = {name: _variable_name(spec, name) for name in spec.variables}
+
+    def rename(variable: str) -> str:
+        base, bar, edges = variable.partition("|")  # a binned variable: name|edges
+        return names.get(base, base) + bar + edges
+
+    def population(conditions: Population) -> Population:
+        return tuple(sorted((rename(v), c) for v, c in conditions))
+
+    return Layout(
+        tuple(replace(cell, population=population(cell.population)) for cell in cells.cells),
+        {rename(v): categories for v, categories in cells.domains.items()},
+        {rename(v): (rename(of), category) for v, (of, category) in cells.indicators.items()},
+    )
+
+
+def _variable_name(spec: QuerySpec, name: str) -> str:
+    text = json.dumps(_definition(spec, name), sort_keys=True, separators=(",", ":"))
+    return "var:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def _definition(spec: QuerySpec, name: str) -> dict[str, Any]:
+    definition: dict[str, Any] = spec.variables[name].model_dump(mode="json")
+    if definition["kind"] == "is":
+        definition["of"] = _definition(spec, definition["of"])
+    if definition["kind"] in ("age", "age_band"):
+        definition["reference_date"] = spec.reference_date.isoformat()
+    return definition
 
 
 class ReleaseRecord:
-    """The count cells one session released, by population: shown (True) or hidden."""
+    """The count cells released about one cohort, by population: shown (True) or hidden.
 
-    def __init__(self) -> None:
-        self._cells: dict[tuple[Condition, ...], bool] = {}
-        self._zeros: set[tuple[Condition, ...]] = set()  # shown with count 0
+    `saver`, when set, is called with the record's JSON each time an answer adds to it
+    (under the record's lock, so saves keep the order of the answers)."""
+
+    def __init__(self, saver: Callable[[str], None] | None = None) -> None:
+        self._cells: dict[Population, bool] = {}
+        self._zeros: set[Population] = set()  # shown with count 0
         self._domains: dict[str, tuple[str, ...]] = {}
         self._indicators: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()  # one answer at a time is checked and recorded
+        self.saver = saver
+
+    def to_json(self) -> str:
+        """The record as JSON (populations and flags, never a count)."""
+        return json.dumps(
+            {
+                "format": _FORMAT,
+                "cells": [
+                    [[list(c) for c in pop], shown, pop in self._zeros]
+                    for pop, shown in self._cells.items()
+                ],
+                "domains": {v: list(c) for v, c in self._domains.items()},
+                "indicators": {v: list(t) for v, t in self._indicators.items()},
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ReleaseRecord:
+        """A record saved by `to_json`; raises `AnalyticsError` for anything else."""
+        record = cls()
+        try:
+            data = json.loads(text)
+            if data.get("format") != _FORMAT:
+                raise ValueError("unknown format")
+            for conditions, shown, zero in data["cells"]:
+                pop = tuple((str(v), str(c)) for v, c in conditions)
+                record._cells[pop] = bool(shown)
+                if zero:
+                    record._zeros.add(pop)
+            record._domains = {str(v): tuple(map(str, c)) for v, c in data["domains"].items()}
+            record._indicators = {
+                str(v): (str(of), str(category)) for v, (of, category) in data["indicators"].items()
+            }
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise AnalyticsError(
+                "a saved release record is unreadable; the node refuses to answer about "
+                "that cohort rather than forget what it released (restore analytics.db)"
+            ) from None
+        return record
 
     def __len__(self) -> int:
         return len(self._cells)
@@ -73,12 +163,15 @@ class ReleaseRecord:
             new = reasons[len(earlier) :]
             if _newly_exposed(combined, reasons, combined_values, len(earlier)):
                 new = _withhold(new)
-            self._record(cells, values, new)
+            if self._record(cells, values, new) and self.saver is not None:
+                self.saver(self.to_json())
             return new
 
     def _record(
         self, cells: Layout, values: Sequence[float], reasons: Sequence[str | None]
-    ) -> None:
+    ) -> bool:
+        """Add the answer's cells; whether the record changed."""
+        before = (dict(self._cells), set(self._zeros), dict(self._domains), dict(self._indicators))
         for cell, value, reason in zip(cells.cells, values, reasons, strict=True):
             if cell.count:
                 shown = reason is None
@@ -87,6 +180,7 @@ class ReleaseRecord:
                     self._zeros.add(cell.population)
         self._domains.update(cells.domains)
         self._indicators.update(cells.indicators)
+        return before != (self._cells, self._zeros, self._domains, self._indicators)
 
 
 def _newly_exposed(
@@ -111,4 +205,4 @@ def _withhold(reasons: Sequence[str | None]) -> list[str | None]:
     return [reason or EARLIER_ANSWERS for reason in reasons]
 
 
-__all__ = ["EARLIER_ANSWERS", "ReleaseRecord"]
+__all__ = ["EARLIER_ANSWERS", "ReleaseRecord", "comparable"]

@@ -38,7 +38,7 @@ class QueryState:
     state: ProjectState | None = None  # the project as accepted at the opening
     generation: tuple[int, int] = (0, 0)  # the node's project book and steward pins then
     peers: tuple[dict[str, Any], Any] | None = None  # verified peer announcements
-    released: Any = None  # the session's ReleaseRecord: what its answers disclosed so far
+    released: Any = None  # the cohort's ReleaseRecord: what answers about it disclosed so far
 
 
 def task_mismatch(task: TaskRequest, spec: Any, *, every_variable: bool = False) -> str | None:
@@ -83,7 +83,7 @@ def compute(
     query: QueryState,
     store: Any,
     excluded: frozenset[str],
-    audit: Callable[[Any], None] | None,
+    audit: Callable[[Any], Any] | None,
     *,
     regressions_only: bool = False,
 ) -> None:
@@ -92,7 +92,8 @@ def compute(
     `audit` (the differencing check, None under DP) is given the cohort's person ids
     before anything is kept: taken from the local aggregate's own pass over the cohort
     when there is one, else from the first regression's pass (before its nfilter rules),
-    so the cohort is selected once; a refusal leaves the query empty.
+    so the cohort is selected once; a refusal leaves the query empty. It returns the
+    cohort's release record, which the local aggregate is protected with.
     """
     from medspace.analytics.layout import layout
     from medspace.analytics.local import cohort_person_ids, compute_local
@@ -100,18 +101,15 @@ def compute(
 
     spec = query.spec
     aggregate = query.aggregate
+    pending = audit
     if len(layout(spec)) > 0 and not regressions_only:
         aggregate = compute_local(
             store,
             spec,
             exclude_pseudonyms=excluded,
             min_cell_size=query.min_cell_size,
-            with_cohort_ids=audit is not None,
+            cleared=pending,
         )
-    pending = audit
-    if pending is not None and aggregate is not None:
-        ids = aggregate.cohort_ids
-        pending(ids if ids is not None else cohort_person_ids(store, spec, excluded))
         pending = None
     regressions = {}
     for statistic in spec.statistics:

@@ -8,7 +8,9 @@ The hub drives a query in operations on one session (see `medspace.hub.analytics
   its standing policy, spends its own copy of the DP budget, drops opted-out patients,
   runs the differencing audit (unless the project uses DP), then computes its local,
   disclosure-controlled aggregate (or builds the design matrix of a regression) and
-  keeps it in memory for this session only;
+  keeps it in memory for this session only. Disclosure control checks the aggregate
+  together with what the node released about the same cohort before
+  (`medspace.analytics.release_book`);
 - `mask` (secure aggregation round 1): verifies the peers' signed agreement keys (pinned
   on first use), masks its vector (or, for a regression, the gradient/Hessian at the
   hub's current coefficients) and returns it with its suppression flags;
@@ -98,6 +100,7 @@ class AnalyticsWorker:
         self._budget: Any = None
         self._accepted: dict[str, tuple[str, ProjectState]] = {}
         self._audit: Any = None
+        self._releases: Any = None
         directory = Path(self.node.directory)
         self._consent_file = FileCache(directory / CONSENT_FILE, lambda _: load_consent(directory))
 
@@ -215,8 +218,7 @@ class AnalyticsWorker:
                 query.epsilon = task.epsilon
                 compute(query, self.node.store, excluded, audit=None)
             else:
-                audit = self._audit_store()
-                check = lambda ids: audit.check(project.id, ids, min_cell_size=k)  # noqa: E731
+                check = self._clearance(project.id, k)
                 if keep:
                     self._open(query, excluded, check, owner=user.name, task=task, state=state)
                 else:
@@ -235,7 +237,7 @@ class AnalyticsWorker:
         self,
         query: QueryState,
         excluded: frozenset[str],
-        audit: Callable[[Any], None],
+        audit: Callable[[Any], Any],
         *,
         owner: str,
         task: TaskRequest,
@@ -247,7 +249,6 @@ class AnalyticsWorker:
         from medspace.analytics import Refused
         from medspace.analytics.frame import FeatureFrame
         from medspace.analytics.layout import layout
-        from medspace.analytics.released import ReleaseRecord
 
         with self._lock:
             self._expire()
@@ -259,8 +260,7 @@ class AnalyticsWorker:
                 code="session-limit",
             )
         frame = FeatureFrame.load(self.node.store, query.spec, excluded)
-        audit(frame.ids)
-        query.released = ReleaseRecord()
+        query.released = audit(frame.ids)
         if len(layout(query.spec)) > 0:
             query.aggregate = frame.aggregate(
                 query.spec, min_cell_size=query.min_cell_size, released=query.released
@@ -497,13 +497,25 @@ class AnalyticsWorker:
                 self._budget = Budget.open_file(self._db)
             return self._budget
 
-    def _audit_store(self) -> Any:
+    def _clearance(self, project_id: str, k: int) -> Callable[[Any], Any]:
+        """What a cohort goes through before anything about it is computed for release:
+        the differencing audit (raises `DifferencingRefused`), then the release record
+        of what was released about it before (returned)."""
         from medspace.analytics.differencing import QueryAudit
+        from medspace.analytics.release_book import ReleaseBook
 
         with self._lock:
             if self._audit is None:
                 self._audit = QueryAudit(self._db)
-            return self._audit
+            if self._releases is None:
+                self._releases = ReleaseBook(self._db)
+            audit, releases = self._audit, self._releases
+
+        def clear(ids: Any) -> Any:
+            audit.check(project_id, ids, min_cell_size=k)
+            return releases.record(project_id, ids)
+
+        return clear
 
     def _compute_entry(self, *, query_id: str, project: str, code: str) -> str:
         """The node's signed record of a refusal to compute (a reason code, no data)."""
