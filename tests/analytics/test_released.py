@@ -80,6 +80,30 @@ def test_asking_the_same_statistics_again_hides_nothing_more() -> None:
         assert record.protect(cells, _values(cells), K) == first
 
 
+def test_an_answer_asked_again_is_not_solved_again_until_the_record_grows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    solved: list[int] = []
+    real = released.protect
+
+    def counting(*args: Any, **kwargs: Any) -> list[str | None]:
+        solved.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(released, "protect", counting)
+    record = ReleaseRecord()
+    cells = layout(BY_SEX)
+    first = record.protect(cells, _values(cells), K)  # grows the record: solved
+    again = record.protect(cells, _values(cells), K)  # checked against the grown record
+    assert len(solved) == 2 and again == first
+    assert record.protect(cells, _values(cells), K) == first
+    assert len(solved) == 2  # the same answer against the same record: remembered
+    total = layout(_answer({"id": "n", "kind": "count"}))
+    record.protect(total, [63.0], K)  # grows the record again
+    assert record.protect(cells, _values(cells), K) == first
+    assert len(solved) == 4  # solved again against the grown record
+
+
 def test_a_later_answer_hides_its_own_cells_not_the_ones_already_shown() -> None:
     """The total was shown first; counting by sex later must hide the men too (else the
     women follow from the total), and the total stays what it was."""

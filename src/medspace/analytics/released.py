@@ -42,6 +42,7 @@ from medspace.analytics.spec import QuerySpec
 EARLIER_ANSWERS = "earlier-answers"
 _RELEASED = "released"
 _FORMAT = 1
+_MEMO_SIZE = 256
 
 Population = tuple[Condition, ...]
 
@@ -93,6 +94,9 @@ class ReleaseRecord:
         self._indicators: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()  # one answer at a time is checked and recorded
         self.saver = saver
+        # Answers checked against the record as it is now: asking again what was asked
+        # before gets the same reasons without solving again (cleared when it grows).
+        self._memo: dict[tuple[Any, ...], list[str | None]] = {}
 
     def to_json(self) -> str:
         """The record as JSON (populations and flags, never a count)."""
@@ -141,7 +145,17 @@ class ReleaseRecord:
     ) -> list[str | None]:
         """The reason each of the new answer's cells must be hidden, checked together
         with everything released before; the answer is then recorded as released."""
+        key = (
+            cells.cells,
+            tuple(sorted(cells.domains.items())),
+            tuple(sorted(cells.indicators.items())),
+            tuple(values),
+            min_cell_size,
+        )
         with self._lock:
+            known = self._memo.get(key)
+            if known is not None:
+                return list(known)
             earlier = list(self._cells.items())
             combined = Layout(
                 tuple(Cell(_RELEASED, (), "n", True, pop) for pop, _shown in earlier) + cells.cells,
@@ -163,8 +177,14 @@ class ReleaseRecord:
             new = reasons[len(earlier) :]
             if _newly_exposed(combined, reasons, combined_values, len(earlier)):
                 new = _withhold(new)
-            if self._record(cells, values, new) and self.saver is not None:
-                self.saver(self.to_json())
+            if self._record(cells, values, new):
+                self._memo.clear()
+                if self.saver is not None:
+                    self.saver(self.to_json())
+            else:
+                if len(self._memo) >= _MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[key] = list(new)
             return new
 
     def _record(
