@@ -17,12 +17,13 @@ The hub drives a query in operations on one session (see `medspace.hub.analytics
 - `unmask` (round 2): answers the hub's unmask request once;
 - `close`: forgets the session.
 
-An *analysis session* (`prepare` with `keep`) also keeps the cohort's features in memory
-(`FeatureFrame`), and a later `mask` with part `ask` carries a further statistic over the
-same cohort and variables: the node checks the researcher's token (the session's owner
-only), re-decides `task.run` with the session's task and the project's current state,
-refuses if its opt-outs changed since the opening, computes the statistic from the frame
-with the same disclosure control and masks it. The cohort's differencing audit ran once,
+An *analysis session* (`prepare` with `keep`; `medspace.node.analytics_sessions`) also
+keeps the cohort's features in memory (`FeatureFrame`), and a later `mask` with part
+`ask` carries a further statistic over the same cohort and variables: the node checks
+the researcher's token (the session's owner only), re-decides `task.run` with the
+session's task and the project's current state, refuses if its opt-outs changed since
+the opening, computes the statistic from the frame with the same disclosure control and
+masks it. The cohort's differencing audit ran once,
 at the opening; a session's statistics cannot change the cohort.
 
 Every decision and every contribution is a ledger entry the node signs itself; entries
@@ -49,13 +50,13 @@ from medspace.identity.stewards import PINS_FILE as STEWARD_PINS_FILE
 from medspace.ledger import Entry, EntryType, canonical_bytes, utc_timestamp
 from medspace.node.analytics_query import (
     QueryState,
-    ask_mismatch,
     compute,
     error_reply,
     floats,
     node_reply,
     task_mismatch,
 )
+from medspace.node.analytics_sessions import MAX_SESSIONS, AnalysisSessions
 from medspace.node.filecache import FileCache
 from medspace.node.standing import CONSENT_FILE, load_consent
 from medspace.node.worker import NodeWorker
@@ -75,12 +76,10 @@ log = logging.getLogger(__name__)
 ANALYTICS_DB = "analytics.db"
 SESSION_TTL = 600.0  # seconds a session is kept after its last use
 SESSION_MAX_AGE = 3600.0  # and at most this long after it opened
-MAX_SESSIONS = 64
-MAX_FRAMES = 8  # analysis sessions holding a cohort in memory at once (a few MB each)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-class AnalyticsWorker:
+class AnalyticsWorker(AnalysisSessions):
     """One node's federated-analytics handler (thread-safe; the service calls `handle`
     from worker threads)."""
 
@@ -232,106 +231,6 @@ class AnalyticsWorker:
             self._sessions[session] = query
         refusals = dict(query.aggregate.refusals) if query.aggregate is not None else {}
         return node_reply("ok", entries, min_cell_size=k, refusals=refusals)
-
-    def _open(
-        self,
-        query: QueryState,
-        excluded: frozenset[str],
-        audit: Callable[[Any], Any],
-        *,
-        owner: str,
-        task: TaskRequest,
-        state: ProjectState,
-    ) -> None:
-        """An analysis session: the cohort's features into memory, the differencing audit
-        on its patients, the opening statistics from the frame (a regression, if asked,
-        from the store as in a query)."""
-        from medspace.analytics import Refused
-        from medspace.analytics.frame import FeatureFrame
-        from medspace.analytics.layout import layout
-
-        with self._lock:
-            self._expire()
-            held = sum(1 for q in self._sessions.values() if q.frame is not None)
-        if held >= MAX_FRAMES:
-            raise Refused(
-                f"this node holds {held} open analysis sessions, its limit; close one (or "
-                "wait for one to expire) and open again",
-                code="session-limit",
-            )
-        frame = FeatureFrame.load(self.node.store, query.spec, excluded)
-        query.released = audit(frame.ids)
-        if len(layout(query.spec)) > 0:
-            query.aggregate = frame.aggregate(
-                query.spec, min_cell_size=query.min_cell_size, released=query.released
-            )
-        compute(query, self.node.store, excluded, audit=None, regressions_only=True)
-        query.frame, query.owner, query.task, query.excluded = frame, owner, task, excluded
-        query.state, query.generation = state, self._generation()
-
-    def _ask(
-        self, query: QueryState, body: dict[str, Any], now: datetime
-    ) -> tuple[Any, list[Entry]] | dict[str, Any]:
-        """A further statistic of an analysis session: (its disclosure-controlled
-        aggregate, the node's decision entries), or the reply refusing it."""
-        from medspace.analytics import QuerySpec
-
-        worker = self.worker
-        if query.frame is None or query.task is None:
-            return error_reply("this session keeps no cohort; open an analysis session to ask more")
-        try:
-            user = verify_token(worker._hub_token_key, str(body.get("token", "")), now=now).user
-            state = self._session_state(query)
-            spec = QuerySpec.parse_json(str(body.get("spec", "")))
-        except (AuthError, ProjectError, MedSpaceError) as error:
-            return worker._refusal(
-                query.session, query.project_id, "denied", str(error), "task.run/unverified"
-            )
-        refusal = ask_mismatch(query, spec, user.name)
-        if refusal is not None:
-            return worker._refusal(
-                query.session, query.project_id, "denied", refusal, "task.run/spec"
-            )
-        recorder = MemoryRecorder()
-        decision = decide(
-            user,
-            "task.run",
-            state,
-            Context(now=now, recorder=recorder, task=query.task, node_policy=worker.policy),
-        )
-        entries = [worker._decision(r) for r in recorder.records]
-        if not decision.allow:
-            return node_reply("denied", worker._encode_batch(entries), reason=decision.reason)
-        opted_out = decision.obligation("exclude-opted-out")
-        excluded = self._consent().excluded(Purpose(opted_out)) if opted_out else frozenset()
-        if excluded != query.excluded:
-            return worker._refusal(
-                query.session,
-                query.project_id,
-                "refused",
-                "patients' opt-outs changed since the session opened; open a new session",
-                "task.run/consent-changed",
-            )
-        k = max(query.min_cell_size, int(decision.obligation("min-cell-size") or "0"))
-        return query.frame.aggregate(spec, min_cell_size=k, released=query.released), entries
-
-    def _session_state(self, query: QueryState) -> ProjectState:
-        """The project as this node holds it now, for a session's further statistic: the
-        state accepted at the opening while the node's book took no other state since,
-        else the book's (a revocation or withdrawal the hub pushed). The hub does not send
-        it again. Raises `ProjectError` when the steward pins changed since the opening
-        (the approval would need checking again: open a new session)."""
-        from medspace.policy import UnknownProjectError
-
-        book, stewards = self._generation()
-        if query.state is not None and (book, stewards) == query.generation:
-            return query.state
-        if stewards != query.generation[1]:
-            raise ProjectError("this node's pinned stewards changed; open a new session")
-        try:
-            return self.worker._book.get(query.project_id)
-        except UnknownProjectError:
-            raise ProjectError("this node no longer holds the project") from None
 
     def _generation(self) -> tuple[int, int]:
         """Which project states the node's book holds, and which stewards it pins."""
