@@ -49,6 +49,9 @@ RUNS = {"count": 20, "mean": 20, "histogram": 20, "table": 20, "logistic": 10}
 POOLED_RUNS = 20
 MEANS = 60
 SESSION_MEANS = 400
+SESSION_ROUNDS = 3
+"""The session-means burst runs this many times; the round with the median rate is
+reported (this VM's speed drifts within a run as well as between days)."""
 IN_FLIGHT = 4
 TASK_TIMEOUT = 300  # seconds the hub waits for a node; queued queries on 2 cores need it
 DATA = Path(__file__).resolve().parent / "data" / "analytics"
@@ -497,7 +500,11 @@ def run() -> dict[str, Any]:
             means = _burst([_query(c, SPECS["mean"]) for c in clients], MEANS, node_pids)
             counts = _burst([_query(c, SPECS["count"]) for c in clients], MEANS, node_pids)
             asks, openings = _sessions(clients, SPECS["mean"])
-            session_means = _burst(asks, SESSION_MEANS, node_pids)
+            rounds = sorted(
+                (_burst(asks, SESSION_MEANS, node_pids) for _ in range(SESSION_ROUNDS)),
+                key=lambda r: r.wall,
+            )
+            session_means = rounds[len(rounds) // 2]
         finally:
             stop_processes(processes)
             server.should_exit = True
@@ -604,6 +611,8 @@ def run() -> dict[str, Any]:
             "session_means": SESSION_MEANS,
             "sessions": f"{IN_FLIGHT}, one per client, each opened with the mean spec and "
             "then asked the same mean again",
+            "session_rounds": f"{SESSION_ROUNDS}; the median-rate round is reported",
+            "session_rounds_means_per_s": [round(SESSION_MEANS / r.wall, 1) for r in rounds],
             "in_flight": IN_FLIGHT,
             "latency": "HTTP call to answer at the researcher's client, including the "
             "signing round trip (428 drafts, then the signed request)",
