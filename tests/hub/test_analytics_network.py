@@ -212,6 +212,34 @@ def test_differencing_attack_is_refused_over_the_network(study: Any) -> None:
     assert "differ" in row["reason"]
 
 
+def test_a_cell_hidden_by_one_query_is_not_given_away_by_the_next(study: Any) -> None:
+    """The classic two-query attack on one cohort: "count by band" hides h1's few old
+    patients; "count" would give them away (total - young), so h1 hides its total."""
+    net, people = study
+    alice = net.project("hcc-cells")
+    ages = sorted(p.age for p in _cohort(people["h1"]))
+    cut = next(c for c in sorted(set(ages), reverse=True) if 1 <= sum(a > c for a in ages) <= 4)
+    bands = [{"label": "young", "min": 0, "max": cut}, {"label": "old", "min": cut + 1, "max": 200}]
+    by_band = {
+        **HCC_SPEC,
+        "variables": {"band": {"kind": "age_band", "bands": bands}},
+        "statistics": [{"id": "by_band", "kind": "count", "by": ["band"]}],
+    }
+    first = alice.run_query("hcc-cells", by_band)
+    assert first["status"] == "completed", first["nodes"]
+    rows = {r["labels"][0]: r for r in _stat(first, "by_band")["rows"]}
+    assert rows["old"]["suppressed"] and not rows["young"]["suppressed"]
+    total = {**HCC_SPEC, "statistics": [{"id": "patients", "kind": "count"}]}
+    second = alice.run_query("hcc-cells", total)
+    assert second["status"] == "completed", second["nodes"]
+    assert _stat(second, "patients")["rows"][0]["suppressed"]
+    reasons = [c for c in second["result"]["suppressed"] if c["statistic"] == "patients"]
+    assert any(r.startswith("h1: ") for c in reasons for r in c["reasons"])
+    # in another project nothing was released about the cohort: the total is shown
+    other = net.project("hcc-cells-fresh").run_query("hcc-cells-fresh", total)
+    assert not _stat(other, "patients")["rows"][0]["suppressed"]
+
+
 def test_query_with_a_bad_spec_is_refused_before_anything_is_sent(study: Any) -> None:
     net, _people = study
     alice = net.project("hcc-badspec")
