@@ -345,6 +345,23 @@ def test_one_shot_queries_and_sessions_about_one_cohort_share_what_was_released(
     assert len(analytics._sessions[shared["session"]].released) == opened_alone + 2
 
 
+def test_queries_record_what_they_released_per_cohort_except_under_dp(
+    analytics: AnalyticsWorker, node_dir: Path
+) -> None:
+    from medspace.analytics.release_book import ReleaseBook
+
+    by_sex = {**HCC_SPEC, "statistics": [{"id": "by_sex", "kind": "count", "by": ["sex"]}]}
+    assert analytics.handle(_prepare("node-record", by_sex), now=NOW)["status"] == "ok"
+    dp_terms = {"disclosure": {"min_cell_size": 5, "dp_epsilon": "1"}}
+    dp = analytics.handle(
+        _prepare("node-record-dp", by_sex, terms=dp_terms, epsilon="0.1"), now=NOW
+    )
+    assert dp["status"] == "ok", dp.get("reason")
+    book = ReleaseBook(node_dir / "analytics.db")
+    assert book.cohorts("node-record") == 1  # kept on disk, for after a restart
+    assert book.cohorts("node-record-dp") == 0  # the noise protects DP answers
+
+
 def test_a_session_refuses_another_user_cohort_or_regression(
     analytics: AnalyticsWorker,
 ) -> None:
