@@ -6,15 +6,19 @@ and the node's policy; the secure-aggregation rounds are the worker's, as for a 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from medspace.errors import MedSpaceError
 from medspace.identity import AuthError, verify_token
+from medspace.identity.stewards import PINS_FILE as STEWARD_PINS_FILE
 from medspace.ledger import Entry
 from medspace.node.analytics_query import QueryState, ask_mismatch, compute, error_reply, node_reply
 from medspace.node.directory import Node
+from medspace.node.filecache import FileCache
 from medspace.node.worker import NodeWorker
 from medspace.policy import (
     Consent,
@@ -27,30 +31,51 @@ from medspace.policy import (
     decide,
 )
 
+SESSION_TTL = 600.0  # seconds a session is kept after its last use
+SESSION_MAX_AGE = 3600.0  # and at most this long after it opened
 MAX_SESSIONS = 64
 MAX_FRAMES = 8  # analysis sessions holding a cohort in memory at once (a few MB each)
 
 
 class AnalysisSessions:
-    """Opening an analysis session and answering its further statistics."""
+    """Opening an analysis session, answering its further statistics, and forgetting
+    sessions no longer used; mixed into `AnalyticsWorker`, which sets the attributes."""
 
     worker: NodeWorker
     node: Node
     _lock: threading.Lock
     _sessions: dict[str, QueryState]
+    _consent_file: FileCache[Consent]
 
-    # Provided by AnalyticsWorker, the only class this is mixed into.
     def _expire(self) -> None:
-        """Drop sessions unused for too long."""
-        raise NotImplementedError
+        """Drop the sessions unused for `SESSION_TTL` or open for `SESSION_MAX_AGE`, and
+        the oldest beyond `MAX_SESSIONS` (call with the lock held)."""
+        now = time.monotonic()
+        stale = [
+            k
+            for k, q in self._sessions.items()
+            if q.used < now - SESSION_TTL or q.started < now - SESSION_MAX_AGE
+        ]
+        for key in stale:
+            del self._sessions[key]
+        while len(self._sessions) >= MAX_SESSIONS:
+            oldest = min(self._sessions, key=lambda k: self._sessions[k].started)
+            del self._sessions[oldest]
 
     def _consent(self) -> Consent:
-        """The node's current opt-outs."""
-        raise NotImplementedError
+        """The node's opt-outs as they are now (re-read when the file changes)."""
+        return self._consent_file.get()
 
     def _generation(self) -> tuple[int, int]:
         """Which project states the node's book holds, and which stewards it pins."""
-        raise NotImplementedError
+        return self.worker.generation, self._stewards_version()
+
+    def _stewards_version(self) -> int:
+        """When the node's steward pins last changed (0: no pins file)."""
+        try:
+            return (Path(self.worker.node.directory) / STEWARD_PINS_FILE).stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def _open(
         self,

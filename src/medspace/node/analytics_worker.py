@@ -46,7 +46,6 @@ from typing import Any
 
 from medspace.errors import MedSpaceError
 from medspace.identity import AuthError, parse_public_key, verify_token
-from medspace.identity.stewards import PINS_FILE as STEWARD_PINS_FILE
 from medspace.ledger import Entry, EntryType, canonical_bytes, utc_timestamp
 from medspace.node.analytics_query import (
     QueryState,
@@ -56,12 +55,11 @@ from medspace.node.analytics_query import (
     node_reply,
     task_mismatch,
 )
-from medspace.node.analytics_sessions import MAX_SESSIONS, AnalysisSessions
+from medspace.node.analytics_sessions import AnalysisSessions
 from medspace.node.filecache import FileCache
 from medspace.node.standing import CONSENT_FILE, load_consent
 from medspace.node.worker import NodeWorker
 from medspace.policy import (
-    Consent,
     Context,
     MemoryRecorder,
     ProjectError,
@@ -74,8 +72,6 @@ from medspace.policy import (
 log = logging.getLogger(__name__)
 
 ANALYTICS_DB = "analytics.db"
-SESSION_TTL = 600.0  # seconds a session is kept after its last use
-SESSION_MAX_AGE = 3600.0  # and at most this long after it opened
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -232,10 +228,6 @@ class AnalyticsWorker(AnalysisSessions):
         refusals = dict(query.aggregate.refusals) if query.aggregate is not None else {}
         return node_reply("ok", entries, min_cell_size=k, refusals=refusals)
 
-    def _generation(self) -> tuple[int, int]:
-        """Which project states the node's book holds, and which stewards it pins."""
-        return self.worker.generation, self._stewards_version()
-
     def _project_state(self, data: object, now: datetime) -> ProjectState:
         """The node's own copy of the project (`NodeWorker._own_copy`: first-seen terms,
         steward-signed approval, no reopening). The exact state last accepted for a
@@ -258,12 +250,6 @@ class AnalyticsWorker(AnalysisSessions):
         with self._lock:
             self._accepted[state.project.id] = (digest, state)
         return state
-
-    def _stewards_version(self) -> int:
-        try:
-            return (Path(self.worker.node.directory) / STEWARD_PINS_FILE).stat().st_mtime_ns
-        except FileNotFoundError:
-            return 0
 
     # -- round 1 ----------------------------------------------------------------------
 
@@ -371,22 +357,6 @@ class AnalyticsWorker(AnalysisSessions):
         return node_reply("ok", [], unmask=masking.unmask(body.get("request")))
 
     # -- plumbing ---------------------------------------------------------------------
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        stale = [
-            k
-            for k, q in self._sessions.items()
-            if q.used < now - SESSION_TTL or q.started < now - SESSION_MAX_AGE
-        ]
-        for key in stale:
-            del self._sessions[key]
-        while len(self._sessions) >= MAX_SESSIONS:
-            oldest = min(self._sessions, key=lambda k: self._sessions[k].started)
-            del self._sessions[oldest]
-
-    def _consent(self) -> Consent:
-        return self._consent_file.get()
 
     def _budget_store(self) -> Any:
         from medspace.analytics.budget import Budget
