@@ -8,8 +8,8 @@ differencing audit, two secure-aggregation rounds per vector, combine and ledger
 federated means per second in analysis sessions (the cohort selected once, then one
 mean after another, as DataSHIELD's ds.mean works) and as one-shot queries, with several
 in flight, and counts per second (whose SQL is cheap, so their rate shows what the
-protocol itself allows), each with the CPU time per answer of the node processes and of
-this process (hub and researcher clients); and the ratio of the federated count to the
+protocol itself allows), each with the CPU time per answer of the node processes, the
+hub process and this process (the researcher clients); and the ratio of the federated count to the
 same count on one pooled database (the union of the 5 nodes' data in one SQLite store,
 counted by the same SQL), measured in the same run.
 
@@ -348,19 +348,21 @@ class _Burst:
     cpu: dict[str, float]
 
     def cpu_metrics(self, what: str) -> list[dict[str, Any]]:
-        """CPU milliseconds per query of the node processes and of this process."""
+        """CPU milliseconds per query of the node processes, the hub process and this
+        process (the researcher clients)."""
         queries = len(self.latencies)
         return [
             metric(f"CPU per {what}, {label}", self.cpu[key] * 1000 / queries, "ms", digits=1)
             for key, label in (
                 ("nodes", f"all {NODES} node processes"),
-                ("self", "hub and researcher clients (one process)"),
+                ("hub", "hub process"),
+                ("self", "researcher clients (the benchmark's process)"),
             )
             if key in self.cpu
         ]
 
 
-def _burst(calls: list[Callable[[], Any]], queries: int, node_pids: list[int]) -> _Burst:
+def _burst(calls: list[Callable[[], Any]], queries: int, processes: dict[str, list[int]]) -> _Burst:
     """`queries` answers, one in flight per call (a client's query or session ask), with
     the CPU they cost."""
     shares = [queries // len(calls) + (i < queries % len(calls)) for i in range(len(calls))]
@@ -373,7 +375,7 @@ def _burst(calls: list[Callable[[], Any]], queries: int, node_pids: list[int]) -
             with lock:
                 latencies.append(took)
 
-    meter = CpuMeter({"nodes": node_pids})
+    meter = CpuMeter(processes)
     meter.start()
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(len(calls)) as executor:
@@ -406,11 +408,7 @@ def _sessions(
 
 
 def run() -> dict[str, Any]:
-
-    import uvicorn
-
-    from medspace.aio import new_event_loop
-    from medspace.hub import HubClient, HubCore, create_app, init_hub
+    from medspace.hub import HubClient, HubCore, init_hub
     from medspace.identity import Role, User, public_key_text
     from medspace.identity.stewards import pin_steward
     from medspace.identity.userkeys import user_key_path
@@ -443,16 +441,17 @@ def run() -> dict[str, Any]:
             with open_node(directory) as node:
                 core.register_node(directory.name, public_key_text(node.identity_public_key))
         core.close()
-        app = create_app(root / "hub")
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
-        server = uvicorn.Server(
-            uvicorn.Config(app, port=port, log_level="warning", ws="websockets-sansio")
+        # The hub in its own process, as `medspace hub serve` runs in a deployment (in a
+        # thread here, it shared one GIL with the researcher clients).
+        serve = ["hub", "serve", "--hub", str(root / "hub"), "--port", str(port)]
+        hub = subprocess.Popen(
+            [sys.executable, "-m", "medspace", *serve],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        loop = new_event_loop()  # the loop `medspace hub serve` runs on
-        thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(),))
-        thread.start()
-        processes = []
+        processes = [hub]
         key_home = root / "keys"
 
         def client(user: str) -> HubClient:
@@ -462,8 +461,15 @@ def run() -> dict[str, Any]:
             return c
 
         try:
-            while not server.started:
-                time.sleep(0.05)
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    HubClient(url).login("alice", PASSWORD)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline or hub.poll() is not None:
+                        raise RuntimeError("the hub did not start") from None
+                    time.sleep(0.2)
             for directory in node_dirs:
                 steward = f"steward-{directory.name}"
                 client(steward).close()
@@ -478,12 +484,13 @@ def run() -> dict[str, Any]:
                         stderr=subprocess.DEVNULL,
                     )
                 )
-            channel = app.state.channel
+            watcher = client("alice")
             deadline = time.monotonic() + 180
-            while {n for n in names if channel.announcement(n) is not None} != set(names):
+            while {n["name"] for n in watcher.get("/nodes") if n["connected"]} != set(names):
                 if time.monotonic() > deadline:
-                    raise RuntimeError("nodes did not connect and announce within 180 s")
-                time.sleep(0.1)
+                    raise RuntimeError("nodes did not connect within 180 s")
+                time.sleep(0.2)
+            time.sleep(2.0)  # each node announces its agreement key right after connecting
             alice = client("alice")
             alice.post("/projects", _terms(names))
             for name in names:
@@ -496,19 +503,17 @@ def run() -> dict[str, Any]:
                     for _ in range(RUNS[kind])
                 ]
             clients = [client("alice") for _ in range(IN_FLIGHT)]
-            node_pids = [p.pid for p in processes]
-            means = _burst([_query(c, SPECS["mean"]) for c in clients], MEANS, node_pids)
-            counts = _burst([_query(c, SPECS["count"]) for c in clients], MEANS, node_pids)
+            parties = {"hub": [hub.pid], "nodes": [p.pid for p in processes[1:]]}
+            means = _burst([_query(c, SPECS["mean"]) for c in clients], MEANS, parties)
+            counts = _burst([_query(c, SPECS["count"]) for c in clients], MEANS, parties)
             asks, openings = _sessions(clients, SPECS["mean"])
             rounds = sorted(
-                (_burst(asks, SESSION_MEANS, node_pids) for _ in range(SESSION_ROUNDS)),
+                (_burst(asks, SESSION_MEANS, parties) for _ in range(SESSION_ROUNDS)),
                 key=lambda r: r.wall,
             )
             session_means = rounds[len(rounds) // 2]
         finally:
             stop_processes(processes)
-            server.should_exit = True
-            thread.join(timeout=60)
 
     def ms(values: list[float], q: float) -> float:
         return round(_percentile(values, q) * 1000, 1)
@@ -601,6 +606,7 @@ def run() -> dict[str, Any]:
             "nodes": NODES,
             "patients_per_node": PATIENTS,
             "node_processes": True,
+            "hub_process": True,
             "data": "one generated 100k-patient node (planted HCC response and MI signals) "
             "ingested through the store; 4 copies with new names and identity/agreement "
             "keys; pooled store = the same 5 x 100k patients in one SQLite database",
