@@ -209,6 +209,7 @@ def test_the_html_report_states_every_key_fact(written: tuple[Path, Path]) -> No
         "Partial result",
         "<5",  # a suppressed cell as <k
         "h2: below-min-cell",  # and why
+        "below-min-cell: counts fewer patients than the minimum cell size",  # in words
         "25.0 %",
         "epsilon spent by this query",
         "17, 18, 21",  # ledger ids
@@ -301,6 +302,8 @@ def test_the_terminal_tables_show_cells_and_coefficients() -> None:
         console.print(table)
     out = console.file.getvalue()  # type: ignore[attr-defined]
     assert "<5" in out and "below-min-cell" in out
+    assert "counts fewer patients than the minimum cell size" in " ".join(out.split())
+    assert "earlier-answers:" not in out  # only the reasons the rows give are explained
     assert "25.0 %" in out
     assert "intercept" in out and "< 0.001" in out
 

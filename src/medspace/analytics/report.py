@@ -51,6 +51,20 @@ COLUMN_WORDS = {
     "lower": "lower bound",
     "upper": "upper bound",
 }
+HIDDEN_BECAUSE = {
+    "below-min-cell": "counts fewer patients than the minimum cell size",
+    "complementary": (
+        "hidden as well, so that a hidden cell (of this answer, or of an earlier answer "
+        "about the same patients) cannot be worked out from the cells shown"
+    ),
+    "follows-n": "a sum, mean or spread whose number of patients is hidden",
+    "earlier-answers": (
+        "withheld: with what this hospital released about the same patients before, it "
+        "would give a hidden cell away"
+    ),
+    "bounds-below-min-cell": "fewer patients than the minimum cell size have a value",
+}
+"""What each disclosure-control reason code in "hidden because" means, for people."""
 _CHART_COLUMNS = {
     "count": ("n", "count"),
     "histogram": ("n", "count"),
@@ -199,7 +213,7 @@ def render_table(result: QueryResult) -> list[Table]:
     tables = []
     for stat in result.statistics:
         title = stat.label or stat.id
-        table = Table(title=f"{title} [{stat.kind}]", title_justify="left")
+        table = Table(title=f"{title} [{stat.kind}]", title_justify="left", caption_justify="left")
         if stat.coefficients:
             for name in ("term", "estimate", "std. error", "z", "p"):
                 table.add_column(name, justify="left" if name == "term" else "right")
@@ -225,10 +239,10 @@ def render_table(result: QueryResult) -> list[Table]:
                 cells += [row.display.get(c, format_number(row.values.get(c))) for c in columns]
                 cells.append("; ".join(row.reasons))
                 table.add_row(*cells)
-        for node, reason in sorted(stat.refused.items()):
-            table.caption = (table.caption or "") + f"{node} refused: {reason}. "
-        for note in stat.notes:
-            table.caption = (table.caption or "") + note + " "
+        caption = [f"{line}." for line in hidden_because(stat)]
+        caption += [f"{node} refused: {reason}." for node, reason in sorted(stat.refused.items())]
+        caption += list(stat.notes)
+        table.caption = "\n".join(caption) or None
         tables.append(table)
     return tables
 
@@ -262,6 +276,18 @@ def value_columns(stat: StatisticResult) -> list[str]:
     for row in stat.rows:
         names.update(dict.fromkeys([*row.values, *row.display]))
     return list(names)
+
+
+def hidden_because(stat: StatisticResult) -> list[str]:
+    """One line per reason code the statistic's rows give ("h1: complementary"), saying
+    what it means; in the order the codes first appear."""
+    codes: dict[str, None] = {}
+    for row in stat.rows:
+        for reason in row.reasons:
+            code = reason.rpartition(": ")[2]
+            if code in HIDDEN_BECAUSE:
+                codes[code] = None
+    return [f"{code}: {HIDDEN_BECAUSE[code]}" for code in codes]
 
 
 def column_words(name: str) -> str:

@@ -18,6 +18,7 @@ from medspace.analytics.report import (
     column_words,
     format_number,
     format_p,
+    hidden_because,
     interval_columns,
     label_columns,
     value_columns,
@@ -131,6 +132,10 @@ def _statistic(stat: StatisticResult) -> str:
         parts.append(_coefficients(stat))
     elif stat.rows:
         parts.append(_table(stat))
+        legend = hidden_because(stat)
+        if legend:
+            items = "".join(f"<li>{escape(line)}</li>" for line in legend)
+            parts.append(f'<ul class="meta">{items}</ul>')
         parts.append(_chart(stat))
     for node, reason in sorted(stat.refused.items()):
         parts.append(f"<p>{escape(node)} refused this statistic: {escape(reason)}</p>")
