@@ -191,16 +191,22 @@ class ReleaseRecord:
         self, cells: Layout, values: Sequence[float], reasons: Sequence[str | None]
     ) -> bool:
         """Add the answer's cells; whether the record changed."""
-        before = (dict(self._cells), set(self._zeros), dict(self._domains), dict(self._indicators))
+        changed = any(self._domains.get(v) != c for v, c in cells.domains.items()) or any(
+            self._indicators.get(v) != t for v, t in cells.indicators.items()
+        )
         for cell, value, reason in zip(cells.cells, values, reasons, strict=True):
-            if cell.count:
-                shown = reason is None
-                self._cells[cell.population] = self._cells.get(cell.population, False) or shown
-                if shown and value == 0:
-                    self._zeros.add(cell.population)
+            if not cell.count:
+                continue
+            pop, shown = cell.population, reason is None
+            if pop not in self._cells or (shown and not self._cells[pop]):
+                self._cells[pop] = self._cells.get(pop, False) or shown
+                changed = True
+            if shown and value == 0 and pop not in self._zeros:
+                self._zeros.add(pop)
+                changed = True
         self._domains.update(cells.domains)
         self._indicators.update(cells.indicators)
-        return before != (self._cells, self._zeros, self._domains, self._indicators)
+        return changed
 
 
 def _newly_exposed(
