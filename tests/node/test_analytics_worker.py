@@ -76,7 +76,13 @@ def _prepare(
     terms: dict[str, Any] | None = None,
     **task_changes: Any,
 ) -> dict[str, Any]:
-    changes = terms or {}
+    # The same project id must give the same terms each time (the node keeps first-seen
+    # terms): fix the validity window to NOW rather than to the clock at each call.
+    changes = {
+        "starts_at": (NOW - timedelta(minutes=5)).isoformat(),
+        "expires_at": (NOW + timedelta(days=30)).isoformat(),
+        **(terms or {}),
+    }
     project = Project.parse(
         {"owner": "alice", **study_terms(project_id, ["h1", "h2", "h3"], **changes)}
     )
@@ -271,7 +277,7 @@ def test_differencing_is_refused_whichever_way_the_cohort_is_selected(
     narrower = copy.deepcopy(spec)
     narrower["cohort"]["age"] = {"min": 0, "max": cut}
     reply = analytics.handle(_prepare(project, narrower), now=NOW)
-    assert reply["status"] == "refused"
+    assert reply["status"] == "refused", reply
     assert "differ" in reply["reason"]
 
 
