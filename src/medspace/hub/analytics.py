@@ -82,7 +82,7 @@ class QueryRun(SecureAggregation):
         `TaskError`/`SpecError` before anything is sent for a malformed request."""
         from medspace.analytics import QuerySpec
 
-        state = await asyncio.to_thread(self.core.book.get, self.project_id)
+        state = await self.core.read(self.core.book.get, self.project_id)
         self.state = state
         self.project = state.project
         self.spec = QuerySpec.parse(self.spec_data)

@@ -91,7 +91,7 @@ class AnalysisSession(QueryRun):
         async with self.lock:
             self.used = time.monotonic()
             spec = _ask_spec(self.spec_opened, statistics)
-            state = await asyncio.to_thread(self.core.book.get, self.project_id)
+            state = await self.core.read(self.core.book.get, self.project_id)
             self.state, self.project = state, state.project
             self.user, self.token = user, token
             self.spec = spec

@@ -129,15 +129,8 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
 
     Token = Annotated[str, Depends(token_of)]
 
-    # Every request resolves its token with one indexed read. On the embedded SQLite
-    # (WAL: a reader never waits for the writer) that read is cheaper than a hop to a
-    # worker thread and back; a PostgreSQL round trip must not hold up the event loop.
-    resolve_inline = core.engine.dialect.name == "sqlite"
-
-    async def current_user(token: Token) -> User:
-        if resolve_inline:
-            return core.users.resolve(token)
-        return await asyncio.to_thread(core.users.resolve, token)
+    async def current_user(token: Token) -> User:  # one indexed read per request
+        return await core.read(core.users.resolve, token)
 
     CurrentUser = Annotated[User, Depends(current_user)]
 

@@ -50,7 +50,7 @@ async def run_count(
 
     Each node's task entry is the one `user` signed (`signed`); without them this raises
     `SignatureRequired` with the drafts before anything is sent or ledgered."""
-    state = await asyncio.to_thread(core.book.get, project_id)
+    state = await core.read(core.book.get, project_id)
     project = state.project
     cohort = parse_cohort(project.cohort)
     if COUNT not in project.computations:
