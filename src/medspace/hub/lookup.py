@@ -182,13 +182,23 @@ class LookupHub:
         task = asyncio.create_task(self._fan_out(run, lines))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
-        while (line := await lines.get()) is not None:
-            yield line
+        ended = False
+        while not ended and (line := await lines.get()) is not None:
+            # Lines that arrived while this one waited leave in the same chunk: one
+            # write instead of one per answer when the hub is busy.
+            chunk = [line]
+            while not lines.empty():
+                more = lines.get_nowait()
+                if more is None:
+                    ended = True
+                    break
+                chunk.append(more)
+            yield b"".join(chunk)
 
     async def _fan_out(self, run: LookupRun, lines: asyncio.Queue[bytes | None]) -> None:
         core = self._core
         try:
-            registered = sorted(n.name for n in await asyncio.to_thread(core.registry.nodes))
+            registered = sorted(n.name for n in await core.read(core.registry.nodes))
             targets = [n for n in self._channel.connected() if n in registered]
             message = {
                 "type": "lookup",
