@@ -25,12 +25,13 @@ from tests.hub.analytics_support import (
 from tests.hub.support import steward_approval
 
 from medspace.analytics import QuerySpec
+from medspace.analytics.layout import layout
 from medspace.analytics.secagg import announce
 from medspace.identity import Role, User, issue_token, public_key_text
 from medspace.identity.stewards import pin_steward
 from medspace.ledger import NoteSigner, SignedEntry
 from medspace.node import open_node
-from medspace.node.analytics_worker import AnalyticsWorker
+from medspace.node.analytics_worker import LIGHT_CELLS, AnalyticsWorker
 from medspace.node.standing import HubPin
 from medspace.node.worker import NodeWorker
 from medspace.policy import Project, ProjectState, TaskRequest, contract_hash
@@ -436,3 +437,36 @@ def test_peers_are_verified_once_and_may_be_left_out_only_for_the_same_participa
     assert analytics.handle(later, now=NOW)["status"] == "ok"  # the verified peers reused
     fewer = {**first, "round": 1004, "participants": ["h1", "h2"]}
     assert "malformed mask request" in analytics.handle(fewer, now=NOW)["reason"]
+
+
+# -- which steps the node answers on its event loop ------------------------------------
+
+
+def test_only_light_steps_are_answered_on_the_event_loop(analytics: AnalyticsWorker) -> None:
+    """Unmasking and a session's small statistic are light; a prepare, a regression step
+    and a large table run in a worker thread, so that they never hold up a lookup."""
+    request = _open_session(analytics, "node-session-light")
+
+    def ask(statistics: list[dict[str, Any]]) -> dict[str, Any]:
+        spec = QuerySpec.parse({**HCC_SPEC, "statistics": statistics})
+        body = _mask(request["session"], _peers(analytics), part="ask", spec=spec.to_json())
+        return {**body, "token": request["token"]}
+
+    small = ask([{"id": "by_sex", "kind": "count", "by": ["sex"]}])
+    assert analytics.light(small)
+    assert analytics.light({"op": "unmask", "session": request["session"], "round": 1})
+    assert analytics.light({**small, "part": "local"})
+    assert not analytics.light(request)  # the prepare: SQL over the store
+    assert not analytics.light({**small, "part": "mi_model", "beta": ["0.0"]})
+    bands = [{"label": str(a), "min": a, "max": a} for a in range(0, 40)]
+    wide = {**HCC_SPEC["variables"], "age_one": {"kind": "age_band", "bands": bands}}
+    large = QuerySpec.parse(
+        {
+            **HCC_SPEC,
+            "variables": wide,
+            "statistics": [{"id": "t", "kind": "count", "by": ["age_one", "sex"]}],
+        }
+    )
+    assert len(layout(large)) > LIGHT_CELLS
+    assert not analytics.light({**small, "spec": large.to_json()})
+    assert analytics.light({**small, "spec": "not a spec"}) is False

@@ -33,6 +33,7 @@ count could be brute-forced, a digest of a masked vector cannot).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -72,6 +73,22 @@ from medspace.policy import (
 log = logging.getLogger(__name__)
 
 ANALYTICS_DB = "analytics.db"
+LIGHT_CELLS = 32
+LIGHT_RECORD = 64
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_spec(text: str) -> Any:
+    """The spec a session's ask carries, parsed once per distinct text (None if it does
+    not parse: the ask itself then says why). Specs are frozen, so sharing is safe."""
+    from medspace.analytics import QuerySpec
+
+    try:
+        return QuerySpec.parse_json(text)
+    except MedSpaceError:
+        return None
+
+
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -141,6 +158,34 @@ class AnalyticsWorker(AnalysisSessions):
             log.exception("analytics %s failed", op)
             return error_reply(f"the node failed ({type(error).__name__}); see the node's log")
         return error_reply("unknown analytics operation")
+
+    def light(self, body: dict[str, Any]) -> bool:
+        """Whether answering `body` is light enough for the node's event loop (about a
+        millisecond, bounded whatever the query): an unmasking round, masking a vector
+        computed at the prepare, or a session's statistic with at most `LIGHT_CELLS`
+        cells about a cohort with at most `LIGHT_RECORD` cells released before (its
+        disclosure check grows with both). Everything else (a prepare, a regression
+        step, a large table) runs in a worker thread, so that it never holds up an
+        emergency lookup on the same node."""
+        from medspace.analytics.layout import layout
+
+        op = body.get("op")
+        if op == "unmask":
+            return True
+        if op != "mask":
+            return False
+        part = body.get("part")
+        if part == "local":
+            return True
+        if part != "ask":
+            return False
+        with self._lock:
+            query = self._sessions.get(str(body.get("session")))
+        if query is None or query.frame is None:
+            return True  # refused at once: nothing to compute
+        spec = _parsed_spec(str(body.get("spec", "")))
+        released = 0 if query.released is None else len(query.released)
+        return spec is not None and len(layout(spec)) <= LIGHT_CELLS and released <= LIGHT_RECORD
 
     def _session(self, session: str) -> QueryState:
         with self._lock:

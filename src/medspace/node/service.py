@@ -47,11 +47,6 @@ log = logging.getLogger(__name__)
 
 MIN_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
-_IN_MEMORY_OPS = ("mask", "unmask")
-"""Analytics steps answered on the event loop: a masking round works on what the node
-holds in memory (a prepared aggregate, a session's frame, a regression's design), about a
-millisecond; handing it to a worker thread and back cost the node more CPU than that
-(measured: 20.5 -> 17.2 ms per session mean over the 5 bench nodes)."""
 
 
 def channel_url(hub_url: str) -> str:
@@ -272,9 +267,15 @@ class NodeService:
                 self._on_event(f"lookup {reply.get('status')} {reply.get('answer', '')}".rstrip())
             elif kind == "analytics":
                 analytics = self._analytics_worker(worker)
-                if body.get("op") in _IN_MEMORY_OPS:
+                # A light step (an unmasking round, a small statistic of a session) is
+                # answered on the event loop: a hop to a worker thread and back cost the
+                # node more CPU than the step (measured: 17-20 -> 13-16 ms per session
+                # mean over the 5 bench nodes). Heavier work (a prepare's SQL, a
+                # regression step, a large table) runs in a thread, so it never holds
+                # up a lookup.
+                if analytics.light(body):
                     reply = analytics.handle(body)
-                else:  # prepare selects a cohort from the store: up to seconds, in a thread
+                else:
                     reply = await asyncio.to_thread(analytics.handle, body)
                 if reply.get("status") != "ok" or body.get("op") not in ("mask", "unmask"):
                     # A session's statistics are two masking rounds each, many a second:
