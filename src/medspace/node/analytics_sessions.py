@@ -5,6 +5,7 @@ and the node's policy; the secure-aggregation rounds are the worker's, as for a 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,19 @@ SESSION_TTL = 600.0  # seconds a session is kept after its last use
 SESSION_MAX_AGE = 3600.0  # and at most this long after it opened
 MAX_SESSIONS = 64
 MAX_FRAMES = 8  # analysis sessions holding a cohort in memory at once (a few MB each)
+
+
+@functools.lru_cache(maxsize=64)
+def parsed_spec(text: str) -> Any:
+    """The spec a session's ask carries, parsed once per distinct text (the node's
+    light/heavy decision and the ask share it); None if it does not parse. Specs are
+    frozen, so sharing is safe."""
+    from medspace.analytics import QuerySpec
+
+    try:
+        return QuerySpec.parse_json(text)
+    except MedSpaceError:
+        return None
 
 
 class AnalysisSessions:
@@ -126,7 +140,8 @@ class AnalysisSessions:
         try:
             user = verify_token(worker._hub_token_key, str(body.get("token", "")), now=now).user
             state = self._session_state(query)
-            spec = QuerySpec.parse_json(str(body.get("spec", "")))
+            text = str(body.get("spec", ""))
+            spec = parsed_spec(text) or QuerySpec.parse_json(text)  # raises, saying why
         except (AuthError, ProjectError, MedSpaceError) as error:
             return worker._refusal(
                 query.session, query.project_id, "denied", str(error), "task.run/unverified"

@@ -33,7 +33,6 @@ count could be brute-forced, a digest of a masked vector cannot).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import re
@@ -56,7 +55,7 @@ from medspace.node.analytics_query import (
     node_reply,
     task_mismatch,
 )
-from medspace.node.analytics_sessions import AnalysisSessions
+from medspace.node.analytics_sessions import AnalysisSessions, parsed_spec
 from medspace.node.filecache import FileCache
 from medspace.node.standing import CONSENT_FILE, load_consent
 from medspace.node.worker import NodeWorker
@@ -75,18 +74,6 @@ log = logging.getLogger(__name__)
 ANALYTICS_DB = "analytics.db"
 LIGHT_CELLS = 32
 LIGHT_RECORD = 64
-
-
-@functools.lru_cache(maxsize=64)
-def _parsed_spec(text: str) -> Any:
-    """The spec a session's ask carries, parsed once per distinct text (None if it does
-    not parse: the ask itself then says why). Specs are frozen, so sharing is safe."""
-    from medspace.analytics import QuerySpec
-
-    try:
-        return QuerySpec.parse_json(text)
-    except MedSpaceError:
-        return None
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -183,7 +170,7 @@ class AnalyticsWorker(AnalysisSessions):
             query = self._sessions.get(str(body.get("session")))
         if query is None or query.frame is None:
             return True  # refused at once: nothing to compute
-        spec = _parsed_spec(str(body.get("spec", "")))
+        spec = parsed_spec(str(body.get("spec", "")))
         released = 0 if query.released is None else len(query.released)
         return spec is not None and len(layout(spec)) <= LIGHT_CELLS and released <= LIGHT_RECORD
 
