@@ -633,7 +633,7 @@ def run() -> dict[str, Any]:
                 "nodes",
             ),
             metric(
-                "linkage encodings per second (setup, this run)",
+                "linkage encodings per second (when the cached nodes were built)",
                 encodings_per_s,
                 "encodings/s",
                 anchor="clkhash ~9-19k/s; see bench/results/linkage.json",
