@@ -6,7 +6,9 @@ is in the ledger on both sides, without the patient."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from tests.hub.support import PASSWORD
 from tests.lookup.support import A_SSN, B_DOB, B, lookup_network
 
@@ -179,6 +181,62 @@ def test_cli_lookup_review_and_a_refused_non_clinician(tmp_path: Path) -> None:
         # Nothing in the hub's ledger names the patient.
         everything = b"".join(r.signed.body for r in core.log.entries(start=0, limit=10_000))
         assert b"Smith" not in everything and A_SSN.encode() not in everything
+
+
+def test_what_a_hospital_receives_cannot_act_as_the_clinician(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every hospital gets the lookup; a curious one must not be able to reuse what it got
+    as the clinician's login, at the hub or at the asking node's API. And a malformed
+    attempt is refused and ledgered like any other."""
+    from fastapi.testclient import TestClient
+
+    from medspace.hub.client import HubRequestError
+    from medspace.lookup.api import create_api
+    from medspace.lookup.responder import LookupResponder
+
+    received: list[str] = []
+    handle = LookupResponder.handle
+
+    def curious(self: LookupResponder, body: dict[str, Any]) -> dict[str, Any]:
+        if self.name == "h3":
+            received.append(str(body.get("token")))
+        return handle(self, body)
+
+    monkeypatch.setattr(LookupResponder, "handle", curious)
+    with lookup_network(tmp_path) as (hub, _threads, dirs):
+        with open_node(dirs["h1"]) as node, _client(hub.url, "dr-h1") as client:
+            outcome = ask(
+                node,
+                client,
+                clinician="dr-h1",
+                deadline=SLOW_MACHINE_DEADLINE,
+                patient=PatientInput.parse(national_id=A_SSN),
+                reason="unconscious after a fall, needs history now",
+            )
+            bearer = client._http.headers["Authorization"].split()[1]
+        assert outcome.matched and len(received) == 1
+        forwarded = received[0]
+        assert forwarded != bearer
+        with HubClient(hub.url, forwarded) as as_dr, pytest.raises(HubRequestError) as denied:
+            as_dr.get("/me")
+        assert denied.value.http_status == 401
+        api = TestClient(create_api(dirs["h1"], hub.url))
+        reply = api.post(
+            "/lookup",
+            headers={"Authorization": f"Bearer {forwarded}"},
+            json={"id": A_SSN, "reason": "arrest, need history now", "break_glass": True},
+        )
+        assert reply.status_code == 401
+        # A researcher's malformed lookup: refused, and the attempt is in the ledger.
+        core = hub.app.state.core
+        before = core.log.size()
+        with _client(hub.url, "alice") as alice, pytest.raises(HubRequestError):
+            alice.post("/lookup", {"request": {"query": "not a request"}})
+        new = [e.signed.entry for e in core.log.entries(start=before, limit=100)]
+        assert [e.details.get("reason") for e in new if e.type.value == "lookup"] == [
+            "lookup/malformed"
+        ]
 
 
 def _replay_at_hub(node: object, client: HubClient) -> str:

@@ -19,7 +19,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from medspace.aio import new_event_loop
 from medspace.connectors.base import Parsed
 from medspace.hub import HubClient, HubCore, create_app, init_hub
-from medspace.identity import Role, User, public_key_text
+from medspace.identity import (
+    Role,
+    User,
+    issue_delegation,
+    issue_token,
+    public_key_text,
+    verify_token,
+)
 from medspace.identity.stewards import pin_steward
 from medspace.identity.userkeys import user_key_path
 from medspace.ledger import Entry, EntryType, sign_entry, utc_timestamp
@@ -31,6 +38,21 @@ from medspace.policy import NodePolicy, ProjectState, Purpose, contract_hash
 
 PASSWORD = "correct horse battery staple"
 DEADLINE = 60.0
+
+
+def delegation(
+    key: Ed25519PrivateKey,
+    user: User,
+    audience: str,
+    binding: str,
+    now: datetime | None = None,
+) -> str:
+    """What a hub with token key `key` forwards to nodes for `user`'s request `binding`
+    (a task, session or lookup request id) of `audience`."""
+    moment = now or datetime.now(UTC)
+    bearer = issue_token(key, user, timedelta(hours=1), now=moment)
+    claims = verify_token(key.public_key(), bearer, now=moment)
+    return issue_delegation(key, claims, audience=audience, binding=binding, now=moment)
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.hub.support import (
     PASSWORD,
     HubThread,
+    delegation,
     make_hub,
     make_node,
     network,
@@ -35,7 +36,7 @@ from medspace.hub.protocol import (
     Opener,
     Sealer,
 )
-from medspace.identity import Role, User, issue_token, public_key_text, sign_challenge
+from medspace.identity import Role, User, public_key_text, sign_challenge
 from medspace.identity.stewards import pin_steward
 from medspace.node import open_node
 from medspace.node.standing import HubPin, load_node_policy
@@ -273,7 +274,8 @@ def test_node_refuses_a_task_with_a_tampered_contract_hash(tmp_path: Path) -> No
     steward_key = Ed25519PrivateKey.generate()
     pin_steward(node_dir, steward.name, public_key_text(steward_key))
     state = steward_approval(ProjectState.request(project, now), steward, steward_key, now)
-    token = issue_token(hub_key, User("alice", Role.RESEARCHER), timedelta(hours=1), now=now)
+    task_id = "7d1c2f0e-8a3b-4c5d-9e6f-0a1b2c3d4e5f"
+    token = delegation(hub_key, User("alice", Role.RESEARCHER), "task", task_id, now)
     good = contract_hash(project, "h1")
     tampered = ("0" if good[0] != "0" else "1") + good[1:]
     with open_node(node_dir) as node:
@@ -290,6 +292,7 @@ def test_node_refuses_a_task_with_a_tampered_contract_hash(tmp_path: Path) -> No
                 )
                 reply = worker.handle_task(
                     {
+                        "task_id": task_id,
                         "task": task.model_dump(mode="json"),
                         "project": state.model_dump(mode="json"),
                         "token": token,
@@ -301,6 +304,7 @@ def test_node_refuses_a_task_with_a_tampered_contract_hash(tmp_path: Path) -> No
                 "contract hash"
                 in worker.handle_task(
                     {
+                        "task_id": task_id,
                         "task": {**task.model_dump(mode="json"), "contract_hash": tampered},
                         "project": state.model_dump(mode="json"),
                         "token": token,

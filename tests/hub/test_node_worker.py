@@ -3,16 +3,17 @@ later shows other terms for a project is refused (the node keeps its own copy)."
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from tests.hub.support import make_node, project_terms, steward_approval
+from tests.hub.support import delegation, make_node, project_terms, steward_approval
 
-from medspace.identity import Role, User, issue_token, public_key_text
+from medspace.identity import Role, User, public_key_text
 from medspace.identity.stewards import pin_steward
 from medspace.ledger import NoteSigner
 from medspace.node import open_node
@@ -51,8 +52,10 @@ def _task(terms: dict[str, Any]) -> dict[str, Any]:
         variables=("condition.code",),
         contract_hash=contract_hash(project, "h1"),
     )
-    token = issue_token(HUB_KEY, User("alice", Role.RESEARCHER), timedelta(hours=1), now=NOW)
+    task_id = str(uuid.uuid4())
+    token = delegation(HUB_KEY, User("alice", Role.RESEARCHER), "task", task_id, NOW)
     return {
+        "task_id": task_id,
         "task": task.model_dump(mode="json"),
         "project": state.model_dump(mode="json"),
         "token": token,
@@ -81,8 +84,7 @@ def test_hub_showing_other_terms_later_is_refused(worker: NodeWorker) -> None:
 
 def test_forged_researcher_token_is_refused(worker: NodeWorker) -> None:
     request = _task(project_terms("token-1", ["h1"]))
-    forged = issue_token(
-        Ed25519PrivateKey.generate(), User("alice", Role.RESEARCHER), timedelta(hours=1), now=NOW
-    )
+    alice = User("alice", Role.RESEARCHER)
+    forged = delegation(Ed25519PrivateKey.generate(), alice, "task", request["task_id"], NOW)
     reply = worker.handle_task({**request, "token": forged}, now=NOW)
     assert reply["status"] == "refused"

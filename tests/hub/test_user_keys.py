@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.hub.support import (
     HubThread,
+    delegation,
     make_hub,
     make_node,
     network,
@@ -349,7 +350,6 @@ def test_unpinning_a_steward_stops_their_approvals_at_the_node(tmp_path: Path) -
 
 
 def _worker_task(state: object, key: Ed25519PrivateKey) -> dict[str, object]:
-    from medspace.identity import issue_token
     from medspace.policy import ProjectState, TaskRequest
 
     assert isinstance(state, ProjectState)
@@ -360,11 +360,12 @@ def _worker_task(state: object, key: Ed25519PrivateKey) -> dict[str, object]:
         variables=("condition.code",),
         contract_hash=contract_hash(state.project, "h1"),
     )
-    token = issue_token(key, ALICE, timedelta(hours=1), now=datetime.now(UTC))
+    task_id = "0f6b1d9e-2c4a-4e8b-a1d3-5f7e9c0b2a46"
     return {
+        "task_id": task_id,
+        "token": delegation(key, ALICE, "task", task_id),
         "task": task.model_dump(mode="json"),
         "project": state.model_dump(mode="json"),
-        "token": token,
     }
 
 

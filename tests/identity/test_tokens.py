@@ -18,9 +18,12 @@ from medspace.identity import (
     Role,
     User,
     generate_key,
+    issue_delegation,
     issue_token,
+    verify_delegation,
     verify_token,
 )
+from medspace.identity.tokens import DELEGATION_TTL
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 STEWARD = User("steward.li", Role.STEWARD, "h2")
@@ -162,3 +165,88 @@ def test_any_single_character_change_is_refused(position: int, char: str) -> Non
     assume(altered != _TOKEN)
     with pytest.raises(AuthError):
         verify_token(KEY.public_key(), altered, now=_ISSUED + timedelta(minutes=30))
+
+
+# -- delegations: what the hub forwards to nodes instead of the bearer token -------------
+
+
+def _delegation(t0: datetime, audience: str = "lookup", binding: str = "req-1") -> str:
+    bearer = verify_token(
+        KEY.public_key(), issue_token(KEY, STEWARD, timedelta(hours=8), now=t0), now=t0
+    )
+    return issue_delegation(KEY, bearer, audience=audience, binding=binding, now=t0)
+
+
+def test_a_delegation_names_the_user_for_one_audience_and_binding(t0: datetime) -> None:
+    token = _delegation(t0)
+    claims = verify_delegation(KEY.public_key(), token, audience="lookup", binding="req-1", now=t0)
+    assert claims.user == STEWARD
+    assert claims.expires_at - claims.issued_at == DELEGATION_TTL
+
+
+@pytest.mark.parametrize(
+    ("audience", "binding"), [("task", "req-1"), ("lookup", "req-2"), ("analytics", "req-1")]
+)
+def test_a_delegation_for_another_audience_or_binding_is_refused(
+    t0: datetime, audience: str, binding: str
+) -> None:
+    with pytest.raises(AuthError, match="another task or request"):
+        verify_delegation(
+            KEY.public_key(), _delegation(t0), audience=audience, binding=binding, now=t0
+        )
+
+
+def test_a_delegation_is_no_bearer_token_and_a_bearer_token_no_delegation(t0: datetime) -> None:
+    with pytest.raises(AuthError, match="malformed"):
+        verify_token(KEY.public_key(), _delegation(t0), now=t0)
+    bearer = issue_token(KEY, STEWARD, timedelta(hours=1), now=t0)
+    with pytest.raises(AuthError, match="malformed"):
+        verify_delegation(KEY.public_key(), bearer, audience="lookup", binding="req-1", now=t0)
+    # The prefix is signed: relabelling one as the other breaks the signature.
+    relabelled = "ms1." + _delegation(t0).split(".", 1)[1]
+    with pytest.raises(AuthError):
+        verify_token(KEY.public_key(), relabelled, now=t0)
+
+
+def test_a_delegation_expires_in_minutes_and_never_outlives_its_bearer(t0: datetime) -> None:
+    token = _delegation(t0)
+    later = t0 + DELEGATION_TTL
+    with pytest.raises(AuthError, match="expired"):
+        verify_delegation(KEY.public_key(), token, audience="lookup", binding="req-1", now=later)
+    short = issue_token(KEY, STEWARD, timedelta(minutes=2), now=t0)
+    bearer = verify_token(KEY.public_key(), short, now=t0)
+    capped = issue_delegation(KEY, bearer, audience="task", binding="t-1", now=t0)
+    claims = verify_delegation(KEY.public_key(), capped, audience="task", binding="t-1", now=t0)
+    assert claims.expires_at == bearer.expires_at
+    with pytest.raises(IdentityError, match="expired"):
+        issue_delegation(KEY, bearer, audience="task", binding="t-1", now=t0 + timedelta(hours=1))
+
+
+def test_a_delegation_signed_by_another_key_or_altered_is_refused(t0: datetime) -> None:
+    token = _delegation(t0)
+    with pytest.raises(AuthError, match="signature is invalid"):
+        verify_delegation(
+            generate_key().public_key(), token, audience="lookup", binding="req-1", now=t0
+        )
+    prefix, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["for"] = "req-2"
+    forged = ".".join(
+        (
+            prefix,
+            _b64(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode()),
+            signature,
+        )
+    )
+    with pytest.raises(AuthError, match="signature is invalid"):
+        verify_delegation(KEY.public_key(), forged, audience="lookup", binding="req-2", now=t0)
+
+
+def test_a_delegation_needs_a_known_audience_and_a_binding(t0: datetime) -> None:
+    bearer = verify_token(
+        KEY.public_key(), issue_token(KEY, STEWARD, timedelta(hours=1), now=t0), now=t0
+    )
+    with pytest.raises(IdentityError, match="audience"):
+        issue_delegation(KEY, bearer, audience="admin", binding="x", now=t0)
+    with pytest.raises(IdentityError, match="one task"):
+        issue_delegation(KEY, bearer, audience="task", binding="", now=t0)

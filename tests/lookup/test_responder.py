@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tests.hub.support import delegation
 from tests.lookup.support import A_DOB, A_SSN, UNKNOWN_SSN, A, make_lookup_node
 
 from medspace.identity import Role, User, issue_token, public_key_text
 from medspace.ledger import SignedEntry
 from medspace.linkage import LinkageKey
 from medspace.lookup import _linkage
-from medspace.lookup.request import LookupQuery, sign_query
+from medspace.lookup.request import LookupQuery, SignedQuery, sign_query
 from medspace.lookup.responder import LookupResponder
 from medspace.lookup.seal import Binding, Sealed, open_sealed
 from medspace.node import Node, open_node
@@ -81,7 +82,7 @@ def _body(
     return {
         "type": "lookup",
         "request": sign_query(query, asker.identity_private_key()).to_json(),
-        "token": issue_token(hub_key, user, timedelta(minutes=5)),
+        "token": delegation(hub_key, user, "lookup", query.request),
         "requester_key": public_key_text(asker.identity_public_key),
     }
 
@@ -159,6 +160,25 @@ def test_a_token_the_hub_key_did_not_sign_is_refused(
     body = _body(asker, Ed25519PrivateKey.generate())
     reply = _responder(nodes["h2"], hub_key).handle(body)
     assert reply["status"] == "refused" and "token signature is invalid" in reply["reason"]
+
+
+def test_only_a_delegation_for_this_request_is_taken_never_a_bearer_token(
+    nodes: dict[str, Path], hub_key: Ed25519PrivateKey, asker: Node
+) -> None:
+    """The clinician's login token is not what the hub forwards: a node that got it could
+    act as the clinician at the hub and at the asking node's API until it expired."""
+    responder = _responder(nodes["h2"], hub_key)
+    body = _body(asker, hub_key)
+    request = SignedQuery.from_json(body["request"]).query.request
+    wrong = (
+        issue_token(hub_key, DR, timedelta(minutes=5)),  # the login token itself
+        delegation(hub_key, DR, "lookup", "another-request"),
+        delegation(hub_key, DR, "task", request),  # made for another audience
+    )
+    for token in wrong:
+        reply = responder.handle({**_body(asker, hub_key), "token": token})
+        assert reply["status"] == "refused", token
+    assert responder.handle(body)["status"] == "ok"
 
 
 def test_a_swapped_asking_node_key_is_refused_after_the_first_pin(

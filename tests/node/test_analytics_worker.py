@@ -22,7 +22,7 @@ from tests.hub.analytics_support import (
     make_study_node,
     study_terms,
 )
-from tests.hub.support import steward_approval
+from tests.hub.support import delegation, steward_approval
 
 from medspace.analytics import QuerySpec
 from medspace.analytics.layout import layout
@@ -100,11 +100,12 @@ def _prepare(
         "contract_hash": contract_hash(project, "h1"),
         **task_changes,
     }
-    token = issue_token(HUB_KEY, User("alice", Role.RESEARCHER), timedelta(hours=1), now=NOW)
+    session = str(uuid.uuid4())
+    token = delegation(HUB_KEY, User("alice", Role.RESEARCHER), "analytics", session, NOW)
     return {
         "type": "analytics",
         "op": "prepare",
-        "session": str(uuid.uuid4()),
+        "session": session,
         "task": TaskRequest(**fields).model_dump(mode="json"),
         "project": state.model_dump(mode="json"),
         "token": token,
@@ -237,7 +238,9 @@ def test_old_approved_state_resent_after_a_pushed_revocation_is_refused(
     revoked = approved.revoke(User("alice", Role.RESEARCHER), "study stopped", NOW)
     pushed = analytics.worker.handle_project({"project": revoked.model_dump(mode="json")}, NOW)
     assert pushed["status"] == "ok"
-    replay = {**request, "session": str(uuid.uuid4())}  # the hub shows the old state again
+    session = str(uuid.uuid4())  # the hub shows the old state again, in a new query
+    token = delegation(HUB_KEY, User("alice", Role.RESEARCHER), "analytics", session, NOW)
+    replay = {**request, "session": session, "token": token}
     reply = analytics.handle(replay, now=NOW)
     assert reply["status"] != "ok"
     assert "revoked" in reply["reason"] or "closed" in reply["reason"]
@@ -373,7 +376,8 @@ def test_a_session_refuses_another_user_cohort_or_regression(
     analytics: AnalyticsWorker,
 ) -> None:
     request = _open_session(analytics, "node-session-scope")
-    carol = issue_token(HUB_KEY, User("carol", Role.RESEARCHER), timedelta(hours=1), now=NOW)
+    session = request["session"]
+    carol = delegation(HUB_KEY, User("carol", Role.RESEARCHER), "analytics", session, NOW)
     assert "who opened" in _ask(analytics, request, 1001, token=carol)["reason"]
     other_cohort = {
         "cohort": {"filters": [{"domain": "condition", "system": "ICD-10", "code": "I10"}]}
@@ -381,10 +385,25 @@ def test_a_session_refuses_another_user_cohort_or_regression(
     assert "keep its cohort" in _ask(analytics, request, 1002, spec=other_cohort)["reason"]
     regression = [{"id": "m", "kind": "logistic", "outcome": "responded", "covariates": ["age"]}]
     assert "regression" in _ask(analytics, request, 1003, statistics=regression)["reason"]
-    forged = issue_token(
-        Ed25519PrivateKey.generate(), User("alice", Role.RESEARCHER), timedelta(hours=1), now=NOW
-    )
+    alice = User("alice", Role.RESEARCHER)
+    forged = delegation(Ed25519PrivateKey.generate(), alice, "analytics", session, NOW)
     assert _ask(analytics, request, 1004, token=forged)["status"] == "denied"
+
+
+def test_a_node_takes_only_a_delegation_for_this_session_never_a_bearer_token(
+    analytics: AnalyticsWorker,
+) -> None:
+    request = _open_session(analytics, "node-session-delegation")
+    alice = User("alice", Role.RESEARCHER)
+    bearer = issue_token(HUB_KEY, alice, timedelta(hours=1), now=NOW)
+    other = delegation(HUB_KEY, alice, "analytics", str(uuid.uuid4()), NOW)
+    lookup = delegation(HUB_KEY, alice, "lookup", request["session"], NOW)
+    for n, token in enumerate((bearer, other, lookup)):
+        reply = _ask(analytics, request, 1001 + n, token=token)
+        assert reply["status"] == "denied", token
+    assert _ask(analytics, request, 1004)["status"] == "ok"
+    prepare = _prepare("node-prepare-delegation", HCC_SPEC)
+    assert analytics.handle({**prepare, "token": bearer}, now=NOW)["status"] == "denied"
 
 
 def test_a_session_needs_a_cohort_kept_by_an_opening(analytics: AnalyticsWorker) -> None:

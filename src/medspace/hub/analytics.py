@@ -75,6 +75,11 @@ class QueryRun(SecureAggregation):
         self.spec_data = spec_data
         self.dp_info: dict[str, Any] | None = None
 
+    def _delegation(self) -> str:
+        """What the nodes get instead of the researcher's bearer token: a delegation for
+        this query or session only (`medspace.identity.tokens`)."""
+        return self.core.users.delegate(self.token, audience="analytics", binding=self._session())
+
     # -- the loop ---------------------------------------------------------------------
 
     async def run(self) -> dict[str, Any]:
@@ -186,13 +191,14 @@ class QueryRun(SecureAggregation):
 
     async def _prepare(self, planned: list[tuple[str, TaskRequest]]) -> None:
         state_json = self.state.model_dump(mode="json")
+        delegation = self._delegation()
 
         async def one(node: str, task: TaskRequest) -> None:
             body: dict[str, Any] = {
                 "op": "prepare",
                 "task": task.model_dump(mode="json"),
                 "project": state_json,
-                "token": self.token,
+                "token": delegation,
                 # Channel bodies are canonical JSON without floats: the spec travels
                 # as its JSON text, which the node parses and checks itself.
                 "spec": self.spec.to_json(),

@@ -107,7 +107,7 @@ class AnalysisSession(QueryRun):
                 cells = layout(spec)
                 # No project state: each node decides with its own copy (which takes
                 # the revocations and withdrawals the hub pushes).
-                part = {"part": "ask", "spec": spec.to_json(), "token": token}
+                part = {"part": "ask", "spec": spec.to_json(), "token": self._delegation()}
                 total = await self._secure_sum(
                     ASK_ROUNDS + self.asks, part, len(cells), suppression=True
                 )

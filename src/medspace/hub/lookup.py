@@ -23,12 +23,13 @@ import base64
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from medspace.errors import MedSpaceError
 from medspace.hub.channel import ChannelHub, NodeMissing
 from medspace.hub.core import HubCore
-from medspace.hub.signers import HubRecorder
+from medspace.hub.signers import HubRecorder, user_digest
 from medspace.identity import Role, User, public_key_text
 from medspace.ledger import Entry, EntryError, EntryType, SignedEntry, utc_timestamp
 from medspace.lookup.errors import LookupDenied, RequestRejected
@@ -79,7 +80,7 @@ class LookupRun:
 
     signed: SignedQuery
     query: LookupQuery
-    token: str
+    delegation: str  # what the nodes get instead of the clinician's bearer token
     requester_key: str
     deadline: float
 
@@ -99,9 +100,14 @@ class LookupHub:
         """Check a lookup before anything is sent; raises `RequestRejected`,
         `PolicyDenied` (ledgered) or `LookupDenied`."""
         core = self._core
-        if not isinstance(body, dict):
-            raise RequestRejected("the body must be {request, entries, deadline}")
-        signed = SignedQuery.from_json(body.get("request"))
+        try:
+            if not isinstance(body, dict):
+                raise RequestRejected("the body must be {request, entries, deadline}")
+            signed = SignedQuery.from_json(body.get("request"))
+        except RequestRejected:
+            # Nothing to decide on, but the attempt is refused AND ledgered all the same.
+            core.append([core.hub_signer.sign(_malformed_attempt(user, core.clock()))])
+            raise
         query = signed.query
         deadline = body.get("deadline", DEFAULT_DEADLINE)
         if not isinstance(deadline, int | float) or not 0 < deadline <= MAX_DEADLINE:
@@ -159,7 +165,8 @@ class LookupHub:
         except MedSpaceError:
             core.append(decided)  # the decision stands; the node's entries were bad
             raise
-        return LookupRun(signed, query, token, public_key_text(key), float(deadline))
+        delegation = core.users.delegate(token, audience="lookup", binding=query.request, now=now)
+        return LookupRun(signed, query, delegation, public_key_text(key), float(deadline))
 
     def record(self, user: User, body: object) -> int:
         """Append lookup entries a node signed (views, reviews, alerts), submitted by a
@@ -203,7 +210,7 @@ class LookupHub:
             message = {
                 "type": "lookup",
                 "request": run.signed.to_json(),
-                "token": run.token,
+                "token": run.delegation,
                 "requester_key": run.requester_key,
             }
             jobs = [asyncio.create_task(self._ask(n, message, run.deadline)) for n in targets]
@@ -292,6 +299,19 @@ class LookupHub:
             except (MedSpaceError, ValueError):
                 rejected.append(node)
         return rejected
+
+
+def _malformed_attempt(user: User, now: datetime) -> Entry:
+    """The hub's entry for a lookup whose body could not be read: who (a digest), from
+    which node, refused; nothing of the body."""
+    return Entry(
+        type=EntryType.LOOKUP,
+        actor="hub",
+        time=utc_timestamp(now),
+        node=user.node,
+        artefacts={"user": user_digest(user.name)},
+        details={"status": "refused", "reason": "lookup/malformed"},
+    )
 
 
 def _line(value: dict[str, Any]) -> bytes:

@@ -87,8 +87,10 @@ async def run_count(
     if not sends and all(r["status"] != "refused" for r in rows.values()):
         raise TaskError(f"no node has approved project {project.id}; nothing was sent")
     state_json = state.model_dump(mode="json")
+    # The nodes get a delegation for this task, never the researcher's bearer token.
+    delegation = core.users.delegate(token, audience="task", binding=task_id)
     answers = await asyncio.gather(
-        *(_send(core, channel, node, task, task_id, state_json, token) for node, task in sends)
+        *(_send(core, channel, node, task, task_id, state_json, delegation) for node, task in sends)
     )
     for answer in answers:
         rows[answer["node"]] = answer
@@ -137,14 +139,14 @@ async def _send(
     task: TaskRequest,
     task_id: str,
     state_json: dict[str, Any],
-    token: str,
+    delegation: str,
 ) -> dict[str, Any]:
     body = {
         "type": "task",
         "task_id": task_id,
         "task": task.model_dump(mode="json"),
         "project": state_json,
-        "token": token,
+        "token": delegation,
     }
     try:
         reply = await channel.request(node, body, float(core.config.task_timeout))

@@ -39,7 +39,14 @@ from medspace.identity.passwords import (
     verify_password,
 )
 from medspace.identity.roles import Role, User, check_node_name
-from medspace.identity.tokens import MAX_TTL, Claims, issue_token, verify_token
+from medspace.identity.tokens import (
+    MAX_TTL,
+    Claims,
+    issue_delegation,
+    issue_token,
+    verify_delegation,
+    verify_token,
+)
 
 __all__ = [
     "CHALLENGE_TTL",
@@ -69,6 +76,7 @@ __all__ = [
     "generate_key",
     "hash_password",
     "init_certs",
+    "issue_delegation",
     "issue_node_cert",
     "issue_token",
     "needs_rehash",
@@ -77,6 +85,7 @@ __all__ = [
     "read_private_key",
     "sign_challenge",
     "verify_challenge_response",
+    "verify_delegation",
     "verify_password",
     "verify_token",
     "write_private_key",

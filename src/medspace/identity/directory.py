@@ -27,7 +27,7 @@ from medspace.identity.passwords import (
     verify_password,
 )
 from medspace.identity.roles import Role, User
-from medspace.identity.tokens import issue_token, verify_token
+from medspace.identity.tokens import issue_delegation, issue_token, verify_token
 
 DEFAULT_TOKEN_TTL = timedelta(hours=8)
 _LOGIN_FAILED = "unknown user or wrong password; check both and try again"
@@ -214,6 +214,15 @@ class UserDirectory:
                 )
             )
         return token
+
+    def delegate(
+        self, token: str, *, audience: str, binding: str, now: datetime | None = None
+    ) -> str:
+        """What the hub forwards to nodes for `token` (resolved for this request): a
+        delegation for one task, session or lookup request (`binding`) of `audience`,
+        never the bearer token itself. Raises `AuthError` for a token no longer valid."""
+        claims = verify_token(self.public_key, token, now=now)
+        return issue_delegation(self._key, claims, audience=audience, binding=binding, now=now)
 
     def resolve(self, token: str, *, now: datetime | None = None) -> User:
         """The user a token belongs to, if it is valid *and* its session is live.

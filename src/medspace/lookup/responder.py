@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from medspace.errors import MedSpaceError
-from medspace.identity import AuthError, User, verify_token
+from medspace.identity import AuthError, User, verify_delegation
 from medspace.ledger import Entry, EntryType
 from medspace.lookup import _linkage
 from medspace.lookup.alerts import (
@@ -122,7 +122,13 @@ class LookupResponder:
         key = self._pins.check(signed.query.requester, str(body.get("requester_key", "")))
         query = signed.verify(key)
         query.check_fresh(now)
-        claims = verify_token(self._hub_key, str(body.get("token", "")), now=now)
+        claims = verify_delegation(
+            self._hub_key,
+            str(body.get("token", "")),
+            audience="lookup",
+            binding=query.request,
+            now=now,
+        )
         user = claims.user
         if user.name != query.clinician or user.node != query.requester:
             raise RequestRejected(

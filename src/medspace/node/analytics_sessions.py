@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from medspace.errors import MedSpaceError
-from medspace.identity import AuthError, verify_token
+from medspace.identity import AuthError, verify_delegation
 from medspace.identity.stewards import PINS_FILE as STEWARD_PINS_FILE
 from medspace.ledger import Entry
 from medspace.node.analytics_query import QueryState, ask_mismatch, compute, error_reply, node_reply
@@ -138,7 +138,13 @@ class AnalysisSessions:
         if query.frame is None or query.task is None:
             return error_reply("this session keeps no cohort; open an analysis session to ask more")
         try:
-            user = verify_token(worker._hub_token_key, str(body.get("token", "")), now=now).user
+            user = verify_delegation(
+                worker._hub_token_key,
+                str(body.get("token", "")),
+                audience="analytics",
+                binding=query.session,
+                now=now,
+            ).user
             state = self._session_state(query)
             text = str(body.get("spec", ""))
             spec = parsed_spec(text) or QuerySpec.parse_json(text)  # raises, saying why

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from medspace.errors import MedSpaceError
-from medspace.identity import AuthError, parse_public_key, verify_token
+from medspace.identity import AuthError, parse_public_key, verify_delegation
 from medspace.ledger import Entry, EntryType, canonical_bytes, utc_timestamp
 from medspace.node.analytics_query import (
     QueryState,
@@ -189,7 +189,13 @@ class AnalyticsWorker(AnalysisSessions):
 
         worker = self.worker
         try:
-            user = verify_token(worker._hub_token_key, str(body.get("token", "")), now=now).user
+            user = verify_delegation(
+                worker._hub_token_key,
+                str(body.get("token", "")),
+                audience="analytics",
+                binding=session,
+                now=now,
+            ).user
             task = TaskRequest.parse(body.get("task"))
             state = self._project_state(body.get("project"), now)
             spec = QuerySpec.parse_json(str(body.get("spec", "")))

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from medspace.errors import MedSpaceError
-from medspace.identity import AuthError, parse_public_key, verify_token
+from medspace.identity import AuthError, parse_public_key, verify_delegation
 from medspace.identity.errors import UserKeyError
 from medspace.identity.stewards import steward_ring, verify_steward_entry
 from medspace.ledger import (
@@ -100,7 +100,13 @@ class NodeWorker:
         task_id = body.get("task_id")
         task_id = task_id if isinstance(task_id, str) and _UUID.fullmatch(task_id) else None
         try:
-            user = verify_token(self._hub_token_key, str(body.get("token", "")), now=now).user
+            user = verify_delegation(
+                self._hub_token_key,
+                str(body.get("token", "")),
+                audience="task",
+                binding=task_id or "",
+                now=now,
+            ).user
             task = TaskRequest.parse(body.get("task"))
             received = ProjectState.parse(body.get("project"))
             state = self._own_copy(received, now)
