@@ -129,6 +129,36 @@ def test_mi_example_expresses_the_mi_model() -> None:
         ),
         # a proportion of a numeric variable
         ({"statistics": [{"id": "p", "kind": "proportion", "variable": "age"}]}, "0/1"),
+        # the sum or mean of a 0/1 variable: a count of patients no cell size protects
+        # ("sum of male by sex" would give the women with diabetes as a plain number)
+        *(
+            (
+                {
+                    "variables": {
+                        "sex": {"kind": "sex"},
+                        "m": {"kind": "is", "of": "sex", "category": "male"},
+                    },
+                    "statistics": [{"id": "s", "kind": kind, "variable": "m"}],
+                },
+                "ask for a proportion",
+            )
+            for kind in ("sum", "mean", "variance")
+        ),
+        # edges so close that two bins print alike: one label for two cells loses an
+        # equation of complementary suppression
+        (
+            {
+                "statistics": [
+                    {
+                        "id": "h",
+                        "kind": "histogram",
+                        "variable": "age",
+                        "edges": [30, 200, 200.0000001, 200.0000002],
+                    }
+                ]
+            },
+            "print alike",
+        ),
         # an unknown statistic kind
         ({"statistics": [{"id": "x", "kind": "median"}]}, "statistics.0"),
         # no statistic at all

@@ -61,12 +61,12 @@ def run_session(console: Console, alice: HubClient, project_id: str, spec: dict[
             "answer about this cohort with what they released about it before); each is "
             "decided and ledgered at the hub and at every node"
         )
-        mean = {"id": "x", "kind": "mean", "variable": "responded"}
+        table = {"id": "x", "kind": "table", "variables": ["age_band", "sex"]}
         try:
-            alice.ask_session(project_id, session, [mean])
+            alice.ask_session(project_id, session, [table])
         except HubRequestError as refused:
             console.print(
-                f"    a mean, which the signed opening did not ask for: refused ({refused})"
+                f"    a table, which the signed opening did not ask for: refused ({refused})"
             )
         else:
             raise SessionDemoError("a statistic kind outside the session was answered")

@@ -263,6 +263,23 @@ class QuerySpec(_Model):
                 self._need(stat.id, name, CATEGORICAL_KINDS, "categorical")
         if isinstance(stat, SumStat | MeanStat | VarianceStat | _Binned):
             self._need(stat.id, stat.variable, NUMERIC_KINDS, "numeric")
+        if isinstance(stat, SumStat | MeanStat | VarianceStat):
+            if self.variables[stat.variable].kind in BINARY_KINDS:
+                # Its sum is a count of patients that no minimum cell size would protect.
+                raise ValueError(
+                    f"statistic {stat.id}: the sum, mean or variance of the 0/1 variable "
+                    f"{stat.variable} counts patients; ask for a proportion of it, whose "
+                    "yes and no cells get the minimum cell size"
+                )
+        if isinstance(stat, _Binned):
+            from medspace.analytics.layout import bin_labels
+
+            labels = bin_labels(stat.edges)
+            if len(set(labels)) != len(labels):
+                raise ValueError(
+                    f"statistic {stat.id}: edges so close that two bins print alike (6 "
+                    "significant digits); use edges that differ within 6 digits"
+                )
         elif isinstance(stat, ProportionStat):
             self._need(stat.id, stat.variable, BINARY_KINDS, "a 0/1 (has or is) variable")
         elif isinstance(stat, TableStat):
