@@ -251,3 +251,48 @@ def test_no_small_cell_of_any_answer_follows_from_all_answers_shown(
                 small.append(_atom_row(cell.population))
     for target in small:
         assert not _determined(target, shown, zeros)
+
+
+def test_a_zero_from_patients_with_a_value_does_not_say_a_group_is_empty() -> None:
+    """The decoy: 'mean of a lab nobody has, by sex' shows n = 0 for both sexes. That says
+    nobody has the lab, not that nobody is a woman; read as 'no women', it made the 3
+    hidden women look empty, so the total (63, with 60 men) was shown."""
+    record = ReleaseRecord()
+    first = layout(BY_SEX)
+    assert record.protect(first, _values(first), K) == [BELOW_MIN_CELL, None]
+    decoy = layout(_answer({"id": "decoy", "kind": "mean", "variable": "hba1c", "by": ["sex"]}))
+    record.protect(decoy, [0.0] * len(decoy), K)  # nobody has the lab
+    second = layout(TOTAL)
+    assert record.protect(second, _values(second), K)[0] is not None
+    assert ((("sex", "female"),), False) in [
+        (pop, shown) for pop, shown in record._cells.items()
+    ]  # still recorded hidden
+
+
+def test_in_one_query_a_decoy_zero_does_not_unlock_a_hidden_cell() -> None:
+    """count, count by sex and diabetes (3 women without diabetes hidden), and the mean
+    of a lab nobody has: without the decoy the total is hidden; with it, it must be too
+    (93 - 20 - 30 - 40 would give the 3)."""
+    dm = {"kind": "has", "domain": "condition", "system": "ICD-10", "code": "E11.9"}
+    spec = QuerySpec.parse(
+        {
+            "variables": {**VARIABLES, "dm": dm},
+            "statistics": [
+                {"id": "n", "kind": "count"},
+                {"id": "grid", "kind": "count", "by": ["sex", "dm"]},
+                {"id": "decoy", "kind": "mean", "variable": "hba1c"},
+            ],
+        }
+    )
+    cells = layout(spec)
+    grid = {c.labels: i for i, c in enumerate(cells.cells) if c.statistic == "grid"}
+    values = [0.0] * len(cells)
+    values[0] = 93.0
+    for labels, count in {("female", "0"): 3, ("female", "1"): 20, ("male", "0"): 30}.items():
+        values[grid[labels]] = float(count)
+    values[grid[("male", "1")]] = 40.0
+    reasons = protect(cells, values, K)
+    assert reasons[grid[("female", "0")]] == BELOW_MIN_CELL
+    assert reasons[0] is not None or any(
+        reasons[i] is not None for i in grid.values() if i != grid[("female", "0")]
+    )

@@ -489,3 +489,16 @@ def test_only_light_steps_are_answered_on_the_event_loop(analytics: AnalyticsWor
     assert len(layout(large)) > LIGHT_CELLS
     assert not analytics.light({**small, "spec": large.to_json()})
     assert analytics.light({**small, "spec": "not a spec"}) is False
+
+
+def test_the_node_refuses_an_exact_mean_of_a_zero_one_variable(
+    analytics: AnalyticsWorker,
+) -> None:
+    """The mean of 'responded' carries its sum, the number who responded, in a value cell
+    no minimum cell size protects: the node refuses it itself, whatever the hub let
+    through, and ledgers the refusal."""
+    spec = {**HCC_SPEC, "statistics": [{"id": "m", "kind": "mean", "variable": "responded"}]}
+    reply = analytics.handle(_prepare("node-binary-mean", spec), now=NOW)
+    assert reply["status"] == "refused" and "proportion" in reply["reason"]
+    entries = [SignedEntry.from_bytes(base64.b64decode(e)).entry for e in reply["entries"]]
+    assert any(e.details.get("reason") == "binary-sum" for e in entries)

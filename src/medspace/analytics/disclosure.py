@@ -146,11 +146,13 @@ def exposed_cells(
 def _split(
     layout: Layout, reasons: Sequence[str | None], values: Sequence[float]
 ) -> tuple[list[int], list[int], list[int]]:
-    """The count cells: hidden, shown, and shown with count 0."""
-    counts = [i for i, c in enumerate(layout.cells) if c.count]
+    """The count cells: hidden, shown, and shown with count 0 where that says the whole
+    population is empty (not the n of a mean, whose 0 says only that nobody has a value)."""
+    cells = layout.cells
+    counts = [i for i, c in enumerate(cells) if c.count]
     hidden = [i for i in counts if reasons[i] is not None]
     shown = [i for i in counts if reasons[i] is None]
-    return hidden, shown, [i for i in shown if values[i] == 0]
+    return hidden, shown, [i for i in shown if values[i] == 0 and cells[i].complete]
 
 
 def _widen_atoms(

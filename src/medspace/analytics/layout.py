@@ -54,6 +54,10 @@ class Cell:
     part: str
     count: bool
     population: tuple[Condition, ...] = ()
+    complete: bool = True
+    """Whether the cell counts *every* patient of its population. The n of a mean counts
+    only those with a value, a table's margin only those with a value of the other
+    variable: a 0 there does not say that nobody is in the population."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +143,8 @@ def _cells(spec: QuerySpec, stat: Statistic, domains: dict[str, tuple[str, ...]]
                     assert isinstance(stat, ProportionStat)
                     cond = (stat.variable, "1" if part == "yes" else "0")
                     out.append(Cell(sid, labels, part, True, tuple(sorted((*pop, cond)))))
-                else:
-                    out.append(Cell(sid, labels, part, True, pop))
+                else:  # the n of a sum, mean, variance or proportion: those with a value
+                    out.append(Cell(sid, labels, part, True, pop, complete=stat.kind == "count"))
         return out
     if isinstance(stat, HistogramStat | QuantilesStat | BoundsStat):
         cond_var = binned_condition(stat.variable, stat.edges)
@@ -149,22 +153,22 @@ def _cells(spec: QuerySpec, stat: Statistic, domains: dict[str, tuple[str, ...]]
         if isinstance(stat, BoundsStat):
             return [Cell(sid, (label,), "occupied", count=False) for label in labels]
         out = [Cell(sid, (label,), "bin", True, ((cond_var, label),)) for label in labels]
-        out.append(Cell(sid, (TOTAL,), "n", True, ()))
+        out.append(Cell(sid, (TOTAL,), "n", True, (), complete=False))
         return out
     if isinstance(stat, TableStat):
         names = stat.variables
         cats = [categories_of(spec.variables[n]) for n in names]
         if len(names) == 1:
             out = [Cell(sid, (c,), "cell", True, ((names[0], c),)) for c in cats[0]]
-            out.append(Cell(sid, (TOTAL,), "n", True, ()))
+            out.append(Cell(sid, (TOTAL,), "n", True, (), complete=False))
             return out
         (a, b), (ca, cb) = names, cats
         out = [
             Cell(sid, (x, y), "cell", True, tuple(sorted(((a, x), (b, y))))) for x in ca for y in cb
         ]
-        out += [Cell(sid, (x, ALL), "margin", True, ((a, x),)) for x in ca]
-        out += [Cell(sid, (ALL, y), "margin", True, ((b, y),)) for y in cb]
-        out.append(Cell(sid, (ALL, ALL), "n", True, ()))
+        out += [Cell(sid, (x, ALL), "margin", True, ((a, x),), complete=False) for x in ca]
+        out += [Cell(sid, (ALL, y), "margin", True, ((b, y),), complete=False) for y in cb]
+        out.append(Cell(sid, (ALL, ALL), "n", True, (), complete=False))
         return out
     return []  # logistic: its own rounds
 

@@ -198,10 +198,12 @@ class ReleaseRecord:
             if not cell.count:
                 continue
             pop, shown = cell.population, reason is None
-            if pop not in self._cells or (shown and not self._cells[pop]):
-                self._cells[pop] = self._cells.get(pop, False) or shown
+            # A population recorded hidden stays hidden, whatever a later cell of it says
+            # (protecting it needlessly errs on the side of hiding).
+            if pop not in self._cells:
+                self._cells[pop] = shown
                 changed = True
-            if shown and value == 0 and pop not in self._zeros:
+            if shown and value == 0 and cell.complete and pop not in self._zeros:
                 self._zeros.add(pop)
                 changed = True
         self._domains.update(cells.domains)

@@ -145,6 +145,7 @@ __all__ = [
     "VariableName",
     "VarianceStat",
     "categories_of",
+    "counted_sums",
     "used_variables",
 ]
 
@@ -263,14 +264,6 @@ class QuerySpec(_Model):
                 self._need(stat.id, name, CATEGORICAL_KINDS, "categorical")
         if isinstance(stat, SumStat | MeanStat | VarianceStat | _Binned):
             self._need(stat.id, stat.variable, NUMERIC_KINDS, "numeric")
-        if isinstance(stat, SumStat | MeanStat | VarianceStat):
-            if self.variables[stat.variable].kind in BINARY_KINDS:
-                # Its sum is a count of patients that no minimum cell size would protect.
-                raise ValueError(
-                    f"statistic {stat.id}: the sum, mean or variance of the 0/1 variable "
-                    f"{stat.variable} counts patients; ask for a proportion of it, whose "
-                    "yes and no cells get the minimum cell size"
-                )
         if isinstance(stat, _Binned):
             from medspace.analytics.layout import bin_labels
 
@@ -293,6 +286,25 @@ class QuerySpec(_Model):
                 raise ValueError(f"statistic {stat.id}: covariates repeat or include the outcome")
             for name in stat.covariates:
                 self._need(stat.id, name, NUMERIC_KINDS, "numeric or 0/1")
+
+
+def counted_sums(spec: QuerySpec) -> str | None:
+    """Why the spec may not be answered exactly (None when it may): the sum, mean or
+    variance of a 0/1 variable is a count of patients that no minimum cell size
+    protects ("sum of diabetes by sex" gives the women with diabetes as a plain
+    number). Under differential privacy the noise protects it, so only exact answers
+    are refused."""
+    for stat in spec.statistics:
+        if not isinstance(stat, SumStat | MeanStat | VarianceStat):
+            continue
+        if spec.variables[stat.variable].kind in BINARY_KINDS:
+            return (
+                f"statistic {stat.id}: the sum, mean or variance of the 0/1 variable "
+                f"{stat.variable} counts patients, which only a project with differential "
+                "privacy answers; ask for its proportion, whose yes and no cells get the "
+                "minimum cell size"
+            )
+    return None
 
 
 def _filter_fields(flt: CodeFilter) -> set[str]:

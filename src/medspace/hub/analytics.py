@@ -86,6 +86,7 @@ class QueryRun(SecureAggregation):
         """Plan, prepare, aggregate, combine, record; the answer as JSON. Raises
         `TaskError`/`SpecError` before anything is sent for a malformed request."""
         from medspace.analytics import QuerySpec
+        from medspace.analytics.spec import counted_sums
 
         state = await self.core.read(self.core.book.get, self.project_id)
         self.state = state
@@ -104,6 +105,10 @@ class QueryRun(SecureAggregation):
                 f"project {self.project.id} does not use differential privacy; ask without "
                 "an epsilon"
             )
+        else:
+            counted = counted_sums(self.spec)  # the nodes refuse it too
+            if counted is not None:
+                raise TaskError(counted)
         if self.keep and self.dp_total is not None:
             raise TaskError(
                 f"project {self.project.id} uses differential privacy: analysis sessions are "

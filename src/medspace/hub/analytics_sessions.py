@@ -147,6 +147,7 @@ def _ask_spec(opened: Any, statistics: object) -> Any:
     """The session's spec with `statistics` in place of the opening's; raises `TaskError`
     for a malformed list, a regression, or a kind the session was not opened for."""
     from medspace.analytics import QuerySpec, SpecError
+    from medspace.analytics.spec import counted_sums
 
     if not isinstance(statistics, list):
         raise TaskError('ask with {"statistics": [...]}, statistics as in a query spec')
@@ -158,6 +159,9 @@ def _ask_spec(opened: Any, statistics: object) -> Any:
     kinds = set(spec.computations())
     if "logistic" in kinds:
         raise TaskError("a regression is asked as a query of its own, not inside a session")
+    counted = counted_sums(spec)  # sessions are exact (no DP); the nodes refuse it too
+    if counted is not None:
+        raise TaskError(counted)
     outside = sorted(kinds - set(opened.computations()))
     if outside:
         raise TaskError(

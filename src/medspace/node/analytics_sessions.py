@@ -133,6 +133,7 @@ class AnalysisSessions:
         """A further statistic of an analysis session: (its disclosure-controlled
         aggregate, the node's decision entries), or the reply refusing it."""
         from medspace.analytics import QuerySpec
+        from medspace.analytics.spec import counted_sums
 
         worker = self.worker
         if query.frame is None or query.task is None:
@@ -152,7 +153,7 @@ class AnalysisSessions:
             return worker._refusal(
                 query.session, query.project_id, "denied", str(error), "task.run/unverified"
             )
-        refusal = ask_mismatch(query, spec, user.name)
+        refusal = ask_mismatch(query, spec, user.name) or counted_sums(spec)
         if refusal is not None:
             return worker._refusal(
                 query.session, query.project_id, "denied", refusal, "task.run/spec"

@@ -186,6 +186,7 @@ class AnalyticsWorker(AnalysisSessions):
     def _prepare(self, session: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
         from medspace.analytics import QuerySpec, Refused
         from medspace.analytics.budget import BudgetExceeded
+        from medspace.analytics.spec import counted_sums
 
         worker = self.worker
         try:
@@ -251,6 +252,9 @@ class AnalyticsWorker(AnalysisSessions):
                 query.epsilon = task.epsilon
                 compute(query, self.node.store, excluded, audit=None)
             else:
+                counted = counted_sums(spec)
+                if counted is not None:
+                    raise Refused(counted, code="binary-sum")
                 check = self._clearance(project.id, k)
                 if keep:
                     self._open(query, excluded, check, owner=user.name, task=task, state=state)
