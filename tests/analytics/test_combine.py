@@ -91,16 +91,26 @@ def test_quantiles_are_within_the_stated_bin_width(
     assert any("bin width" in note for note in result.statistic("q").notes)
 
 
-def test_bounds_are_bin_edges_that_enclose_the_data(
-    hospitals: list[Hospital], opened: list[Node]
+@pytest.mark.parametrize("fine", [False, True])
+def test_bounds_are_the_edges_of_the_outermost_bins_holding_k_patients_at_a_node(
+    hospitals: list[Hospital], opened: list[Node], fine: bool
 ) -> None:
-    spec = QuerySpec.parse(SPEC)
+    """A bin of fewer than k patients does not move a bound: with fine edges it would give
+    that patient's value (edges 0.001 apart gave one patient's HbA1c to 3 decimals)."""
+    edges = SPEC["statistics"][4]["edges"]
+    if fine:
+        edges = [round(4 + 0.001 * i, 3) for i in range(1000)]
+    bounds_stat = {"id": "b", "kind": "bounds", "variable": "hba1c", "edges": edges}
+    spec = QuerySpec.parse({**SPEC, "statistics": [bounds_stat]})
     bounds = _run(opened, spec).statistic("b").rows[0].values
-    values = [p.hba1c() for p in _union(hospitals) if p.hba1c() is not None]
-    assert bounds["lower"] in SPEC["statistics"][4]["edges"]
-    assert bounds["upper"] in SPEC["statistics"][4]["edges"]
-    assert bounds["lower"] <= min(values) and max(values) < bounds["upper"]
-    assert bounds["lower"] != min(values) and bounds["upper"] != max(values)
+    full: list[int] = []  # the bins (numbered as bin_labels does) with >= K at some node
+    for hospital in hospitals:
+        values = [p.hba1c() for p in hospital.people if p.hba1c() is not None]
+        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+        full += [b for b, c in enumerate(counts) if c >= K]
+    assert full, "the fixture must hold a bin of K patients"
+    assert bounds["lower"] == (None if min(full) == 0 else edges[min(full) - 1])
+    assert bounds["upper"] == (None if max(full) == len(edges) else edges[max(full)])
 
 
 def test_a_cell_suppressed_at_one_node_is_hidden_in_the_combined_result() -> None:

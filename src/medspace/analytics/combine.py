@@ -328,11 +328,12 @@ def _bounds(view: _View, stat: BoundsStat) -> tuple[list[ResultRow], list[str]]:
     labels = bin_labels(stat.edges)
     occupied = [view.raw(stat.id, (label,), "occupied") > 0 for label in labels]
     notes = [
-        "bounds are bin edges, rounded outwards from the data: the data lie between "
-        "them, and no patient's value is shown"
+        "bounds are the outer edges of the lowest and highest bins that hold at least k "
+        "patients at some node: a few patients in sparser bins beyond them are not "
+        "covered, and no patient's own value can be read off them; coarser edges cover more"
     ]
     if not any(occupied):
-        reason = "no node contributed (too few patients or no values)"
+        reason = "no bin holds k patients at any node: choose coarser edges"
         row = ResultRow(
             labels=(),
             values={"lower": None, "upper": None},

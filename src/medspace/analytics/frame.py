@@ -196,7 +196,7 @@ class FeatureFrame:
         )
         occupied = [(b, float(c)) for b, c in enumerate(counts) if c > 0]
         if isinstance(stat, BoundsStat):
-            rows: list[Row] = [((labels[b],), "occupied", 1.0) for b, _ in occupied]
+            rows: list[Row] = [((labels[b],), "occupied", c) for b, c in occupied]
             return [*rows, ((), WITH_VALUE, float(x.size))]
         return [*(((labels[b],), "bin", c) for b, c in occupied), ((TOTAL,), "n", float(x.size))]
 

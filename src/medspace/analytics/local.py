@@ -144,11 +144,18 @@ def disclose(
     else:
         reasons = released.protect(comparable(spec, cells), raw, min_cell_size)
     refusals: dict[str, str] = {}
+    raw = list(raw)
     for stat in spec.statistics:
-        if isinstance(stat, BoundsStat) and bounds_n.get(stat.id, 0) < min_cell_size:
+        if not isinstance(stat, BoundsStat):
+            continue
+        if bounds_n.get(stat.id, 0) < min_cell_size:
             refusals[stat.id] = BOUNDS_TOO_FEW
             for i in cells.positions(stat.id):
                 reasons[i] = BOUNDS_TOO_FEW
+        # A bin counts as holding data only with at least k patients: with edges 0.001
+        # apart, a bin of one would give that patient's value to 3 decimals.
+        for i in cells.positions(stat.id):
+            raw[i] = 1.0 if raw[i] >= min_cell_size else 0.0
     values = [
         0.0 if reason is not None else float(v) for v, reason in zip(raw, reasons, strict=True)
     ]
@@ -333,8 +340,8 @@ def _statistic_rows(
             if r[0] is not None:
                 counts[int(r[0])] = float(r[1])
         with_value = float(sum(counts.values()))
-        if isinstance(stat, BoundsStat):
-            out = [((labels[b],), "occupied", 1.0) for b, c in counts.items() if c > 0]
+        if isinstance(stat, BoundsStat):  # the bins' counts, made flags by `disclose`
+            out = [((labels[b],), "occupied", c) for b, c in counts.items() if c > 0]
             return [*out, ((), WITH_VALUE, with_value)], everyone
         out = [((labels[b],), "bin", c) for b, c in counts.items()]
         out.append(((TOTAL,), "n", with_value))
