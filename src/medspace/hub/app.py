@@ -21,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from medspace.errors import MedSpaceError
+from medspace.http_errors import refuse_without_echo
 from medspace.hub.channel import ChannelHub
 from medspace.hub.checkpoints import Checkpointer
 from medspace.hub.core import HubCore
@@ -110,6 +111,7 @@ def create_app(directory: Path, *, checkpoint_interval: float = 0.5) -> FastAPI:
     app.state.channel = channel
     app.state.checkpointer = checkpointer
     bearer = HTTPBearer(auto_error=False)
+    refuse_without_echo(app)
 
     @app.exception_handler(MedSpaceError)
     async def _medspace_error(request: Request, error: MedSpaceError) -> JSONResponse:

@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from medspace.errors import MedSpaceError
+from medspace.http_errors import refuse_without_echo
 from medspace.identity import AuthError, Role, User, parse_public_key, verify_token
 from medspace.lookup.errors import LookupDenied, RequestRejected
 
@@ -51,6 +52,7 @@ def create_api(directory: Path, hub_url: str) -> FastAPI:
         node_name = node.name
     api = FastAPI(title=f"MedSpace node {node_name}: emergency lookup", version="1")
     bearer = HTTPBearer(auto_error=False)
+    refuse_without_echo(api)
 
     @api.exception_handler(MedSpaceError)
     async def _error(request: Request, error: MedSpaceError) -> JSONResponse:
