@@ -4,8 +4,10 @@ What it holds, and only that (issue 5, item 3): diagnoses (code, code text, date
 current and recent drugs, allergies (with criticality and the reaction's coded name),
 the latest value of each lab test (value, unit, reference range, date) and the date of the
 last encounter. What it never holds: names, IDs, MRNs, addresses, phone numbers, the
-birth date, source record ids, note text or any other free text (a reaction name is kept
-only when it is short and the PHI scrubber finds nothing in it). Exact event dates stay:
+birth date, source record ids, note text or any other free text: a code's display text
+and a reaction name are kept only when short and the PHI scrubber finds nothing in them
+(a source without a coded display may fill it with the concept's free text, "fall at
+home, found by her daughter ..."); the code itself always stays. Exact event dates stay:
 the summary goes only to the treating clinician's node, sealed.
 
 The summary is read from the node store's tables in one connection (a handful of indexed
@@ -36,6 +38,7 @@ MAX_DRUGS = 50
 MAX_LABS = 30
 RECENT_DRUGS = timedelta(days=365)
 MAX_REACTION = 60
+MAX_CODE_TEXT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +54,21 @@ def _day(value: object) -> str | None:
 
 
 def _code(row: Any) -> dict[str, Any]:
-    return {"system": row.code_system, "code": row.code, "text": row.code_display}
+    return {
+        "system": row.code_system,
+        "code": row.code,
+        "text": _short_and_clean(row.code_display, MAX_CODE_TEXT),
+    }
 
 
 def _safe_reaction(text: str | None) -> str | None:
-    if not text or len(text) > MAX_REACTION:
+    return _short_and_clean(text, MAX_REACTION)
+
+
+def _short_and_clean(text: str | None, limit: int) -> str | None:
+    """`text` when it is at most `limit` characters and the PHI scrubber finds nothing in
+    it; None otherwise (the summary then shows the code alone)."""
+    if not text or len(text) > limit:
         return None
     return text if _phi_free(text) else None
 
