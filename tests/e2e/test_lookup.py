@@ -5,6 +5,7 @@ is in the ledger on both sides, without the patient."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -196,11 +197,13 @@ def test_what_a_hospital_receives_cannot_act_as_the_clinician(
     from medspace.lookup.responder import LookupResponder
 
     received: list[str] = []
+    reasons: list[str] = []
     handle = LookupResponder.handle
 
     def curious(self: LookupResponder, body: dict[str, Any]) -> dict[str, Any]:
         if self.name == "h3":
             received.append(str(body.get("token")))
+            reasons.append(json.dumps(body["request"]))
         return handle(self, body)
 
     monkeypatch.setattr(LookupResponder, "handle", curious)
@@ -211,11 +214,16 @@ def test_what_a_hospital_receives_cannot_act_as_the_clinician(
                 client,
                 clinician="dr-h1",
                 deadline=SLOW_MACHINE_DEADLINE,
-                patient=PatientInput.parse(national_id=A_SSN),
-                reason="unconscious after a fall, needs history now",
+                patient=PatientInput.parse(
+                    national_id=A_SSN, name="Johnathan Smith", birth_date="1961-03-14"
+                ),
+                reason="unconscious after a fall, ID card says JOHNATHAN SMITH, born 14.03.61",
             )
             bearer = client._http.headers["Authorization"].split()[1]
         assert outcome.matched and len(received) == 1
+        # The reason reached every hospital without the name or birth date it was typed with.
+        assert "SMITH" not in reasons[0].upper() and "14.03.61" not in reasons[0]
+        assert "unconscious after a fall" in reasons[0]
         forwarded = received[0]
         assert forwarded != bearer
         with HubClient(hub.url, forwarded) as as_dr, pytest.raises(HubRequestError) as denied:

@@ -24,6 +24,7 @@ from medspace.lookup import _linkage
 from medspace.lookup.alerts import AlertLimits, clinician_alerts
 from medspace.lookup.entries import NodeLedger, b64
 from medspace.lookup.errors import LookupInputError, SealError
+from medspace.lookup.justification import scrub_justification
 from medspace.lookup.request import LookupQuery, sign_query
 from medspace.lookup.responder import justification_digest
 from medspace.lookup.review import ASKED, LookupLog
@@ -135,14 +136,6 @@ def check_reason(reason: str | None) -> str:
     return text
 
 
-def scrub_justification(text: str) -> str:
-    """The justification with names, IDs, dates and other PHI replaced by tags, so that
-    what travels to the hub and other hospitals names nobody."""
-    from medspace.deid import scrub_text
-
-    return scrub_text(text).text
-
-
 def ask(
     node: Node,
     hub: HubClient,
@@ -173,7 +166,7 @@ def ask(
     started = time.perf_counter()
     now = datetime.now(UTC)
     purpose = Purpose.BTG if break_glass else Purpose.ETREAT
-    justification = scrub_justification(text)
+    justification = scrub_justification(text, patient)
     agreement = node.agreement_private_key()
     query = LookupQuery.new(
         requester=node.name,

@@ -1,0 +1,42 @@
+"""The justification leaves the asking node without the identity the clinician typed,
+however it was written in the reason; the scrubber then takes what else it finds."""
+
+from __future__ import annotations
+
+import pytest
+
+from medspace.lookup.ask import PatientInput
+from medspace.lookup.justification import PATIENT_TAG, scrub_justification
+
+ADAEZE = PatientInput.parse(
+    national_id="078-05-1120", name="Adaeze Okafor", birth_date="1961-03-14", sex="female"
+)
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "unconscious, ID card says ADAEZE OKAFOR, born March 14 1961",
+        "okafor adaeze 14.03.61 unresponsive",
+        "found collapsed; ssn 078051120 on her bracelet",
+        "DOB 3/14/1961, 19610314, 14 Mar 1961, 1961-03-14",
+    ],
+)
+def test_what_was_typed_as_the_patient_is_masked_in_the_reason(reason: str) -> None:
+    scrubbed = scrub_justification(reason, ADAEZE)
+    assert PATIENT_TAG in scrubbed
+    lowered = scrubbed.lower()
+    for part in ("adaeze", "okafor", "078051120", "078-05-1120", "14.03.61", "1961-03-14"):
+        assert part not in lowered, (part, scrubbed)
+    assert "march 14" not in lowered and "3/14" not in lowered and "19610314" not in lowered
+
+
+def test_a_chinese_name_is_masked_without_word_boundaries() -> None:
+    patient = PatientInput.parse(name="张伟", birth_date="1961-03-14")
+    scrubbed = scrub_justification("患者张伟昏迷, 1961年3月14日生", patient)
+    assert "张伟" not in scrubbed and "1961年3月14日" not in scrubbed
+
+
+def test_a_reason_without_the_patient_keeps_its_clinical_words() -> None:
+    reason = "chest pain radiating to the left arm, needs prior cardiac history"
+    assert scrub_justification(reason, ADAEZE) == reason
