@@ -5,11 +5,13 @@ is in the ledger on both sides, without the patient."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from tests.hub.support import PASSWORD
 from tests.lookup.support import A_SSN, B_DOB, B, lookup_network
 
@@ -245,6 +247,52 @@ def test_what_a_hospital_receives_cannot_act_as_the_clinician(
         assert [e.details.get("reason") for e in new if e.type.value == "lookup"] == [
             "lookup/malformed"
         ]
+
+
+def test_an_answer_the_hub_altered_or_made_up_is_left_out_and_the_result_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub routes every answer. Sealing keeps it from reading them, not from writing
+    them: it could turn h2's "match" (with its allergy) into "no-match", or seal a
+    made-up summary to the asking node's key. Each node's signed receipt catches both."""
+    from medspace.hub.lookup import LookupHub
+    from medspace.lookup.seal import Binding, seal
+
+    ask_node = LookupHub._ask
+
+    async def lying(self: LookupHub, node: str, key: str, message: Any, deadline: float) -> Any:
+        line, bodies = await ask_node(self, node, key, message, deadline)
+        if node == "h2" and line.get("answer") == "match":
+            line = {**line, "answer": "no-match"}
+            line.pop("sealed", None)
+        elif node == "h1":  # a made-up summary, sealed to the asking node's key
+            query = message["request"]["query"]
+            request = query["request"]
+            agreement = X25519PublicKey.from_public_bytes(base64.b64decode(query["agreement_key"]))
+            fake = json.dumps({"node": "h1", "request": request, "patients": [{"sex": "x"}]})
+            sealed = seal(fake.encode(), agreement, Binding(request, "h1", "h1"))
+            line = {**line, "answer": "match", "sealed": sealed.to_json()}
+        return line, bodies
+
+    monkeypatch.setattr(LookupHub, "_ask", lying)
+    with (
+        lookup_network(tmp_path) as (hub, _threads, dirs),
+        open_node(dirs["h1"]) as node,
+        _client(hub.url, "dr-h1") as client,
+    ):
+        outcome = ask(
+            node,
+            client,
+            clinician="dr-h1",
+            deadline=SLOW_MACHINE_DEADLINE,
+            patient=PatientInput.parse(national_id=A_SSN),
+            reason="unconscious after a road accident, needs history now",
+        )
+    statuses = {a.node: a.status for a in outcome.answers}
+    assert statuses["h2"] == "unverified" and statuses["h1"] == "unverified"
+    assert outcome.partial and not outcome.matched
+    reasons = {a.node: a.reason or "" for a in outcome.answers}
+    assert "signed receipt" in reasons["h2"] and "signed receipt" in reasons["h1"]
 
 
 def _replay_at_hub(node: object, client: HubClient) -> str:

@@ -205,15 +205,18 @@ class LookupHub:
     async def _fan_out(self, run: LookupRun, lines: asyncio.Queue[bytes | None]) -> None:
         core = self._core
         try:
-            registered = sorted(n.name for n in await core.read(core.registry.nodes))
-            targets = [n for n in self._channel.connected() if n in registered]
+            keys = {n.name: n.public_key for n in await core.read(core.registry.nodes)}
+            registered = sorted(keys)
+            targets = [n for n in self._channel.connected() if n in keys]
             message = {
                 "type": "lookup",
                 "request": run.signed.to_json(),
                 "token": run.delegation,
                 "requester_key": run.requester_key,
             }
-            jobs = [asyncio.create_task(self._ask(n, message, run.deadline)) for n in targets]
+            jobs = [
+                asyncio.create_task(self._ask(n, keys[n], message, run.deadline)) for n in targets
+            ]
             answered: list[str] = []
             entries: dict[str, list[bytes]] = {}
             for job in asyncio.as_completed(jobs):
@@ -252,7 +255,7 @@ class LookupHub:
             lines.put_nowait(None)
 
     async def _ask(
-        self, node: str, message: dict[str, Any], deadline: float
+        self, node: str, key: str, message: dict[str, Any], deadline: float
     ) -> tuple[dict[str, Any], list[bytes]]:
         try:
             reply = await self._channel.request(node, message, deadline)
@@ -266,6 +269,10 @@ class LookupHub:
             "type": "answer",
             "node": node,
             "status": str(reply.get("status")),
+            # The node's signed receipt and its registered key, which the asking node
+            # pins on first contact: it checks that this line is what the node sent.
+            "receipt": reply.get("receipt"),
+            "node_key": key,
         }
         if reply.get("status") == "ok":
             line["answer"] = reply.get("answer")

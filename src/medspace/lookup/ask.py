@@ -23,8 +23,10 @@ from medspace.ledger import EntryType
 from medspace.lookup import _linkage
 from medspace.lookup.alerts import AlertLimits, clinician_alerts
 from medspace.lookup.entries import NodeLedger, b64
-from medspace.lookup.errors import LookupInputError, SealError
+from medspace.lookup.errors import LookupInputError, RequestRejected, SealError
 from medspace.lookup.justification import scrub_justification
+from medspace.lookup.pins import PeerPins
+from medspace.lookup.receipt import Receipt, sealed_digest
 from medspace.lookup.request import LookupQuery, sign_query
 from medspace.lookup.responder import justification_digest
 from medspace.lookup.review import ASKED, LookupLog
@@ -33,6 +35,8 @@ from medspace.node import Node
 from medspace.policy import Purpose
 
 DEFAULT_DEADLINE = 2.0
+UNVERIFIED = "unverified"
+"""An answer line whose node's signed receipt does not verify (altered on the way)."""
 MIN_JUSTIFICATION = 10
 """The policy's minimum justification length (the hub and every responder enforce it
 too); checked here first so that nothing is sent without one."""
@@ -242,9 +246,10 @@ def ask(
         answers: list[NodeAnswer] = []
         missing: list[str] = []
         partial = False
+        pins = PeerPins(node.directory)
         for line in hub.stream_lines("/lookup", body):
             if line.get("type") == "answer":
-                answer = _open(line, query, agreement, time.perf_counter() - started)
+                answer = _open(line, query, agreement, pins, time.perf_counter() - started)
                 if answer.status != "missing":
                     answers.append(answer)
                     if on_answer is not None:
@@ -252,6 +257,8 @@ def ask(
             elif line.get("type") == "end":
                 missing = [str(n) for n in line.get("missing", [])]
                 partial = bool(line.get("partial"))
+        # An answer the hub may have altered counts as not received.
+        partial = partial or any(a.status == UNVERIFIED for a in answers)
         if queued:
             log.delivered([i for i, _ in queued])
         outcome = LookupOutcome(
@@ -275,9 +282,16 @@ def ask(
             log.close()
 
 
-def _open(line: dict[str, Any], query: LookupQuery, agreement: Any, seconds: float) -> NodeAnswer:
+def _open(
+    line: dict[str, Any], query: LookupQuery, agreement: Any, pins: PeerPins, seconds: float
+) -> NodeAnswer:
     node = str(line.get("node"))
     status = str(line.get("status"))
+    if status == "missing":
+        return NodeAnswer(node, status, reason=str(line.get("reason", "")), seconds=seconds)
+    doubt = _unverified(line, query, pins)
+    if doubt is not None:
+        return NodeAnswer(node, UNVERIFIED, reason=doubt, seconds=seconds)
     if status != "ok":
         return NodeAnswer(node, status, reason=str(line.get("reason", "")), seconds=seconds)
     if line.get("answer") != "match":
@@ -292,6 +306,28 @@ def _open(line: dict[str, Any], query: LookupQuery, agreement: Any, seconds: flo
     except (SealError, ValueError, AttributeError) as error:
         return NodeAnswer(node, "error", reason=str(error), seconds=seconds)
     return NodeAnswer(node, "ok", "match", patients, seconds=seconds)
+
+
+def _unverified(line: dict[str, Any], query: LookupQuery, pins: PeerPins) -> str | None:
+    """Why the line is not what its node signed (None when it is): the node's receipt
+    must verify with its identity key, pinned on first contact (`receipt.py`)."""
+    node = str(line.get("node"))
+    status = str(line.get("status"))
+    answer = line.get("answer") if status == "ok" else None
+    sealed = None
+    try:
+        if answer == "match":
+            sealed = sealed_digest(Sealed.from_json(line.get("sealed")))
+        key = pins.check(node, str(line.get("node_key", "")))
+    except (SealError, RequestRejected) as error:
+        return f"{node}'s answer cannot be checked ({error}); it is left out"
+    receipt = Receipt(query.request, query.requester, node, status, answer, sealed)
+    if not receipt.verifies(key, line.get("receipt")):
+        return (
+            f"{node}'s answer does not carry {node}'s signed receipt: the hub may have altered "
+            "or made it up, so it is left out; ask again, and tell the hub operator"
+        )
+    return None
 
 
 def _record_view(

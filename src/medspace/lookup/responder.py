@@ -39,6 +39,7 @@ from medspace.lookup.alerts import (
 from medspace.lookup.entries import NodeLedger, b64, digest
 from medspace.lookup.errors import RequestRejected
 from medspace.lookup.pins import PeerPins
+from medspace.lookup.receipt import Receipt, sealed_digest
 from medspace.lookup.request import LookupQuery, SignedQuery
 from medspace.lookup.review import ANSWERED, LookupLog
 from medspace.lookup.seal import Binding, seal
@@ -78,7 +79,8 @@ class LookupResponder:
         self._hub_key = hub_key
         self._pins = PeerPins(node.directory)
         self.log = log or LookupLog(node.directory)
-        self._ledger = NodeLedger(node.name, node.identity_private_key())
+        self._identity = node.identity_private_key()
+        self._ledger = NodeLedger(node.name, self._identity)
         self._clock = clock
         self._probe = prober
         # Read on every lookup; parsed again only when a steward changes the file.
@@ -115,7 +117,7 @@ class LookupResponder:
                 reason="lookup/replay",
                 request=query.request,
             )
-            return self._reply("refused", str(error), [entry])
+            return self._reply("refused", str(error), [entry], query=query)
 
     def _verify(self, body: dict[str, Any], now: datetime) -> tuple[LookupQuery, User]:
         signed = SignedQuery.from_json(body.get("request"))
@@ -181,7 +183,7 @@ class LookupResponder:
                     purpose=query.purpose.value,
                 )
             )
-            return self._reply("refused", decision.reason, entries)
+            return self._reply("refused", decision.reason, entries, query=query)
         if query.break_glass:
             entries.append(
                 self._ledger.draft(
@@ -211,7 +213,7 @@ class LookupResponder:
             entries.append(
                 self._ledger.draft(EntryType.ANSWER, now, status="error", request=query.request)
             )
-            return self._reply("error", str(error)[:300], entries)
+            return self._reply("error", str(error)[:300], entries, query=query)
         matches = [(pseudonym, hit.kind) for hit, pseudonym in kept]
         status = "match" if kept else "no-match"
         self.log.finish(event, status, matches, now=now, requester=query.requester)
@@ -220,6 +222,7 @@ class LookupResponder:
         entries += self._alert_entries(alerts, query, now)
         reply: dict[str, Any] = {"answer": status}
         artefacts: dict[str, str] = {}
+        sealed_sha256 = None
         if kept:
             entries.append(
                 self._ledger.draft(
@@ -242,6 +245,7 @@ class LookupResponder:
             )
             reply["sealed"] = sealed.to_json()
             artefacts["answer"] = digest(sealed.ciphertext)
+            sealed_sha256 = sealed_digest(sealed)
         entries.append(
             self._ledger.draft(
                 EntryType.ANSWER,
@@ -253,7 +257,7 @@ class LookupResponder:
                 count=len(kept),
             )
         )
-        return self._reply("ok", None, entries, **reply)
+        return self._reply("ok", None, entries, query=query, sealed_sha256=sealed_sha256, **reply)
 
     def _apply_consent(
         self, hits: list[_linkage.Hit], purpose: Purpose
@@ -286,8 +290,17 @@ class LookupResponder:
         return bodies
 
     def _reply(
-        self, status: str, reason: str | None, entries: list[Entry], **extra: Any
+        self,
+        status: str,
+        reason: str | None,
+        entries: list[Entry],
+        *,
+        query: LookupQuery | None = None,
+        sealed_sha256: str | None = None,
+        **extra: Any,
     ) -> dict[str, Any]:
+        """The reply to the hub: status, this node's signed entries (and any queued), and
+        for a request it could read, a receipt of what it answered (`receipt.py`)."""
         queued = self.log.outbox()
         if queued:
             self.log.delivered([i for i, _ in queued])
@@ -300,6 +313,16 @@ class LookupResponder:
         }
         if reason is not None:
             reply["reason"] = reason
+        if query is not None:
+            receipt = Receipt(
+                query.request,
+                query.requester,
+                self.name,
+                status,
+                extra.get("answer"),
+                sealed_sha256,
+            )
+            reply["receipt"] = receipt.sign(self._identity)
         return reply
 
 
