@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from medspace.analytics import QuerySpec, cohort_person_ids, compute_local, layout, local
+from medspace.analytics.frame import FeatureFrame
 from medspace.analytics.layout import bin_labels
 from medspace.node import Node
 
@@ -340,3 +341,28 @@ def test_tables_counted_per_cell_or_by_group_by_agree(
     grouped = compute_local(opened[0].store, spec, min_cell_size=1)
     assert per_cell == grouped
     assert per_cell.cohort_size > 0 and sum(per_cell.values) > 0
+
+
+@pytest.mark.parametrize("name", ["returning", "nothing", "window", "select"])
+def test_a_variable_named_like_an_sql_keyword_is_just_a_name(opened: list[Node], name: str) -> None:
+    """Variable names are quoted in the node's SQL: 'returning' is a keyword to SQLite."""
+
+    def by_sex(variable: str) -> QuerySpec:
+        return QuerySpec.parse(
+            {
+                "variables": {variable: {"kind": "sex"}},
+                "statistics": [{"id": "c", "kind": "count", "by": [variable]}],
+            }
+        )
+
+    spec, plain = by_sex(name), by_sex("s")
+    node = opened[0]
+    assert (
+        compute_local(node.store, spec, min_cell_size=1).values
+        == compute_local(node.store, plain, min_cell_size=1).values
+    )
+    frame = FeatureFrame.load(node.store, spec)
+    assert (
+        frame.aggregate(spec, min_cell_size=1).values
+        == compute_local(node.store, plain, min_cell_size=1).values
+    )

@@ -128,6 +128,8 @@ def test_mi_example_expresses_the_mi_model() -> None:
             },
             "two categories",
         ),
+        # the node's own patient key as a variable name
+        ({"variables": {"pid": {"kind": "sex"}}}, "rename it"),
         # a proportion of a numeric variable
         ({"statistics": [{"id": "p", "kind": "proportion", "variable": "age"}]}, "0/1"),
         # edges so close that two bins print alike: one label for two cells loses an

@@ -47,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import quoted_name
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import NullType
 
@@ -376,8 +377,11 @@ def feature_table(
     expression (`conn.dialect.name`)."""
     wanted = {n for n in names if not isinstance(spec.variables[n], IsVar)}
     wanted |= {v.of for n in names if isinstance(v := spec.variables[n], IsVar)}
+    # Variable names are always quoted: a researcher's "returning" or "nothing" is an
+    # SQL keyword to SQLite that SQLAlchemy does not know to quote.
     columns = [person.c.id.label("pid")] + [
-        _base_expression(spec, spec.variables[n], dialect).label(n) for n in sorted(wanted)
+        _base_expression(spec, spec.variables[n], dialect).label(quoted_name(n, True))
+        for n in sorted(wanted)
     ]
     first = select(*columns).where(*_cohort_where(spec, exclude_pseudonyms)).subquery("f0")
     derived: list[ColumnElement[Any]] = []
@@ -390,7 +394,7 @@ def feature_table(
                     (parent.is_(None), null()),
                     (parent == var.category, 1),
                     else_=0,
-                ).label(name)
+                ).label(quoted_name(name, True))
             )
     return select(*first.c, *derived).subquery("f")
 

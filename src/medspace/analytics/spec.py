@@ -231,6 +231,8 @@ class QuerySpec(_Model):
         ids = [s.id for s in self.statistics]
         if len(set(ids)) != len(ids):
             raise ValueError("statistic ids must be unique")
+        if "pid" in self.variables:
+            raise ValueError("the variable name pid is the node's own (its patient key); rename it")
         for name, var in self.variables.items():
             if isinstance(var, IsVar):
                 parent = self.variables.get(var.of)
