@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from medspace.analytics import QuerySpec, layout, protect, released
-from medspace.analytics.disclosure import BELOW_MIN_CELL, FOLLOWS_N
+from medspace.analytics.disclosure import BELOW_MIN_CELL, EMPTY_BY_ZERO, FOLLOWS_N
 from medspace.analytics.layout import Layout
 from medspace.analytics.released import EARLIER_ANSWERS, ReleaseRecord
 
@@ -296,3 +296,59 @@ def test_in_one_query_a_decoy_zero_does_not_unlock_a_hidden_cell() -> None:
     assert reasons[0] is not None or any(
         reasons[i] is not None for i in grid.values() if i != grid[("female", "0")]
     )
+
+
+def test_a_decoy_asked_first_does_not_mark_the_group_shown() -> None:
+    """'Mean of a lab nobody has, by sex' first (n = 0 for women), then 'count by sex' (3
+    women hidden), then 'count': the 0 said nothing about how many women there are, so
+    the total stays hidden."""
+    record = ReleaseRecord()
+    decoy = layout(_answer({"id": "decoy", "kind": "mean", "variable": "hba1c", "by": ["sex"]}))
+    record.protect(decoy, [0.0] * len(decoy), K)
+    first = layout(BY_SEX)
+    assert record.protect(first, _values(first), K)[0] == BELOW_MIN_CELL
+    second = layout(TOTAL)
+    assert record.protect(second, _values(second), K)[0] is not None
+
+
+@pytest.mark.parametrize(
+    "decoy",
+    [
+        {"id": "d", "kind": "histogram", "variable": "hba1c", "edges": [0, 1]},
+        {"id": "d", "kind": "table", "variables": ["band"]},
+        {"id": "d", "kind": "count", "by": ["band"]},
+    ],
+)
+def test_zeros_in_every_category_of_a_variable_nobody_has_do_not_empty_the_cohort(
+    decoy: dict[str, Any],
+) -> None:
+    """Every bin or band 0 reads, in a model where everyone has a value, as 'nobody at
+    all': the hidden 3 women would seem to hold nobody and the total would be shown. The
+    answer is withheld instead (in one query, and after 'count by sex')."""
+    band = {"kind": "age_band", "bands": [{"label": "old", "min": 150, "max": 200}]}
+    variables = {**VARIABLES, "band": band}
+
+    def spec(*statistics: dict[str, Any]) -> QuerySpec:
+        return QuerySpec.parse({"variables": variables, "statistics": list(statistics)})
+
+    def values(cells: Layout) -> list[float]:
+        out = []
+        for cell in cells.cells:
+            conditions = dict(cell.population)
+            if cell.statistic == "d" or not cell.count:
+                out.append(0.0)  # nobody has the lab, nobody is 150
+            elif "sex" in conditions:
+                out.append(float(PATIENTS[conditions["sex"]]))
+            else:
+                out.append(float(sum(PATIENTS.values())))
+        return out
+
+    together = layout(spec({"id": "n", "kind": "count"}, BY_SEX.statistics[0].model_dump(), decoy))
+    reasons = protect(together, values(together), K)
+    assert all(r is not None for r, c in zip(reasons, together.cells, strict=True) if c.count)
+    assert EMPTY_BY_ZERO in reasons
+    record = ReleaseRecord()
+    first = layout(BY_SEX)
+    assert record.protect(first, _values(first), K) == [BELOW_MIN_CELL, None]
+    record.protect(layout(spec(decoy)), values(layout(spec(decoy))), K)
+    assert record.protect(layout(TOTAL), [63.0], K)[0] is not None

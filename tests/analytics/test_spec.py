@@ -130,6 +130,19 @@ def test_mi_example_expresses_the_mi_model() -> None:
         ),
         # the node's own patient key as a variable name
         ({"variables": {"pid": {"kind": "sex"}}}, "rename it"),
+        ({"variables": {"cmax": {"kind": "sex"}}}, "rename it"),
+        # a histogram of a 0/1 variable: its counts of 0 and 1 under another name
+        (
+            {
+                "variables": {
+                    "dm": {"kind": "has", "domain": "condition", "system": "ICD-10", "code": "E11"}
+                },
+                "statistics": [
+                    {"id": "h", "kind": "histogram", "variable": "dm", "edges": [0.5, 2]}
+                ],
+            },
+            "ask for its proportion",
+        ),
         # a proportion of a numeric variable
         ({"statistics": [{"id": "p", "kind": "proportion", "variable": "age"}]}, "0/1"),
         # edges so close that two bins print alike: one label for two cells loses an

@@ -330,7 +330,7 @@ def _bounds(view: _View, stat: BoundsStat) -> tuple[list[ResultRow], list[str]]:
     notes = [
         "bounds are the outer edges of the lowest and highest bins that hold at least k "
         "patients at some node: a few patients in sparser bins beyond them are not "
-        "covered, and no patient's own value can be read off them; coarser edges cover more"
+        "covered; coarser edges cover more"
     ]
     if not any(occupied):
         reason = "no bin holds k patients at any node: choose coarser edges"

@@ -41,6 +41,7 @@ from medspace.analytics.layout import Layout
 BELOW_MIN_CELL = "below-min-cell"
 COMPLEMENTARY = "complementary"
 FOLLOWS_N = "follows-n"
+EMPTY_BY_ZERO = "empty-by-zero"
 
 Equation = tuple[int, tuple[int, ...]]
 _MAX_EXACT_UNKNOWNS = 3000
@@ -126,8 +127,30 @@ def protect(
             break
         if not _widen(system, values, reasons, recomputable, frozen):
             break  # nothing left to hide in those equations (only fixed cells are left)
+    if rows is not None and _zeros_contradict(layout, rows, values, reasons):
+        for i, cell in enumerate(layout.cells):
+            if cell.count and i not in frozen:
+                reasons[i] = reasons[i] or EMPTY_BY_ZERO
     _follow_n(layout, reasons)
     return reasons
+
+
+def _zeros_contradict(
+    layout: Layout, rows: atoms.Rows, values: Sequence[float], reasons: Sequence[str | None]
+) -> bool:
+    """Whether the shown zeros empty every atom of a cell that is not 0. The model gives
+    every patient a value of every variable; a patient without one (no such lab, a sex
+    outside the categories) is in no category, so zeros in all of a variable's categories
+    read as "nobody at all" and a hidden cell of 3 would seem to hold nobody. The model
+    cannot check such an answer, so it is withheld whole."""
+    _hidden, _shown, zeros = _split(layout, reasons, values)
+    if not zeros:
+        return False
+    left = ~atoms.empty_atoms(rows, zeros)
+    return any(
+        cell.count and values[i] != 0 and rows[i].any() and not rows[i][left].any()
+        for i, cell in enumerate(layout.cells)
+    )
 
 
 def exposed_cells(

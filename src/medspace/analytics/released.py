@@ -195,7 +195,9 @@ class ReleaseRecord:
             self._indicators.get(v) != t for v, t in cells.indicators.items()
         )
         for cell, value, reason in zip(cells.cells, values, reasons, strict=True):
-            if not cell.count:
+            if not cell.count or (not cell.complete and value == 0):
+                # A mean's n of 0 says nobody has a value, not how many the group holds:
+                # recorded as "the group was shown", it let a later count of 3 go free.
                 continue
             pop, shown = cell.population, reason is None
             # A population recorded hidden stays hidden, whatever a later cell of it says

@@ -63,6 +63,11 @@ HIDDEN_BECAUSE = {
         "would give a hidden cell away"
     ),
     "bounds-below-min-cell": "fewer patients than the minimum cell size have a value",
+    "empty-by-zero": (
+        "withheld: a 0 in this answer would seem to say that a group holding patients is "
+        "empty (patients without a value of a variable are in none of its categories); "
+        "ask the statistics without the one that shows only zeros"
+    ),
 }
 """What each disclosure-control reason code in "hidden because" means, for people."""
 _CHART_COLUMNS = {

@@ -105,6 +105,7 @@ __all__ = [
     "MAX_VARIABLES",
     "NUMERIC_KINDS",
     "RESERVED_LABELS",
+    "RESERVED_NAMES",
     "SPEC_VERSION",
     "AgeBandVar",
     "AgeRange",
@@ -231,8 +232,12 @@ class QuerySpec(_Model):
         ids = [s.id for s in self.statistics]
         if len(set(ids)) != len(ids):
             raise ValueError("statistic ids must be unique")
-        if "pid" in self.variables:
-            raise ValueError("the variable name pid is the node's own (its patient key); rename it")
+        clashes = sorted(set(self.variables) & RESERVED_NAMES)
+        if clashes:
+            raise ValueError(
+                f"the variable name {clashes[0]} is taken by the node's database (its "
+                "patient key or a PostgreSQL system column); rename it"
+            )
         for name, var in self.variables.items():
             if isinstance(var, IsVar):
                 parent = self.variables.get(var.of)
@@ -269,6 +274,13 @@ class QuerySpec(_Model):
         if isinstance(stat, _Binned):
             from medspace.analytics.layout import bin_labels
 
+            if self.variables[stat.variable].kind in BINARY_KINDS:
+                # Its bins count the 0s and the 1s under a name rule 3 does not link to
+                # the variable: a second copy of it that complementary suppression misses.
+                raise ValueError(
+                    f"statistic {stat.id}: a {stat.kind} of the 0/1 variable {stat.variable} "
+                    "is its counts of 0 and 1; ask for its proportion, or a table by it"
+                )
             labels = bin_labels(stat.edges)
             if len(set(labels)) != len(labels):
                 raise ValueError(
@@ -288,6 +300,11 @@ class QuerySpec(_Model):
                 raise ValueError(f"statistic {stat.id}: covariates repeat or include the outcome")
             for name in stat.covariates:
                 self._need(stat.id, name, NUMERIC_KINDS, "numeric or 0/1")
+
+
+RESERVED_NAMES = frozenset({"pid", "oid", "tableoid", "xmin", "xmax", "cmin", "cmax", "ctid"})
+"""Variable names the node's feature tables cannot take: its patient key, and the system
+columns PostgreSQL gives every table."""
 
 
 def counted_sums(spec: QuerySpec) -> str | None:
