@@ -40,3 +40,35 @@ def test_a_chinese_name_is_masked_without_word_boundaries() -> None:
 def test_a_reason_without_the_patient_keeps_its_clinical_words() -> None:
     reason = "chest pain radiating to the left arm, needs prior cardiac history"
     assert scrub_justification(reason, ADAEZE) == reason
+
+
+def test_accents_case_and_sharp_s_do_not_hide_a_name_from_the_mask() -> None:
+    jose = PatientInput.parse(name="José Muñoz", birth_date="1961-03-14")
+    assert "MUNOZ" not in scrub_justification("card says JOSE MUNOZ", jose).upper()
+    hans = PatientInput.parse(name="Hans Strauß", birth_date="1961-03-14")
+    assert "STRAUSS" not in scrub_justification("HANS STRAUSS collapsed", hans)
+
+
+def test_a_phone_is_masked_however_it_is_punctuated() -> None:
+    patient = PatientInput.parse(
+        name="Adaeze Okafor", birth_date="1961-03-14", phone="+1 555 123 4567"
+    )
+    scrubbed = scrub_justification("daughter says call (555) 123-4567 or 555.123.4567", patient)
+    assert "123" not in scrubbed and "4567" not in scrubbed
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "14. 3. 1961",
+        "14 / 03 / 1961",
+        "140361",
+        "14-MAR-1961",
+        "14/Mar/1961",
+        "1961-Mar-14",
+        "14th March, 1961",
+    ],
+)
+def test_a_birth_date_is_masked_in_other_spellings(written: str) -> None:
+    scrubbed = scrub_justification(f"fell at home, born {written}, confused", ADAEZE)
+    assert "1961" not in scrubbed and "61" not in scrubbed.replace(PATIENT_TAG, "")

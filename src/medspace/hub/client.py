@@ -288,7 +288,10 @@ class HubClient:
                     raise HubRequestError(message, response.status_code)
                 for line in response.iter_lines():
                     if line.strip():
-                        yield json.loads(line)
+                        try:
+                            yield json.loads(line)
+                        except ValueError:  # the reader decides what a bad line means
+                            yield {"type": "unreadable"}
         except httpx.TransportError as error:
             raise HubUnreachable(
                 f"the hub at {self.url} did not answer ({type(error).__name__}); check that it "

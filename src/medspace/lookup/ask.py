@@ -10,33 +10,28 @@ typed identity is used to compute tokens and then dropped; it is not logged.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 from medspace.errors import MedSpaceError
 from medspace.hub.client import HubClient
 from medspace.ledger import EntryType
 from medspace.lookup import _linkage
 from medspace.lookup.alerts import AlertLimits, clinician_alerts
+from medspace.lookup.answers import AnswerReader, NodeAnswer
 from medspace.lookup.entries import NodeLedger, b64
-from medspace.lookup.errors import LookupInputError, RequestRejected, SealError
+from medspace.lookup.errors import LookupInputError
 from medspace.lookup.justification import scrub_justification
 from medspace.lookup.pins import PeerPins
-from medspace.lookup.receipt import Receipt, sealed_digest
 from medspace.lookup.request import LookupQuery, sign_query
 from medspace.lookup.responder import justification_digest
 from medspace.lookup.review import ASKED, LookupLog
-from medspace.lookup.seal import Binding, Sealed, open_sealed
 from medspace.node import Node
 from medspace.policy import Purpose
 
 DEFAULT_DEADLINE = 2.0
-UNVERIFIED = "unverified"
-"""An answer line whose node's signed receipt does not verify (altered on the way)."""
 MIN_JUSTIFICATION = 10
 """The policy's minimum justification length (the hub and every responder enforce it
 too); checked here first so that nothing is sent without one."""
@@ -97,19 +92,6 @@ class PatientInput:
             )
         phone = (phone or "").strip() or None
         return cls(national_id, id_system, name, day, sex, phone=phone)
-
-
-@dataclass(frozen=True, slots=True)
-class NodeAnswer:
-    """One node's answer, opened: status ok/refused/error/missing, match/no-match, and
-    the summaries (one per matched patient record) when it matched."""
-
-    node: str
-    status: str
-    answer: str | None = None
-    patients: list[dict[str, Any]] = field(default_factory=list)
-    reason: str | None = None
-    seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,21 +226,18 @@ def ask(
             "deadline": deadline,
         }
         answers: list[NodeAnswer] = []
-        missing: list[str] = []
-        partial = False
-        pins = PeerPins(node.directory)
+        reader = AnswerReader(query, agreement, PeerPins(node.directory), node.identity_public_key)
         for line in hub.stream_lines("/lookup", body):
-            if line.get("type") == "answer":
-                answer = _open(line, query, agreement, pins, time.perf_counter() - started)
-                if answer.status != "missing":
-                    answers.append(answer)
-                    if on_answer is not None:
-                        on_answer(answer)
-            elif line.get("type") == "end":
-                missing = [str(n) for n in line.get("missing", [])]
-                partial = bool(line.get("partial"))
-        # An answer the hub may have altered counts as not received.
-        partial = partial or any(a.status == UNVERIFIED for a in answers)
+            kind = line.get("type") if isinstance(line, dict) else None
+            if kind == "end":
+                reader.end(line)
+                continue
+            answer = reader.answer(line, time.perf_counter() - started)
+            if answer is not None:
+                answers.append(answer)
+                if on_answer is not None:
+                    on_answer(answer)
+        missing, partial = reader.completeness(answers)
         if queued:
             log.delivered([i for i, _ in queued])
         outcome = LookupOutcome(
@@ -280,54 +259,6 @@ def ask(
     finally:
         if own_log:
             log.close()
-
-
-def _open(
-    line: dict[str, Any], query: LookupQuery, agreement: Any, pins: PeerPins, seconds: float
-) -> NodeAnswer:
-    node = str(line.get("node"))
-    status = str(line.get("status"))
-    if status == "missing":
-        return NodeAnswer(node, status, reason=str(line.get("reason", "")), seconds=seconds)
-    doubt = _unverified(line, query, pins)
-    if doubt is not None:
-        return NodeAnswer(node, UNVERIFIED, reason=doubt, seconds=seconds)
-    if status != "ok":
-        return NodeAnswer(node, status, reason=str(line.get("reason", "")), seconds=seconds)
-    if line.get("answer") != "match":
-        return NodeAnswer(node, "ok", "no-match", seconds=seconds)
-    try:
-        sealed = Sealed.from_json(line.get("sealed"))
-        plain = open_sealed(sealed, agreement, Binding(query.request, query.requester, node))
-        payload = json.loads(plain)
-        if payload.get("node") != node or payload.get("request") != query.request:
-            raise SealError("a sealed answer names another node or request")
-        patients = [p for p in payload.get("patients", []) if isinstance(p, dict)]
-    except (SealError, ValueError, AttributeError) as error:
-        return NodeAnswer(node, "error", reason=str(error), seconds=seconds)
-    return NodeAnswer(node, "ok", "match", patients, seconds=seconds)
-
-
-def _unverified(line: dict[str, Any], query: LookupQuery, pins: PeerPins) -> str | None:
-    """Why the line is not what its node signed (None when it is): the node's receipt
-    must verify with its identity key, pinned on first contact (`receipt.py`)."""
-    node = str(line.get("node"))
-    status = str(line.get("status"))
-    answer = line.get("answer") if status == "ok" else None
-    sealed = None
-    try:
-        if answer == "match":
-            sealed = sealed_digest(Sealed.from_json(line.get("sealed")))
-        key = pins.check(node, str(line.get("node_key", "")))
-    except (SealError, RequestRejected) as error:
-        return f"{node}'s answer cannot be checked ({error}); it is left out"
-    receipt = Receipt(query.request, query.requester, node, status, answer, sealed)
-    if not receipt.verifies(key, line.get("receipt")):
-        return (
-            f"{node}'s answer does not carry {node}'s signed receipt: the hub may have altered "
-            "or made it up, so it is left out; ask again, and tell the hub operator"
-        )
-    return None
 
 
 def _record_view(

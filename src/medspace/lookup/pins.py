@@ -56,19 +56,32 @@ class PeerPins:
     def check(self, node: str, shown: str) -> Ed25519PublicKey:
         """The key of `node`: pinned now if new, else it must equal the pin. Raises
         `RequestRejected` for a changed key or one that does not parse."""
+        key = self.key_for(node, shown)
+        self.pin(node, key)
+        return key
+
+    def pin(self, node: str, key: Ed25519PublicKey) -> None:
+        """Pin `key` for `node` unless a key is pinned already (call once something
+        signed with it has verified, so that a key the hub made up is never pinned)."""
+        text = public_key_text(key)
+        with self._lock:
+            pins = self._read()
+            if node not in pins:
+                pins[node] = text
+                atomic_write(self._path, json.dumps(pins, indent=2, sort_keys=True).encode())
+
+    def key_for(self, node: str, shown: str) -> Ed25519PublicKey:
+        """The key the hub shows for `node`, which must equal the pin if there is one;
+        nothing is pinned. Raises `RequestRejected` for a changed key or one that does
+        not parse."""
         try:
             key = parse_public_key(shown)
         except (IdentityError, ValueError, TypeError):
             raise RequestRejected(f"the hub forwarded no valid identity key for {node}") from None
         text = public_key_text(key)
         with self._lock:
-            pins = self._read()
-            pinned = pins.get(node)
-            if pinned is None:
-                pins[node] = text
-                atomic_write(self._path, json.dumps(pins, indent=2, sort_keys=True).encode())
-                return key
-        if pinned != text:
+            pinned = self._read().get(node)
+        if pinned is not None and pinned != text:
             raise RequestRejected(
                 f"the hub shows another identity key for node {node} than the one pinned "
                 f"(fingerprint {fingerprint(parse_public_key(pinned))}); refusing. If {node} "

@@ -121,8 +121,10 @@ class LookupResponder:
 
     def _verify(self, body: dict[str, Any], now: datetime) -> tuple[LookupQuery, User]:
         signed = SignedQuery.from_json(body.get("request"))
-        key = self._pins.check(signed.query.requester, str(body.get("requester_key", "")))
+        requester = signed.query.requester
+        key = self._pins.key_for(requester, str(body.get("requester_key", "")))
         query = signed.verify(key)
+        self._pins.pin(requester, key)  # first contact: only a key that signed the request
         query.check_fresh(now)
         claims = verify_delegation(
             self._hub_key,

@@ -1,0 +1,137 @@
+"""The asking node reads the hub's answer lines: only what a node signed counts, and the
+result is partial whenever an answer is missing, unverified or unreadable, whatever the
+hub's closing line says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from medspace.identity import public_key_text
+from medspace.lookup.answers import UNVERIFIED, AnswerReader
+from medspace.lookup.pins import PeerPins
+from medspace.lookup.receipt import Receipt
+from medspace.lookup.request import LookupQuery
+from medspace.policy import Purpose
+
+OWN = Ed25519PrivateKey.generate()
+H2 = Ed25519PrivateKey.generate()
+AGREEMENT = X25519PrivateKey.generate()
+
+
+def _query() -> LookupQuery:
+    return LookupQuery.new(
+        requester="h1",
+        clinician="dr-h1",
+        purpose=Purpose.ETREAT,
+        justification="collapsed in the waiting room, history needed",
+        tokens={"exact": "x"},
+        agreement_key=AGREEMENT.public_key(),
+    )
+
+
+def _reader(tmp_path: Path, query: LookupQuery) -> AnswerReader:
+    return AnswerReader(query, AGREEMENT, PeerPins(tmp_path), OWN.public_key())
+
+
+def _line(query: LookupQuery, node: str, key: Ed25519PrivateKey, **changes: Any) -> dict[str, Any]:
+    """A no-match answer line as the hub forwards it, signed by `key`."""
+    receipt = Receipt(query.request, query.requester, node, "ok", "no-match", None)
+    line = {
+        "type": "answer",
+        "node": node,
+        "status": "ok",
+        "answer": "no-match",
+        "receipt": receipt.sign(key),
+        "node_key": public_key_text(key.public_key()),
+    }
+    return {**line, **changes}
+
+
+def _end(missing: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "end", "missing": missing or [], "partial": bool(missing)}
+
+
+def test_signed_answers_from_every_known_node_make_a_complete_result(tmp_path: Path) -> None:
+    query = _query()
+    reader = _reader(tmp_path, query)
+    answers = [reader.answer(_line(query, n, k), 0.1) for n, k in (("h1", OWN), ("h2", H2))]
+    reader.end(_end())
+    assert [a.status for a in answers if a] == ["ok", "ok"]
+    assert reader.completeness([a for a in answers if a]) == ([], False)
+    assert PeerPins(tmp_path).pinned() == {"h2": public_key_text(H2.public_key())}
+
+
+def test_a_known_node_the_hub_leaves_out_makes_the_result_partial(tmp_path: Path) -> None:
+    query = _query()
+    PeerPins(tmp_path).pin("h2", H2.public_key())  # met in an earlier lookup
+    for hub_says in ({"missing": []}, {"line": "missing"}):
+        reader = _reader(tmp_path, query)
+        answers = [reader.answer(_line(query, "h1", OWN), 0.1)]
+        if "line" in hub_says:
+            assert reader.answer({"type": "answer", "node": "h2", "status": "missing"}, 0.1) is None
+        reader.end(_end())  # "complete", says the hub
+        assert reader.completeness([a for a in answers if a]) == (["h2"], True)
+
+
+def test_the_asking_nodes_own_answer_is_checked_with_its_own_key(tmp_path: Path) -> None:
+    query = _query()
+    reader = _reader(tmp_path, query)
+    forged = reader.answer(_line(query, "h1", Ed25519PrivateKey.generate()), 0.1)
+    assert forged is not None and forged.status == UNVERIFIED
+
+
+def test_a_key_is_pinned_only_once_something_signed_with_it_verified(tmp_path: Path) -> None:
+    query = _query()
+    reader = _reader(tmp_path, query)
+    fake = Ed25519PrivateKey.generate()
+    line = _line(query, "h3", fake, receipt="AAAA")
+    answer = reader.answer(line, 0.1)
+    assert answer is not None and answer.status == UNVERIFIED
+    assert "h3" not in PeerPins(tmp_path).pinned()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        ["not", "an", "object"],
+        {"type": "answer", "node": "H 2", "status": "ok"},
+        {"type": "answer", "node": "h2", "status": 5},
+        {"type": "unreadable"},
+    ],
+)
+def test_a_malformed_line_makes_the_result_partial_instead_of_failing(
+    tmp_path: Path, line: Any
+) -> None:
+    query = _query()
+    reader = _reader(tmp_path, query)
+    own = reader.answer(_line(query, "h1", OWN), 0.1)
+    assert own is not None
+    opened = reader.answer(line, 0.1)
+    assert opened is None or opened.status == UNVERIFIED
+    reader.end(_end())
+    assert reader.completeness([own])[1] is True
+
+
+@pytest.mark.parametrize("answer", [1.5, ["match"], "\\ud800"])
+def test_an_answer_value_canonical_json_cannot_hold_is_unverified(
+    tmp_path: Path, answer: Any
+) -> None:
+    query = _query()
+    reader = _reader(tmp_path, query)
+    line = _line(query, "h2", H2, answer=answer if answer != "\\ud800" else "\ud800")
+    opened = reader.answer(line, 0.1)
+    assert opened is not None and opened.status == UNVERIFIED
+
+
+def test_a_closing_line_with_a_malformed_missing_list_makes_it_partial(tmp_path: Path) -> None:
+    query = _query()
+    reader = _reader(tmp_path, query)
+    own = reader.answer(_line(query, "h1", OWN), 0.1)
+    assert own is not None
+    reader.end({"type": "end", "missing": 5, "partial": False})
+    assert reader.completeness([own])[1] is True
