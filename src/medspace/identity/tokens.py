@@ -115,6 +115,8 @@ def issue_delegation(
         raise IdentityError(f"unknown delegation audience {audience!r}")
     if not isinstance(binding, str) or not 0 < len(binding) <= _MAX_BINDING:
         raise IdentityError("a delegation is for one task, session or request id")
+    if not timedelta(0) < ttl <= DELEGATION_TTL:
+        raise IdentityError(f"a delegation lives at most {DELEGATION_TTL}")
     issued = as_utc(now or utc_now(), "now").replace(microsecond=0)
     expires = min(issued + ttl, bearer.expires_at)
     if expires <= issued:
