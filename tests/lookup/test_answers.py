@@ -135,3 +135,22 @@ def test_a_closing_line_with_a_malformed_missing_list_makes_it_partial(tmp_path:
     assert own is not None
     reader.end({"type": "end", "missing": 5, "partial": False})
     assert reader.completeness([own])[1] is True
+
+
+def test_a_refusal_counts_as_signed_only_with_its_reason_and_leaves_the_result_partial(
+    tmp_path: Path,
+) -> None:
+    """A hospital that refused is in no timeline: partial. And the hub cannot reword why."""
+    query = _query()
+    reason = "this node does not allow break-glass lookups"
+    receipt = Receipt(query.request, query.requester, "h2", "refused", None, None, reason)
+    line = _line(query, "h2", H2, status="refused", reason=reason, receipt=receipt.sign(H2))
+    line.pop("answer")
+    reader = _reader(tmp_path, query)
+    own = reader.answer(_line(query, "h1", OWN), 0.1)
+    refused = reader.answer(line, 0.1)
+    assert refused is not None and refused.status == "refused" and refused.reason == reason
+    reader.end(_end())
+    assert own is not None and reader.completeness([own, refused]) == ([], True)
+    reworded = reader.answer({**line, "reason": "h2: no record of this patient"}, 0.1)
+    assert reworded is not None and reworded.status == UNVERIFIED

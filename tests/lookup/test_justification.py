@@ -72,3 +72,45 @@ def test_a_phone_is_masked_however_it_is_punctuated() -> None:
 def test_a_birth_date_is_masked_in_other_spellings(written: str) -> None:
     scrubbed = scrub_justification(f"fell at home, born {written}, confused", ADAEZE)
     assert "1961" not in scrubbed and "61" not in scrubbed.replace(PATIENT_TAG, "")
+
+
+def test_more_spellings_of_the_typed_identity_are_masked() -> None:
+    patient = PatientInput.parse(
+        national_id="219-09-9999",
+        name="Søren Kierkegård",
+        birth_date="1961-03-14",
+        phone="+1 555 123 4567",
+    )
+    dash = "\u2013"  # an en dash, as word processors type it
+    reason = (
+        "SOREN KIERKEGAARD, 61-03-14, 610314, 1961-03-14T00:00, the 14th of March, 1961, "
+        f"Mar 14th '61, ssn 219:09:9999 ends in 9999, call 555{dash}123{dash}4567 or 123-4567"
+    )
+    scrubbed = scrub_justification(reason, patient)
+    for leaked in ("SOREN", "KIERKEGAARD", "61", "9999", "4567", "14th", "March"):
+        assert leaked not in scrubbed, (leaked, scrubbed)
+    zhang = PatientInput.parse(name="Zhang San", birth_date="1961-03-14")
+    assert "ZHANGSAN" not in scrub_justification("ZHANGSAN unconscious", zhang)
+
+
+def test_a_million_spaces_after_a_month_name_do_not_stall_the_mask() -> None:
+    """Each gap in a date pattern is one character class, so a run of spaces cannot be
+    split between two quantifiers in quadratically many ways: a million take seconds
+    (with two competing quantifiers, 40,000 took 20 s and a million would take hours).
+    The bound is 20x what this machine needs, so only a quadratic pattern fails it."""
+    import time
+
+    from medspace.lookup.justification import _identity_patterns, _mask
+
+    patterns = list(_identity_patterns(ADAEZE))
+    started = time.perf_counter()
+    _mask("march" + " " * 1_000_000 + "x", patterns)
+    assert time.perf_counter() - started < 60
+
+
+def test_a_reason_longer_than_a_request_may_carry_is_refused_before_anything_is_sent() -> None:
+    from medspace.lookup.ask import check_reason
+    from medspace.lookup.errors import LookupInputError
+
+    with pytest.raises(LookupInputError, match="longer than"):
+        check_reason("x" * 2001)

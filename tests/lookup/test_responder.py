@@ -127,6 +127,9 @@ def test_a_replayed_request_is_refused(
     assert responder.handle(body)["status"] == "ok"
     again = _responder(nodes["h2"], hub_key).handle(body)  # also after a restart
     assert again["status"] == "refused" and "seen before" in again["reason"]
+    # Only the hub can send a request twice: no signed receipt for it to pass on as
+    # this hospital's answer.
+    assert "receipt" not in again
 
 
 def test_a_stale_request_is_refused(

@@ -290,7 +290,7 @@ class HubClient:
                     if line.strip():
                         try:
                             yield json.loads(line)
-                        except ValueError:  # the reader decides what a bad line means
+                        except (ValueError, RecursionError):  # the reader decides
                             yield {"type": "unreadable"}
         except httpx.TransportError as error:
             raise HubUnreachable(

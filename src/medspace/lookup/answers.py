@@ -92,9 +92,12 @@ class AnswerReader:
             payload = json.loads(open_sealed(sealed, self._agreement, binding))
             if payload.get("node") != node or payload.get("request") != query.request:
                 raise SealError("a sealed answer names another node or request")
-            patients = [p for p in payload.get("patients", []) if isinstance(p, dict)]
-        except (SealError, ValueError, AttributeError) as error:
-            return NodeAnswer(node, "error", reason=str(error), seconds=seconds)
+            listed = payload.get("patients")
+            if not isinstance(listed, list):
+                raise SealError("a sealed answer lists no patients")
+            patients = [p for p in listed if isinstance(p, dict)]
+        except (SealError, ValueError, AttributeError, RecursionError) as error:
+            return NodeAnswer(node, "error", reason=str(error)[:300], seconds=seconds)
         return NodeAnswer(node, "ok", "match", patients, seconds=seconds)
 
     def end(self, line: dict[str, Any]) -> None:
@@ -108,17 +111,24 @@ class AnswerReader:
         self._hub_partial = line.get("partial") is not False
 
     def completeness(self, answers: list[NodeAnswer]) -> tuple[list[str], bool]:
-        """(the nodes without a verified answer, whether the result is partial)."""
+        """(the nodes without a verified answer, whether the result is partial). A
+        hospital that refused or failed is in no timeline either: partial too."""
         verified = {a.node for a in answers if a.status != UNVERIFIED}
         known = set(self._pins.pinned()) | {self._query.requester}
         missing = sorted((self._missing | known) - verified)
-        return missing, bool(missing) or self._doubts > 0 or self._hub_partial
+        without = any(a.status != "ok" for a in answers)
+        return missing, bool(missing) or without or self._doubts > 0 or self._hub_partial
 
     def _unverified(self, line: dict[str, Any], node: str, status: object) -> str | None:
         """Why the line is not what `node` signed (None when it is)."""
         query = self._query
         answer = line.get("answer") if status == "ok" else None
-        if status not in _STATUSES or not (answer is None or isinstance(answer, str)):
+        reason = line.get("reason") if status != "ok" else None
+        if (
+            status not in _STATUSES
+            or not (answer is None or isinstance(answer, str))
+            or not (reason is None or isinstance(reason, str))
+        ):
             return f"{node}'s answer line is malformed; it is left out"
         sealed = None
         try:
@@ -128,7 +138,7 @@ class AnswerReader:
             key = self._own_key if own else self._pins.key_for(node, str(line.get("node_key")))
         except (SealError, RequestRejected) as error:
             return f"{node}'s answer cannot be checked ({error}); it is left out"
-        receipt = Receipt(query.request, query.requester, node, str(status), answer, sealed)
+        receipt = Receipt(query.request, query.requester, node, str(status), answer, sealed, reason)
         try:
             verified = receipt.verifies(key, line.get("receipt"))
         except MedSpaceError:  # a value canonical JSON cannot hold

@@ -25,7 +25,7 @@ from medspace.lookup.entries import NodeLedger, b64
 from medspace.lookup.errors import LookupInputError
 from medspace.lookup.justification import scrub_justification
 from medspace.lookup.pins import PeerPins
-from medspace.lookup.request import LookupQuery, sign_query
+from medspace.lookup.request import MAX_JUSTIFICATION, LookupQuery, sign_query
 from medspace.lookup.responder import justification_digest
 from medspace.lookup.review import ASKED, LookupLog
 from medspace.node import Node
@@ -114,6 +114,11 @@ class LookupOutcome:
 def check_reason(reason: str | None) -> str:
     """The justification, if long enough; raises `LookupInputError` otherwise."""
     text = (reason or "").strip()
+    if len(text) > MAX_JUSTIFICATION:
+        raise LookupInputError(
+            f"--reason is longer than {MAX_JUSTIFICATION} characters; say why in fewer "
+            "(nothing was sent)"
+        )
     if len(text) < MIN_JUSTIFICATION:
         raise LookupInputError(
             f"a lookup needs --reason: at least {MIN_JUSTIFICATION} characters saying why "

@@ -23,8 +23,13 @@ if TYPE_CHECKING:
 PATIENT_TAG = "[PATIENT]"
 _WORD = re.compile(r"[^\W\d_]{2,}")  # letters only, two or more (CJK included)
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_NUMBER_SEPARATORS = r"[\s().+/\-]*"
-_PHONE_DIGITS = 10  # a phone is also matched by its last 10 digits (no country code)
+_DASHES = "\u2010-\u2015\u2212"
+_NUMBER_SEPARATORS = rf"[\s().+/:_{_DASHES}\-]*"
+_PHONE_DIGITS = (10, 7)  # a phone is also matched by its last 10 and 7 digits
+_ID_TAIL = 4  # and an ID by its last 4 ("SSN ending 1120")
+_ONE_FOR_ONE = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d"})
+_SPELLINGS = {"ß": "(?:ß|ss)", "æ": "(?:æ|ae)", "œ": "(?:œ|oe)", "þ": "(?:þ|th)", "å": "(?:aa|a)"}
+"""How a letter of a typed name may be spelled in the reason (in capitals, without it)."""
 _MONTHS = (
     "january",
     "february",
@@ -53,13 +58,20 @@ def scrub_justification(text: str, patient: PatientInput | None = None) -> str:
 
 
 def _fold(character: str) -> str:
-    """One character, lower-cased and without accents (é -> e, Ñ -> n); one character
-    out for one in, so positions in the folded text are positions in the original."""
+    """One character, lower-cased and without accents (é -> e, Ñ -> n, Ø -> o); one
+    character out for one in, so positions in the folded text are positions in the
+    original."""
     base = "".join(
         c for c in unicodedata.normalize("NFKD", character) if not unicodedata.combining(c)
     )
-    folded = base.casefold()
+    folded = base.casefold().translate(_ONE_FOR_ONE)
     return folded if len(folded) == 1 else character.lower()[:1] or character
+
+
+def _name_pattern(word: str) -> str:
+    """A typed name word as a pattern over folded text: 'Strauß' also as STRAUSS,
+    'Kierkegård' also as KIERKEGAARD."""
+    return "".join(_SPELLINGS.get(c.lower()) or re.escape(_fold(c)) for c in word)
 
 
 def _mask(text: str, patterns: list[re.Pattern[str]]) -> str:
@@ -81,16 +93,18 @@ def _mask(text: str, patterns: list[re.Pattern[str]]) -> str:
 
 def _identity_patterns(patient: PatientInput) -> Iterator[re.Pattern[str]]:
     names = {patient.name, patient.family_name, patient.given_name} - {None}
-    words = {"".join(_fold(c) for c in w) for n in names for w in _WORD.findall(str(n))}
+    parts = [_WORD.findall(str(n)) for n in names]
+    words = {w for p in parts for w in p} | {"".join(p) for p in parts if len(p) > 1}
     for word in sorted(words, key=len, reverse=True):
-        spelled = re.escape(word).replace("ß", "(?:ß|ss)")
+        spelled = _name_pattern(word)
         if _CJK.search(word):  # written without spaces: no word boundary to look for
             yield re.compile(spelled)
         else:
             yield re.compile(rf"(?<!\w){spelled}(?!\w)")
-    for number, tail in ((patient.national_id, 0), (patient.phone, _PHONE_DIGITS)):
+    for number, tails in ((patient.national_id, (_ID_TAIL,)), (patient.phone, _PHONE_DIGITS)):
         characters = [_fold(c) for c in str(number or "") if c.isalnum()]
-        for chars in (characters, characters[-tail:] if tail else []):
+        forms = [characters] + [characters[-t:] for t in tails if len(characters) > t]
+        for chars in forms:
             if len(chars) >= 4:
                 spelled = _NUMBER_SEPARATORS.join(re.escape(c) for c in chars)
                 yield re.compile(rf"(?<!\w){spelled}(?!\w)")
@@ -99,29 +113,33 @@ def _identity_patterns(patient: PatientInput) -> Iterator[re.Pattern[str]]:
 
 
 def _date_patterns(day: date) -> Iterator[re.Pattern[str]]:
-    """The birth date as people write it: 1961-03-14, 19610314, 140361, 14.03.61,
-    14. 3. 1961, 3/14/1961, March 14 1961, 14-MAR-1961, 1961-Mar-14, 1961年3月14日 ..."""
+    """The birth date as people write it: 1961-03-14, 19610314, 610314, 140361, 14.03.61,
+    14. 3. 1961, 3/14/1961, March 14 1961, Sept 14th '61, 14-MAR-1961, the 14th of March,
+    1961, 1961-Mar-14, 1961年3月14日 ... Each gap is one character class, so no two
+    quantifiers compete for the same spaces (a long run of them stays linear)."""
     y, m, d = f"{day.year:04d}", day.month, day.day
-    years = rf"(?:{y}|{y[2:]})"
+    years = rf"(?:{y}|'?{y[2:]})"
     month, dd = rf"0?{m}", rf"0?{d}"
-    sep = r"\s*[./\-]\s*|\s+"
+    gap = rf"[\s./,{_DASHES}\-]+"
     numeric = [
-        rf"{y}(?:{sep}){month}(?:{sep}){dd}",
-        rf"{dd}(?:{sep}){month}(?:{sep}){years}",
-        rf"{month}(?:{sep}){dd}(?:{sep}){years}",
+        rf"{y}-{m:02d}-{d:02d}t[\d:.]*",  # an ISO date and time
+        rf"{y}{gap}{month}{gap}{dd}",
+        rf"{y[2:]}{gap}{m:02d}{gap}{d:02d}",
+        rf"{dd}{gap}{month}{gap}{years}",
+        rf"{month}{gap}{dd}{gap}{years}",
         rf"{y}{m:02d}{d:02d}",
+        rf"{y[2:]}{m:02d}{d:02d}",
         rf"{d:02d}{m:02d}{years}",
         rf"{m:02d}{d:02d}{years}",
         rf"{y}\s*年\s*{month}\s*月\s*{dd}\s*日?",
     ]
     name = _MONTHS[m - 1]
-    spelled = rf"(?:{name}|{name[:3]})\.?"
-    around = r"[\s./\-]*,?\s*"
-    ordinal = r"(?:st|nd|rd|th)?"
+    spelled = rf"(?:{name}|{name[:4]}|{name[:3]})"
+    day_word = rf"{dd}(?:st|nd|rd|th)?"
     words = [
-        rf"{spelled}{around}{dd}{ordinal}{around}{years}",
-        rf"{dd}{ordinal}{around}{spelled}{around}{years}",
-        rf"{y}{around}{spelled}{around}{dd}",
+        rf"{spelled}{gap}{day_word}{gap}{years}",
+        rf"{day_word}{gap}(?:of\s+)?{spelled}{gap}{years}",
+        rf"{y}{gap}{spelled}{gap}{dd}",
     ]
     for pattern in (*numeric, *words):
         yield re.compile(rf"(?<!\w){pattern}(?!\w)")

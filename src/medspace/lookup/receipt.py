@@ -7,7 +7,8 @@ allergy list) by "no-match" and leave the result looking complete. So each respo
 signs, with its Ed25519 identity key, a receipt of exactly what it sent:
 
     signature over CONTEXT || RFC 8785 JSON {request, requester, responder, status,
-                                             answer, sealed: SHA-256 of the sealed answer}
+                                             answer, sealed: SHA-256 of the sealed answer,
+                                             reason: a refusal's or error's reason}
 
 The asking node rebuilds that statement from the line it received and checks the
 signature with the responder's identity key (pinned on first contact, as responders pin
@@ -41,6 +42,7 @@ class Receipt:
     status: str  # ok, refused, error
     answer: str | None  # match, no-match (status ok)
     sealed: str | None  # SHA-256 hex of the sealed answer (a match)
+    reason: str | None = None  # why it refused or failed, as the node said it
 
     def statement(self) -> bytes:
         """The bytes the responder signs."""
@@ -52,6 +54,7 @@ class Receipt:
                 "status": self.status,
                 "answer": self.answer,
                 "sealed": self.sealed,
+                "reason": self.reason,
             }
         )
 

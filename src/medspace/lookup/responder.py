@@ -53,6 +53,11 @@ Clock = Callable[[], datetime]
 Prober = Callable[[Node, dict[str, Any]], list[_linkage.Hit]]
 
 
+MAX_REASON = 300
+"""A refusal's or error's reason is cut to this before it is signed (the hub passes on
+up to 500 characters)."""
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -117,7 +122,9 @@ class LookupResponder:
                 reason="lookup/replay",
                 request=query.request,
             )
-            return self._reply("refused", str(error), [entry], query=query)
+            # No receipt: only the hub can send a request twice, and a signed refusal
+            # would let it pass off this hospital's answer as "refused".
+            return self._reply("refused", str(error), [entry])
 
     def _verify(self, body: dict[str, Any], now: datetime) -> tuple[LookupQuery, User]:
         signed = SignedQuery.from_json(body.get("request"))
@@ -314,7 +321,7 @@ class LookupResponder:
             **extra,
         }
         if reason is not None:
-            reply["reason"] = reason
+            reply["reason"] = reason = reason[:MAX_REASON]
         if query is not None:
             receipt = Receipt(
                 query.request,
@@ -323,6 +330,7 @@ class LookupResponder:
                 status,
                 extra.get("answer"),
                 sealed_sha256,
+                reason,
             )
             reply["receipt"] = receipt.sign(self._identity)
         return reply
