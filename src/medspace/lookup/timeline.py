@@ -92,6 +92,13 @@ def _event(e: Event) -> dict[str, str]:
     return {"date": e.day, "node": e.node, "kind": e.kind, "what": e.what}
 
 
+def _why_partial(outcome: LookupOutcome) -> str:
+    """Which hospitals' records the timeline lacks, and why."""
+    reasons = [f"{', '.join(outcome.missing)} did not answer"] if outcome.missing else []
+    reasons += [f"{a.node} {a.status}" for a in outcome.answers if a.status != "ok"]
+    return "; ".join(reasons) or "the hub's answer stream was incomplete or unreadable"
+
+
 def render(console: Console, outcome: LookupOutcome) -> None:
     """Print the merged view (no identifiers: the summaries hold none)."""
     view = merged(outcome)
@@ -107,9 +114,7 @@ def render(console: Console, outcome: LookupOutcome) -> None:
         head.add_row(node, "[yellow]no answer[/]", "", "")
     console.print(head)
     if outcome.partial:
-        console.print(
-            f"[yellow]partial result:[/] {', '.join(outcome.missing)} did not answer in time"
-        )
+        console.print(f"[yellow]partial result:[/] {_why_partial(outcome)}")
     if not outcome.matched:
         console.print("no hospital knows this patient (or none may say so under this purpose)")
         return

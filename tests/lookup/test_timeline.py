@@ -1,0 +1,31 @@
+"""The clinician's view says which hospitals' records a partial result lacks, and why."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from medspace.lookup.answers import UNVERIFIED, NodeAnswer
+from medspace.lookup.ask import LookupOutcome
+from medspace.lookup.timeline import render
+
+
+def _printed(outcome: LookupOutcome) -> str:
+    console = Console(record=True, width=200)
+    render(console, outcome)
+    return console.export_text()
+
+
+def test_a_partial_result_names_each_hospital_left_out_and_why() -> None:
+    answers = [
+        NodeAnswer("h1", "ok", "no-match"),
+        NodeAnswer("h2", "refused", reason="break-glass is not allowed here"),
+        NodeAnswer("h4", UNVERIFIED, reason="h4's answer does not carry h4's signed receipt"),
+    ]
+    outcome = LookupOutcome("req-1", "ETREAT", answers, ["h3"], True, 0.2)
+    printed = _printed(outcome)
+    assert "partial result: h3 did not answer; h2 refused; h4 unverified" in printed
+
+
+def test_a_complete_result_says_nothing_of_partial() -> None:
+    outcome = LookupOutcome("req-1", "ETREAT", [NodeAnswer("h1", "ok", "no-match")], [], False, 0.1)
+    assert "partial" not in _printed(outcome)
