@@ -154,3 +154,16 @@ def test_a_refusal_counts_as_signed_only_with_its_reason_and_leaves_the_result_p
     assert own is not None and reader.completeness([own, refused]) == ([], True)
     reworded = reader.answer({**line, "reason": "h2: no record of this patient"}, 0.1)
     assert reworded is not None and reworded.status == UNVERIFIED
+
+
+def test_an_answer_checked_with_a_key_met_just_now_says_so(tmp_path: Path) -> None:
+    """On first contact the key comes from the hub's registry: the clinician is told."""
+    query = _query()
+    first = _reader(tmp_path, query).answer(_line(query, "h2", H2), 0.1)
+    assert first is not None and first.first_contact
+    again = _reader(tmp_path, _query())
+    later_query = _query()
+    later = _reader(tmp_path, later_query).answer(_line(later_query, "h2", H2), 0.1)
+    own = again.answer(_line(query, "h1", OWN), 0.1)
+    assert later is not None and not later.first_contact
+    assert own is not None and not own.first_contact

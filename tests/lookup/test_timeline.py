@@ -29,3 +29,12 @@ def test_a_partial_result_names_each_hospital_left_out_and_why() -> None:
 def test_a_complete_result_says_nothing_of_partial() -> None:
     outcome = LookupOutcome("req-1", "ETREAT", [NodeAnswer("h1", "ok", "no-match")], [], False, 0.1)
     assert "partial" not in _printed(outcome)
+
+
+def test_a_first_contact_is_pointed_out() -> None:
+    answers = [
+        NodeAnswer("h1", "ok", "no-match"),
+        NodeAnswer("h5", "ok", "no-match", first_contact=True),
+    ]
+    printed = _printed(LookupOutcome("req-1", "ETREAT", answers, [], False, 0.1))
+    assert "first contact with h5" in printed

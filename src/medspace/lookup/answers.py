@@ -43,6 +43,7 @@ class NodeAnswer:
     patients: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
     seconds: float = 0.0
+    first_contact: bool = False  # the node's key came from the hub's registry just now
 
 
 class AnswerReader:
@@ -62,6 +63,7 @@ class AnswerReader:
         self._missing: set[str] = set()
         self._doubts = 0  # lines that did not parse, and answers that did not verify
         self._hub_partial = False
+        self._first_contact: set[str] = set()  # nodes whose key this lookup pinned
 
     def answer(self, line: object, seconds: float) -> NodeAnswer | None:
         """The answer an "answer" line carries; None for a node the hub calls missing and
@@ -80,11 +82,14 @@ class AnswerReader:
         if doubt is not None:
             self._doubts += 1
             return NodeAnswer(node, UNVERIFIED, reason=doubt, seconds=seconds)
+        first = node in self._first_contact
         if status != "ok":
             reason = str(line.get("reason", ""))[:500]
-            return NodeAnswer(node, str(status), reason=reason, seconds=seconds)
+            return NodeAnswer(
+                node, str(status), reason=reason, seconds=seconds, first_contact=first
+            )
         if line.get("answer") != "match":
-            return NodeAnswer(node, "ok", "no-match", seconds=seconds)
+            return NodeAnswer(node, "ok", "no-match", seconds=seconds, first_contact=first)
         query = self._query
         try:
             sealed = Sealed.from_json(line.get("sealed"))
@@ -98,7 +103,7 @@ class AnswerReader:
             patients = [p for p in listed if isinstance(p, dict)]
         except (SealError, ValueError, AttributeError, RecursionError) as error:
             return NodeAnswer(node, "error", reason=str(error)[:300], seconds=seconds)
-        return NodeAnswer(node, "ok", "match", patients, seconds=seconds)
+        return NodeAnswer(node, "ok", "match", patients, seconds=seconds, first_contact=first)
 
     def end(self, line: dict[str, Any]) -> None:
         """Take the hub's closing line: the nodes it calls missing, and whether it says
@@ -148,8 +153,9 @@ class AnswerReader:
                 f"{node}'s answer does not carry {node}'s signed receipt: the hub may have "
                 "altered or made it up, so it is left out; ask again, and tell the hub operator"
             )
-        if not own:
+        if not own and node not in self._pins.pinned():
             self._pins.pin(node, key)  # first contact: pinned once its signature verified
+            self._first_contact.add(node)
         return None
 
 

@@ -78,6 +78,7 @@ def merged(outcome: LookupOutcome) -> dict[str, Any]:
                 "answer": a.answer,
                 "matches": [p.get("match") for p in a.patients],
                 "reason": a.reason,
+                "first_contact": a.first_contact,
             }
             for a in outcome.answers
         ],
@@ -115,6 +116,13 @@ def render(console: Console, outcome: LookupOutcome) -> None:
     console.print(head)
     if outcome.partial:
         console.print(f"[yellow]partial result:[/] {_why_partial(outcome)}")
+    first = [a.node for a in outcome.answers if a.first_contact]
+    if first:
+        console.print(
+            f"[yellow]first contact with {', '.join(first)}:[/] the key their answers are "
+            "checked with came from the hub's registry; a steward can confirm its fingerprint "
+            "(lookup-peers.json) with that hospital"
+        )
     if not outcome.matched:
         console.print("no hospital knows this patient (or none may say so under this purpose)")
         return
