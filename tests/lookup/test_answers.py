@@ -167,3 +167,38 @@ def test_an_answer_checked_with_a_key_met_just_now_says_so(tmp_path: Path) -> No
     own = again.answer(_line(query, "h1", OWN), 0.1)
     assert later is not None and not later.first_contact
     assert own is not None and not own.first_contact
+
+
+def test_names_in_the_closing_line_must_be_node_names(tmp_path: Path) -> None:
+    query = _query()
+    reader = _reader(tmp_path, query)
+    own = reader.answer(_line(query, "h1", OWN), 0.1)
+    reader.end({"type": "end", "missing": ["[/x]"], "partial": False})
+    assert own is not None and reader.completeness([own]) == ([], True)
+
+
+@pytest.mark.parametrize(
+    "patient",
+    [
+        {"match": "x"},
+        {"match": {"kind": "exact", "score": 1.0}, "diagnoses": 5},
+        {"match": {"kind": "exact", "score": 1.0}, "drugs": [{"start": 5}]},
+        {"match": {"kind": "exact", "score": 1.0}, "labs": [{"value": "high"}]},
+        {"match": {"kind": "exact", "score": 1.0}, "allergies": [{"text": {"nested": 1}}]},
+    ],
+)
+def test_a_sealed_summary_of_another_shape_is_an_error_not_a_crash(
+    tmp_path: Path, patient: dict[str, Any]
+) -> None:
+    import json
+
+    from medspace.lookup.receipt import sealed_digest
+    from medspace.lookup.seal import Binding, seal
+
+    query = _query()
+    payload = json.dumps({"node": "h2", "request": query.request, "patients": [patient]})
+    sealed = seal(payload.encode(), AGREEMENT.public_key(), Binding(query.request, "h1", "h2"))
+    receipt = Receipt(query.request, "h1", "h2", "ok", "match", sealed_digest(sealed))
+    line = _line(query, "h2", H2, answer="match", sealed=sealed.to_json(), receipt=receipt.sign(H2))
+    opened = _reader(tmp_path, query).answer(line, 0.1)
+    assert opened is not None and opened.status == "error" and "shape" in (opened.reason or "")

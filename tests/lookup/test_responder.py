@@ -184,6 +184,20 @@ def test_only_a_delegation_for_this_request_is_taken_never_a_bearer_token(
     assert responder.handle(body)["status"] == "ok"
 
 
+def test_a_delegation_for_another_role_is_refused_without_a_receipt(
+    nodes: dict[str, Path], hub_key: Ed25519PrivateKey, asker: Node
+) -> None:
+    """Only the hub makes delegations: had the node signed "a steward may not look up",
+    the hub could pass that off as this hospital's answer instead of its match."""
+    steward = User("dr-h1", Role.STEWARD, "h1")
+    body = _body(asker, hub_key)
+    request = SignedQuery.from_json(body["request"]).query.request
+    reply = _responder(nodes["h2"], hub_key).handle(
+        {**body, "token": delegation(hub_key, steward, "lookup", request)}
+    )
+    assert reply["status"] == "refused" and "receipt" not in reply
+
+
 def test_a_swapped_asking_node_key_is_refused_after_the_first_pin(
     nodes: dict[str, Path], hub_key: Ed25519PrivateKey, asker: Node
 ) -> None:

@@ -38,3 +38,30 @@ def test_a_first_contact_is_pointed_out() -> None:
     ]
     printed = _printed(LookupOutcome("req-1", "ETREAT", answers, [], False, 0.1))
     assert "first contact with h5" in printed
+
+
+def test_text_from_the_network_cannot_break_or_restyle_the_view() -> None:
+    """A reason or a summary field holding Rich markup or control characters is shown as
+    text: '[/x]' used to raise a MarkupError and lose the whole timeline."""
+    patient = {
+        "match": {"kind": "exact", "score": 1.0},
+        "diagnoses": [
+            {
+                "system": "ICD-10",
+                "code": "I10",
+                "text": "[/x] [link=http://x]y",
+                "date": "2024-01-01",
+            }
+        ],
+        "allergies": [
+            {"system": "SNOMED", "code": "1", "text": "\x1b[31mred", "criticality": "high"}
+        ],
+        "labs": [],
+        "drugs": [],
+    }
+    answers = [
+        NodeAnswer("h1", "ok", "match", [patient]),
+        NodeAnswer("h2", "refused", reason="[/x] not allowed"),
+    ]
+    printed = _printed(LookupOutcome("req-1", "ETREAT", answers, [], True, 0.1))
+    assert "[/x]" in printed and "\x1b" not in printed

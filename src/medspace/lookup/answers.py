@@ -98,9 +98,9 @@ class AnswerReader:
             if payload.get("node") != node or payload.get("request") != query.request:
                 raise SealError("a sealed answer names another node or request")
             listed = payload.get("patients")
-            if not isinstance(listed, list):
-                raise SealError("a sealed answer lists no patients")
-            patients = [p for p in listed if isinstance(p, dict)]
+            if not isinstance(listed, list) or not all(_summary_ok(p) for p in listed):
+                raise SealError("a sealed answer does not hold summaries of the agreed shape")
+            patients = list(listed)
         except (SealError, ValueError, AttributeError, RecursionError) as error:
             return NodeAnswer(node, "error", reason=str(error)[:300], seconds=seconds)
         return NodeAnswer(node, "ok", "match", patients, seconds=seconds, first_contact=first)
@@ -109,7 +109,9 @@ class AnswerReader:
         """Take the hub's closing line: the nodes it calls missing, and whether it says
         the result is partial."""
         missing = line.get("missing", [])
-        if not isinstance(missing, list) or not all(isinstance(n, str) for n in missing):
+        if not isinstance(missing, list) or not all(
+            isinstance(n, str) and NODE_NAME_PATTERN.fullmatch(n) for n in missing
+        ):
             self._doubts += 1
             return
         self._missing.update(missing)
@@ -157,6 +159,45 @@ class AnswerReader:
             self._pins.pin(node, key)  # first contact: pinned once its signature verified
             self._first_contact.add(node)
         return None
+
+
+_LISTS = ("diagnoses", "drugs", "allergies", "labs")
+_NUMBERS = frozenset({"value", "low", "high"})
+
+
+def _field_ok(key: object, value: object) -> bool:
+    if key in _NUMBERS:
+        return isinstance(value, int | float | None) and not isinstance(value, bool)
+    if key == "current":
+        return isinstance(value, bool)
+    return isinstance(value, str | None)
+
+
+def _summary_ok(patient: object) -> bool:
+    """Whether a summary has the shape `medspace.lookup.summary` builds: a match with its
+    kind and score; lists of flat records whose dates and texts are text, a lab's value
+    and range numbers."""
+    if not isinstance(patient, dict):
+        return False
+    match = patient.get("match")
+    if not (
+        isinstance(match, dict)
+        and isinstance(match.get("kind"), str)
+        and isinstance(match.get("score"), int | float)
+    ):
+        return False
+    if not all(isinstance(patient.get(k), str | None) for k in ("sex", "last_encounter")):
+        return False
+    for name in _LISTS:
+        items = patient.get(name, [])
+        if not isinstance(items, list):
+            return False
+        for item in items:
+            if not isinstance(item, dict) or not all(_field_ok(k, v) for k, v in item.items()):
+                return False
+            if name == "labs" and not isinstance(item.get("value"), int | float):
+                return False
+    return True
 
 
 __all__ = ["UNVERIFIED", "AnswerReader", "NodeAnswer"]

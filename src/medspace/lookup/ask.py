@@ -158,6 +158,11 @@ def ask(
     now = datetime.now(UTC)
     purpose = Purpose.BTG if break_glass else Purpose.ETREAT
     justification = scrub_justification(text, patient)
+    if len(justification) > MAX_JUSTIFICATION:  # tags can be longer than what they hide
+        raise LookupInputError(
+            f"--reason is {MAX_JUSTIFICATION} characters or more once names and dates in it "
+            "are masked; say why in fewer (nothing was sent)"
+        )
     agreement = node.agreement_private_key()
     query = LookupQuery.new(
         requester=node.name,

@@ -115,7 +115,9 @@ def lookup(
                 break_glass=break_glass,
                 deadline=deadline,
                 on_answer=lambda a: console.print(
-                    f"  {a.node}: {a.answer or a.status} ({a.seconds:.3f} s)", highlight=False
+                    f"  {a.node}: {a.answer or a.status} ({a.seconds:.3f} s)",
+                    highlight=False,
+                    markup=False,
                 ),
             )
     except MedSpaceError as error:

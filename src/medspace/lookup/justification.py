@@ -25,10 +25,68 @@ _WORD = re.compile(r"[^\W\d_]{2,}")  # letters only, two or more (CJK included)
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _DASHES = "\u2010-\u2015\u2212"
 _NUMBER_SEPARATORS = rf"[\s().+/:_{_DASHES}\-]*"
-_PHONE_DIGITS = (10, 7)  # a phone is also matched by its last 10 and 7 digits
-_ID_TAIL = 4  # and an ID by its last 4 ("SSN ending 1120")
+_PHONE_DIGITS = 10  # a phone is also matched by its last 10 digits (no country code)
+_ID_TAIL = 4  # an ID's last 4 digits, only after a cue ("SSN ending 1120")
+_TAIL_CUE = r"(?:ending|ends|last|final)(?:\s+(?:in|with|4|four|digits?))*[\s:#]*"
+_COMMON_WORDS = frozenset(
+    (
+        "may",
+        "will",
+        "rose",
+        "pain",
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
+        "as",
+        "an",
+        "al",
+        "et",
+        "de",
+        "la",
+        "le",
+        "di",
+        "da",
+        "du",
+        "van",
+        "von",
+        "bill",
+        "mark",
+        "grace",
+        "hope",
+        "faith",
+        "joy",
+        "sue",
+        "pat",
+        "dawn",
+        "young",
+        "white",
+        "brown",
+        "black",
+        "green",
+        "king",
+        "long",
+        "little",
+        "major",
+        "chase",
+        "hunter",
+        "rich",
+        "case",
+        "fall",
+        "ward",
+        "cross",
+        "hall",
+        "head",
+        "bell",
+        "page",
+        "hart",
+        "heart",
+    )
+)
+"""Name words that are also everyday or clinical words: masked only where the reason
+writes them as a name (capitalised), so 'may need', 'pain 5/10' and 'et al' stay."""
 _ONE_FOR_ONE = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d"})
-_SPELLINGS = {"ß": "(?:ß|ss)", "æ": "(?:æ|ae)", "œ": "(?:œ|oe)", "þ": "(?:þ|th)", "å": "(?:aa|a)"}
+_SPELLINGS = {"ß": "(?:ß|ss)", "æ": "(?:æ|ae)", "œ": "(?:œ|oe)", "þ": "(?:þ|th)", "å": "a{1,2}"}
 """How a letter of a typed name may be spelled in the reason (in capitals, without it)."""
 _MONTHS = (
     "january",
@@ -57,6 +115,10 @@ def scrub_justification(text: str, patient: PatientInput | None = None) -> str:
     return scrub_text(text).text
 
 
+Pattern = tuple[re.Pattern[str], bool]
+"""A pattern over the folded reason, and whether a match must be capitalised there."""
+
+
 def _fold(character: str) -> str:
     """One character, lower-cased and without accents (é -> e, Ñ -> n, Ø -> o); one
     character out for one in, so positions in the folded text are positions in the
@@ -71,13 +133,19 @@ def _fold(character: str) -> str:
 def _name_pattern(word: str) -> str:
     """A typed name word as a pattern over folded text: 'Strauß' also as STRAUSS,
     'Kierkegård' also as KIERKEGAARD."""
-    return "".join(_SPELLINGS.get(c.lower()) or re.escape(_fold(c)) for c in word)
+    spelled = "".join(_SPELLINGS.get(c.lower()) or re.escape(_fold(c)) for c in word)
+    return spelled.replace("aa", "a{1,2}")  # 'Kierkegaard' also as Kierkegård
 
 
-def _mask(text: str, patterns: list[re.Pattern[str]]) -> str:
+def _mask(text: str, patterns: list[Pattern]) -> str:
     """`text` with every match of `patterns` in its folded form replaced by the tag."""
     folded = "".join(_fold(c) for c in text)
-    spans = sorted(m.span() for p in patterns for m in p.finditer(folded) if m.end() > m.start())
+    spans = sorted(
+        m.span()
+        for pattern, capital in patterns
+        for m in pattern.finditer(folded)
+        if m.end() > m.start() and (not capital or text[m.start()].isupper())
+    )
     out, position = [], 0
     for start, end in spans:
         if start < position:  # overlaps one already masked
@@ -91,25 +159,37 @@ def _mask(text: str, patterns: list[re.Pattern[str]]) -> str:
     return "".join(out)
 
 
-def _identity_patterns(patient: PatientInput) -> Iterator[re.Pattern[str]]:
-    names = {patient.name, patient.family_name, patient.given_name} - {None}
-    parts = [_WORD.findall(str(n)) for n in names]
+def _identity_patterns(patient: PatientInput) -> Iterator[Pattern]:
+    names = [str(n) for n in (patient.name, patient.family_name, patient.given_name) if n]
+    parts = [_WORD.findall(n) for n in names]
     words = {w for p in parts for w in p} | {"".join(p) for p in parts if len(p) > 1}
-    for word in sorted(words, key=len, reverse=True):
+    # O'Brien as OBRIEN, Anne-Marie as ANNEMARIE
+    words |= {"".join(_WORD.findall(t)) for n in names for t in n.split() if len(t) > 2}
+    for word in sorted(words - {""}, key=len, reverse=True):
         spelled = _name_pattern(word)
         if _CJK.search(word):  # written without spaces: no word boundary to look for
-            yield re.compile(spelled)
+            yield re.compile(spelled), False
         else:
-            yield re.compile(rf"(?<!\w){spelled}(?!\w)")
-    for number, tails in ((patient.national_id, (_ID_TAIL,)), (patient.phone, _PHONE_DIGITS)):
+            common = _fold_word(word) in _COMMON_WORDS or len(word) < 3
+            yield re.compile(rf"(?<!\w){spelled}(?!\w)"), common
+    for number, tail in ((patient.national_id, _ID_TAIL), (patient.phone, _PHONE_DIGITS)):
         characters = [_fold(c) for c in str(number or "") if c.isalnum()]
-        forms = [characters] + [characters[-t:] for t in tails if len(characters) > t]
-        for chars in forms:
-            if len(chars) >= 4:
-                spelled = _NUMBER_SEPARATORS.join(re.escape(c) for c in chars)
-                yield re.compile(rf"(?<!\w){spelled}(?!\w)")
+        if len(characters) >= 4:
+            spelled = _NUMBER_SEPARATORS.join(re.escape(c) for c in characters)
+            yield re.compile(rf"(?<!\w){spelled}(?!\w)"), False
+        if len(characters) > tail:
+            if tail == _ID_TAIL:  # 4 digits are a dose or a time too: only after a cue
+                digits = r"[\s\-]?".join(re.escape(c) for c in characters[-tail:])
+                yield re.compile(rf"(?<!\w){_TAIL_CUE}{digits}(?!\w)"), False
+            else:
+                digits = _NUMBER_SEPARATORS.join(re.escape(c) for c in characters[-tail:])
+                yield re.compile(rf"(?<!\w){digits}(?!\w)"), False
     if patient.birth_date is not None:
-        yield from _date_patterns(patient.birth_date)
+        yield from ((p, False) for p in _date_patterns(patient.birth_date))
+
+
+def _fold_word(word: str) -> str:
+    return "".join(_fold(c) for c in word)
 
 
 def _date_patterns(day: date) -> Iterator[re.Pattern[str]]:
@@ -120,7 +200,8 @@ def _date_patterns(day: date) -> Iterator[re.Pattern[str]]:
     y, m, d = f"{day.year:04d}", day.month, day.day
     years = rf"(?:{y}|'?{y[2:]})"
     month, dd = rf"0?{m}", rf"0?{d}"
-    gap = rf"[\s./,{_DASHES}\-]+"
+    gap = rf"[\s./{_DASHES}\-]+"  # no comma between numbers: 'pain 5/10, 60 bpm' stays
+    word_gap = rf"[\s./,{_DASHES}\-]+"
     numeric = [
         rf"{y}-{m:02d}-{d:02d}t[\d:.]*",  # an ISO date and time
         rf"{y}{gap}{month}{gap}{dd}",
@@ -137,9 +218,9 @@ def _date_patterns(day: date) -> Iterator[re.Pattern[str]]:
     spelled = rf"(?:{name}|{name[:4]}|{name[:3]})"
     day_word = rf"{dd}(?:st|nd|rd|th)?"
     words = [
-        rf"{spelled}{gap}{day_word}{gap}{years}",
-        rf"{day_word}{gap}(?:of\s+)?{spelled}{gap}{years}",
-        rf"{y}{gap}{spelled}{gap}{dd}",
+        rf"{spelled}{word_gap}{day_word}{word_gap}{years}",
+        rf"{day_word}{word_gap}(?:of\s+)?{spelled}{word_gap}{years}",
+        rf"{y}{word_gap}{spelled}{word_gap}{dd}",
     ]
     for pattern in (*numeric, *words):
         yield re.compile(rf"(?<!\w){pattern}(?!\w)")

@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from medspace.errors import MedSpaceError
-from medspace.identity import AuthError, User, verify_delegation
+from medspace.identity import AuthError, Role, User, verify_delegation
 from medspace.ledger import Entry, EntryType
 from medspace.lookup import _linkage
 from medspace.lookup.alerts import (
@@ -141,7 +141,13 @@ class LookupResponder:
             now=now,
         )
         user = claims.user
-        if user.name != query.clinician or user.node != query.requester:
+        if (
+            user.name != query.clinician
+            or user.node != query.requester
+            or user.role is not Role.CLINICIAN
+        ):
+            # Refused unsigned (no receipt): only the hub makes the delegation, so a
+            # signed refusal would be one it could pass off as this hospital's answer.
             raise RequestRejected(
                 "lookup request refused: the token's user is not the clinician the asking "
                 "node named in its signed request"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from medspace.lookup.ask import LookupOutcome
@@ -26,6 +27,12 @@ class Event:
     node: str
     kind: str
     what: str
+
+
+def _text(value: object) -> str:
+    """Text from the network as it may be printed: control characters dropped and Rich
+    markup escaped (a hospital's "[/x]" must neither break nor restyle the view)."""
+    return escape("".join(c for c in str(value) if c.isprintable()))
 
 
 def _label(item: dict[str, Any]) -> str:
@@ -97,7 +104,7 @@ def _why_partial(outcome: LookupOutcome) -> str:
     """Which hospitals' records the timeline lacks, and why."""
     reasons = [f"{', '.join(outcome.missing)} did not answer"] if outcome.missing else []
     reasons += [f"{a.node} {a.status}" for a in outcome.answers if a.status != "ok"]
-    return "; ".join(reasons) or "the hub's answer stream was incomplete or unreadable"
+    return _text("; ".join(reasons) or "the hub's answer stream was incomplete or unreadable")
 
 
 def render(console: Console, outcome: LookupOutcome) -> None:
@@ -109,17 +116,20 @@ def render(console: Console, outcome: LookupOutcome) -> None:
             f"{p['match']['kind']} {p['match']['score']:.2f}" for p in a.patients if p.get("match")
         )
         head.add_row(
-            a.node, a.answer or a.status, kinds or (a.reason or "")[:60], f"{a.seconds:.3f}"
+            _text(a.node),
+            _text(a.answer or a.status),
+            _text(kinds or (a.reason or "")[:60]),
+            f"{a.seconds:.3f}",
         )
     for node in outcome.missing:
-        head.add_row(node, "[yellow]no answer[/]", "", "")
+        head.add_row(_text(node), "[yellow]no answer[/]", "", "")
     console.print(head)
     if outcome.partial:
         console.print(f"[yellow]partial result:[/] {_why_partial(outcome)}")
     first = [a.node for a in outcome.answers if a.first_contact]
     if first:
         console.print(
-            f"[yellow]first contact with {', '.join(first)}:[/] the key their answers are "
+            f"[yellow]first contact with {_text(', '.join(first))}:[/] the key their answers are "
             "checked with came from the hub's registry; a steward can confirm its fingerprint "
             "(lookup-peers.json) with that hospital"
         )
@@ -128,26 +138,36 @@ def render(console: Console, outcome: LookupOutcome) -> None:
         return
     allergies = Table("allergy", "criticality", "reaction", "hospital", title="allergies")
     for a in view["allergies"]:
-        allergies.add_row(_label(a), a.get("criticality") or "", a.get("reaction") or "", a["node"])
+        allergies.add_row(
+            *(_text(v) for v in (_label(a), a.get("criticality") or "", a.get("reaction") or "")),
+            _text(a["node"]),
+        )
     console.print(allergies)
     drugs = Table("drug", "since", "status", "hospital", title="current drugs")
     for d in view["current_drugs"]:
-        drugs.add_row(_label(d), d.get("start") or "", d.get("status") or "", d["node"])
+        drugs.add_row(
+            *(_text(v) for v in (_label(d), d.get("start") or "", d.get("status") or "", d["node"]))
+        )
     console.print(drugs)
     labs = Table("lab", "value", "unit", "range", "date", "hospital", title="latest labs")
     for lab in view["latest_labs"]:
         low, high = lab.get("low"), lab.get("high")
         span = f"{low:g}-{high:g}" if low is not None and high is not None else ""
         labs.add_row(
-            _label(lab),
-            f"{lab['value']:g}",
-            lab.get("unit") or "",
-            span,
-            lab.get("date") or "",
-            lab["node"],
+            *(
+                _text(v)
+                for v in (
+                    _label(lab),
+                    f"{lab['value']:g}",
+                    lab.get("unit") or "",
+                    span,
+                    lab.get("date") or "",
+                    lab["node"],
+                )
+            )
         )
     console.print(labs)
     table = Table("date", "hospital", "event", "", title="timeline (newest first)")
     for e in timeline(outcome):
-        table.add_row(e.day, e.node, e.kind, e.what)
+        table.add_row(*(_text(v) for v in (e.day, e.node, e.kind, e.what)))
     console.print(table)
