@@ -14,10 +14,14 @@ leaves the node) and refuses a new cohort when
    same cohorts); an atom is exposed when its indicator is a linear combination of the
    cohorts' indicators (it lies in their row space), so counts or sums over the cohorts
    add and subtract to the atom's ("three-query" variants such as A, B = A - x + y, C = y).
-   An atom that is a whole cohort is left to cell suppression.
 
-Identical repeats are fine (|Δ| = 0 reveals nothing new). Under differential privacy the
-caller skips the audit: the noise protects the difference.
+Identical repeats are fine (|Δ| = 0 reveals nothing new). A cohort of fewer than k
+patients reveals no sum: every cell of its answer counts fewer than k patients, so cell
+suppression hides all but zeros. The audit lets it through and does not remember it: it
+is no answered sum, so it must not excuse the small atom it forms (after "the one C22 man
+aged 21", A = C22, B = A - him - W and C = W still add up to him). Every cohort
+remembered had k patients or more when answered, whatever k is later. Under
+differential privacy the caller skips the audit: the noise protects the difference.
 """
 
 from __future__ import annotations
@@ -104,10 +108,14 @@ class QueryAudit:
     ) -> None:
         """Raise `DifferencingRefused` when the cohort, with the project's earlier
         cohorts, would expose fewer than `min_cell_size` patients; otherwise remember it
-        as answered (with `record`). Check and record are one transaction."""
+        as answered (with `record`). Check and record are one transaction. A cohort of
+        fewer than `min_cell_size` patients passes and is not remembered: its answer is
+        entirely suppressed."""
         if min_cell_size < 1:
             raise AnalyticsError("min_cell_size must be at least 1")
         new = _sorted_unique(cohort_ids)
+        if new.size < min_cell_size:
+            return  # its answer hides every cell but zeros: no sum to difference
         digest = cohort_digest(new)
         conn = self._connect()
         try:
@@ -182,10 +190,7 @@ def _check_atoms(new: IdArray, earlier: list[IdArray], k: int) -> None:
     if not small:
         return
     gram = np.linalg.pinv(atoms @ atoms.T)
-    cohort_sizes = atoms @ sizes
     for j in small:
         column = atoms[:, j]
-        exposed = float(column @ gram @ column) > 1 - 1e-9
-        is_whole_cohort = bool(np.any((column == 1) & (cohort_sizes == sizes[j])))
-        if exposed and not is_whole_cohort:
+        if float(column @ gram @ column) > 1 - 1e-9:
             raise _refuse(k)
