@@ -86,7 +86,16 @@ class Network:
             self.agg.add_masked(name, message)
         return messages
 
+    def confirm(self, dropped: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+        """The consistency check (only when nodes dropped): each survivor confirms U."""
+        checks = self.agg.survivor_sets(dropped)
+        confirmations = {name: self.nodes[name].confirm(c) for name, c in checks.items()}
+        for name, confirmation in confirmations.items():
+            self.agg.add_confirmation(name, confirmation)
+        return confirmations
+
     def round2(self, dropped: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+        self.confirm(dropped)
         requests = self.agg.unmask_requests(dropped)
         replies = {name: self.nodes[name].unmask(req) for name, req in requests.items()}
         for name, reply in replies.items():
@@ -242,6 +251,7 @@ def test_without_dropouts_threshold_many_replies_suffice() -> None:
 def test_a_survivor_missing_in_round_two_after_dropouts_is_named() -> None:
     net = Network.of(5)
     net.round1({name: encode_vector([1, 1, 1, 1]) for name in net.names if name != "h5"})
+    net.confirm()
     requests = net.agg.unmask_requests()
     for name in ["h1", "h2", "h3"]:
         net.agg.add_unmask(name, net.nodes[name].unmask(requests[name]))
@@ -420,6 +430,103 @@ def test_the_hubs_unmask_view_never_holds_both_masks_of_a_node() -> None:
         assert not share_owners & seed_peers
 
 
+def _told(net: Network, recipient: str, survivors: Sequence[str], **extra: Any) -> dict[str, Any]:
+    """A malicious hub's unmask request telling `recipient` that only `survivors` survived."""
+    request = net.agg.unmask_requests()[recipient]
+    dropped = [n for n in net.names if n not in survivors]
+    owners = [o for o in survivors if o != recipient]
+    return {
+        **request,
+        "survivors": list(survivors),
+        "dropped": dropped,
+        "shares": {
+            o: base64.b64encode(net.agg._masked[o].shares[recipient]).decode() for o in owners
+        },
+        "digests": {o: request["digests"][o] for o in owners},
+        **extra,
+    }
+
+
+def _survivor_set(net: Network, survivors: Sequence[str]) -> dict[str, Any]:
+    request = net.agg.unmask_requests()["h1"]
+    return {
+        "format": "medspace-secagg-survivors/1",
+        "session": request["session"],
+        "round": request["round"],
+        "context": request["context"],
+        "survivors": list(survivors),
+        "dropped": [n for n in net.names if n not in survivors],
+    }
+
+
+def test_a_hub_telling_nodes_different_dropout_stories_gets_no_pair_seed() -> None:
+    # The split-view attack on h1: h2 and h3 are told everyone survived (they reveal
+    # shares of h1's self-mask), h4 and h5 are told h1 dropped (they would reveal their
+    # pair seeds with h1), and h1 is told h2 and h3 dropped. Together: h1's vector.
+    net = Network.of(5)
+    net.round1({name: encode_vector([7, 7, 7, 7]) for name in net.names})
+    for name in ("h2", "h3"):
+        net.nodes[name].unmask(net.agg.unmask_requests()[name])  # committed: all survived
+    without_h1 = ["h2", "h3", "h4", "h5"]
+    for name in ("h2", "h3"):
+        with pytest.raises(SecAggError, match="already committed to another survivor set"):
+            net.nodes[name].confirm(_survivor_set(net, without_h1))
+    tags = {n: net.nodes[n].confirm(_survivor_set(net, without_h1))["tags"] for n in ("h4", "h5")}
+    with pytest.raises(SecAggError, match="only 2 survivors confirmed"):
+        net.nodes["h4"].unmask(_told(net, "h4", without_h1, confirmations={"h5": tags["h5"]["h4"]}))
+    # h1 itself, told h2 and h3 dropped, finds no majority for that story either
+    with pytest.raises(SecAggError, match="did not confirm this survivor set"):
+        net.nodes["h1"].unmask(_told(net, "h1", ["h1", "h4", "h5"]))
+    with pytest.raises(SecAggError, match="already committed"):
+        net.nodes["h4"].confirm(_survivor_set(net, ["h1", "h4", "h5"]))
+
+
+def test_a_confirmed_story_locks_the_node_out_of_revealing_another() -> None:
+    # The same attack in the other order: a majority confirms "h1 dropped" first; then
+    # nobody of that majority reveals shares of h1's self-mask under "all survived".
+    net = Network.of(5)
+    net.round1({name: encode_vector([7, 7, 7, 7]) for name in net.names})
+    without_h1 = ["h2", "h3", "h4", "h5"]
+    for name in without_h1[:3]:
+        net.nodes[name].confirm(_survivor_set(net, without_h1))
+    for name in without_h1[:3]:
+        with pytest.raises(SecAggError, match="already committed"):
+            net.nodes[name].unmask(net.agg.unmask_requests()[name])
+
+
+def test_survivor_confirmations_cannot_be_forged_by_the_hub() -> None:
+    net = Network.of(5)
+    net.round1({name: encode_vector([1, 1, 1, 1]) for name in net.names if name != "h5"})
+    net.confirm()
+    honest = net.agg.unmask_requests()["h1"]
+    forged = {n: base64.b64encode(bytes(32)).decode() for n in honest["confirmations"]}
+    with pytest.raises(SecAggError, match="only 1 survivors confirmed"):
+        net.nodes["h1"].unmask({**honest, "confirmations": forged})
+    # a tag h2 made for h3 does not count at h1
+    replayed = {"h2": net.agg.unmask_requests()["h3"]["confirmations"]["h2"]}
+    with pytest.raises(SecAggError, match="only 1 survivors confirmed"):
+        net.nodes["h1"].unmask({**honest, "confirmations": replayed})
+    net.agg.add_unmask("h1", net.nodes["h1"].unmask(honest))  # the real ones do
+
+
+def test_the_hub_asks_for_no_confirmation_when_nobody_dropped() -> None:
+    net = Network.of(3)
+    net.round1({name: encode_vector([1, 1, 1, 1]) for name in net.names})
+    assert net.agg.survivor_sets() == {}
+    net.round2()
+    assert decode_vector(net.agg.total()) == [3.0, 3.0, 3.0, 3.0]
+
+
+def test_the_hub_needs_a_threshold_of_confirmations_before_it_asks_for_pair_seeds() -> None:
+    net = Network.of(5)  # threshold 3
+    net.round1({name: encode_vector([1, 1, 1, 1]) for name in net.names if name != "h5"})
+    checks = net.agg.survivor_sets()
+    for name in ("h1", "h2"):
+        net.agg.add_confirmation(name, net.nodes[name].confirm(checks[name]))
+    with pytest.raises(SecAggError, match="only 2 survivors confirmed who dropped"):
+        net.agg.unmask_requests()
+
+
 # --- tampering, replay, bad data ------------------------------------------------
 
 
@@ -517,6 +624,7 @@ def test_a_node_with_a_wrong_peer_key_is_caught_in_round_one() -> None:
     assert caught.value.nodes == ("h1", "h2")
     # h2 is left out; h1 reveals the seed it really used with "h2", so the sum is exact
     net.agg.add_masked("h3", net.nodes["h3"].masked_input(encode_vector([5, 5, 5, 5])))
+    net.confirm()
     requests = net.agg.unmask_requests()
     assert set(requests) == {"h1", "h3"}
     for name, request in requests.items():
@@ -564,6 +672,7 @@ def test_a_bad_share_among_exactly_threshold_replies_is_detected() -> None:
 def test_a_wrong_pair_seed_is_rejected_against_its_commitment() -> None:
     net = Network.of(5)
     net.round1({name: encode_vector([1, 1, 1, 1]) for name in net.names if name != "h3"})
+    net.confirm()
     requests = net.agg.unmask_requests()
     reply = net.nodes["h1"].unmask(requests["h1"])
     reply["pair_seeds"]["h3"] = flip_b64(reply["pair_seeds"]["h3"])

@@ -156,6 +156,57 @@ def test_prepared_query_masks_once_and_signs_its_contribution(
     assert "masked already" in again["reason"]
 
 
+def test_a_session_id_is_prepared_once_even_after_close_or_restart(
+    analytics: AnalyticsWorker, node_dir: Path
+) -> None:
+    # A hub preparing one id again would get the same pair masks under another dropout
+    # story (and, under DP, fresh noise for one budget charge).
+    request = _prepare("node-replay", HCC_SPEC)
+    assert analytics.handle(request, now=NOW)["status"] == "ok"
+    assert analytics.handle(_mask(request["session"], _peers(analytics)), now=NOW)["status"] == "ok"
+    again = analytics.handle(copy.deepcopy(request), now=NOW)
+    assert again["status"] == "refused"
+    assert "prepared that analytics session before" in again["reason"]
+    (entry,) = [SignedEntry.from_bytes(base64.b64decode(e)).entry for e in again["entries"]]
+    assert entry.details["reason"] == "task.run/replay"
+    closed = {"type": "analytics", "op": "close", "session": request["session"]}
+    assert analytics.handle(closed, now=NOW)["status"] == "ok"
+    assert analytics.handle(copy.deepcopy(request), now=NOW)["status"] == "refused"
+    with open_node(node_dir) as node:  # a restarted node remembers too
+        pin = HubPin(
+            "test-hub",
+            public_key_text(HUB_KEY),
+            NoteSigner("test-hub", Ed25519PrivateKey.generate()).verifier.vkey,
+        )
+        worker = NodeWorker(node, pin)
+        restarted = AnalyticsWorker(worker)
+        try:
+            assert restarted.handle(copy.deepcopy(request), now=NOW)["status"] == "refused"
+        finally:
+            restarted.close()
+            worker.close()
+
+
+def test_a_round_with_a_participant_outside_the_agreement_is_refused(
+    analytics: AnalyticsWorker,
+) -> None:
+    # The project names h1, h2 and h3. A hub adding "h9" (a key it made) would hold the
+    # share of h1's self-mask meant for h9 and h1's pair seed with it.
+    request = _prepare("node-sybil", HCC_SPEC)
+    assert analytics.handle(request, now=NOW)["status"] == "ok"
+    peers = _peers(analytics)
+    sybil_identity, sybil_agreement = Ed25519PrivateKey.generate(), X25519PrivateKey.generate()
+    peers["h9"] = {
+        "announcement": announce("h9", sybil_identity, sybil_agreement).to_dict(),
+        "identity_key": public_key_text(sybil_identity.public_key()),
+    }
+    del peers["h2"], peers["h3"]
+    reply = analytics.handle(_mask(request["session"], peers), now=NOW)
+    assert reply["status"] == "error"
+    assert "not nodes of the approved agreement" in reply["reason"]
+    assert "masked" not in reply
+
+
 def test_task_that_mislabels_the_query_kinds_is_denied(analytics: AnalyticsWorker) -> None:
     request = _prepare("node-kinds", MI_SPEC, computation="count", kinds=())
     reply = analytics.handle(request, now=NOW)

@@ -1,4 +1,4 @@
-"""Secure aggregation (Bonawitz et al., CCS 2017, semi-honest variant): the hub learns
+"""Secure aggregation (Bonawitz et al., CCS 2017, with the consistency check): the hub learns
 the sum of the nodes' vectors and nothing about any one node's vector, even when some
 nodes drop out after they sent their masked input. See docs/secure-aggregation.md for
 the protocol, the threat model and the threshold.
@@ -8,12 +8,15 @@ Node side, per (session, round)::
     peers = verified_peers(announcements, identity_keys, PeerPins(node_dir / "peers.json"))
     session = MaskingSession(node_name, agreement_key, peers, session_id, round_no)
     message = session.masked_input(encode_vector(values))   # round 1, once
+    confirmation = session.confirm(survivor_set)             # only when nodes dropped
     reply = session.unmask(request)                          # round 2, at most once
 
 Hub side::
 
     agg = Aggregator(participants, threshold=None, length=len(values), session=..., round=...)
     agg.add_masked(node, message)                # each round-1 message (SecAggError: leave out)
+    checks = agg.survivor_sets(dropped=())       # node -> survivor set; {} if none dropped
+    agg.add_confirmation(node, confirmation)     # each reply to a survivor set
     requests = agg.unmask_requests(dropped=())   # node -> round-2 request
     agg.add_unmask(node, reply)                  # each reply
     sums = decode_vector(agg.total())

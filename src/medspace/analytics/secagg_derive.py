@@ -12,6 +12,9 @@ seeds, so their masks do not cancel and the hub learns nothing but noise.
   one per direction, the AES-256-GCM key for the self-mask share owner o sends to r;
 - PRG(seed) = AES-256-CTR keyed by the 32-byte seed, zero IV, over 16 bytes per element
   (each seed keys exactly one stream);
+- confirmation tag t_(i->j)(U) = HMAC-SHA256(HKDF(X25519(i, j), "confirm-key" || context
+  || i || j), "survivors" || U): node i's word to node j that i committed to the
+  survivor set U of this round (only i and j can make it, so the hub cannot forge it);
 - commitments are SHA-256 over a label, the context and the committed value; the hub
   checks seeds and reconstructed self-masks against them. A commitment to a 256-bit
   uniformly random value reveals nothing of it.
@@ -20,6 +23,7 @@ seeds, so their masks do not cancel and the hub learns nothing but noise.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -150,6 +154,22 @@ def share_aad(context: Context, owner: str, recipient: str) -> bytes:
     return (
         DOMAIN + b"/share" + context.encoded + _field(owner.encode()) + _field(recipient.encode())
     )
+
+
+def confirm_tag(
+    shared: bytes, context: Context, sender: str, recipient: str, survivors: Iterable[str]
+) -> bytes:
+    """`sender`'s word to `recipient` that it committed to `survivors` in this round."""
+    key = _hkdf(
+        shared,
+        DOMAIN
+        + b"/confirm-key"
+        + context.encoded
+        + _field(sender.encode())
+        + _field(recipient.encode()),
+    )
+    message = DOMAIN + b"/survivors" + b"".join(_field(s.encode()) for s in sorted(survivors))
+    return hmac.new(key, message, hashlib.sha256).digest()
 
 
 def prg(seed: bytes, length: int) -> Lanes:

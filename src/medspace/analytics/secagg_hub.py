@@ -26,7 +26,13 @@ from medspace.analytics.secagg_derive import (
     self_mask_commitment,
 )
 from medspace.analytics.secagg_errors import InconsistentSharesError, SecAggError
-from medspace.analytics.secagg_wire import MaskedInput, UnmaskReply, UnmaskRequest
+from medspace.analytics.secagg_wire import (
+    Confirmation,
+    MaskedInput,
+    SurvivorSet,
+    UnmaskReply,
+    UnmaskRequest,
+)
 
 _SHARE_SIZE = 12 + shamir.SHARE_BYTES + 32 + 16  # nonce, share, digest, GCM tag
 
@@ -34,10 +40,12 @@ _SHARE_SIZE = 12 + shamir.SHARE_BYTES + 32 + 16  # nonce, share, digest, GCM tag
 class Aggregator:
     """The hub's state for one (session, round) over `participants`.
 
-    Use: `add_masked` for each round-1 message; `unmask_requests(dropped)` once the
-    deadline passed; `add_unmask` for each reply; `total()` for the summed ring
-    elements (decode them with `decode_vector`). Raises `SecAggError` naming the node
-    for any malformed or inconsistent message; the node is then left out.
+    Use: `add_masked` for each round-1 message; once the deadline passed, when nodes
+    dropped, `survivor_sets(dropped)` and `add_confirmation` for each reply (the
+    consistency check); `unmask_requests(dropped)`; `add_unmask` for each reply;
+    `total()` for the summed ring elements (decode them with `decode_vector`). Raises
+    `SecAggError` naming the node for any malformed or inconsistent message; the node is
+    then left out.
     """
 
     def __init__(
@@ -57,6 +65,7 @@ class Aggregator:
         self._survivors: tuple[str, ...] | None = None
         self._dropped: tuple[str, ...] = ()
         self._replies: dict[str, UnmaskReply] = {}
+        self._confirmations: dict[str, Confirmation] = {}
 
     @property
     def threshold(self) -> int:
@@ -142,14 +151,82 @@ class Aggregator:
             list(parsed.pair_commitments.items()),
         )
 
+    def survivor_sets(self, dropped: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+        """Fix survivors U and D (as `unmask_requests` does) and, when nodes dropped, build
+        each survivor's consistency-check request; empty when nobody dropped (then the
+        unmask requests need no confirmations)."""
+        self._fix_survivors(dropped)
+        if not self._dropped:
+            return {}
+        context = self.context
+        request = SurvivorSet(
+            context.session, context.round, context.digest, self.survivors, self._dropped
+        ).to_dict()
+        return {node: request for node in self.survivors}
+
+    def add_confirmation(self, node: str, reply: Mapping[str, Any]) -> None:
+        """Accept `node`'s confirmation of the survivor set; `SecAggError` naming it if
+        unusable. (The hub cannot check the tags: only their recipients can.)"""
+        if node not in self.survivors or not self._dropped:
+            raise SecAggError(f"{node} was not asked to confirm survivors", nodes=[node])
+        parsed = Confirmation.from_dict(reply, node)
+        context = self.context
+        if parsed.node != node or (parsed.session, parsed.round, parsed.context) != (
+            context.session,
+            context.round,
+            context.digest,
+        ):
+            raise SecAggError(
+                f"the confirmation of {node} was made for another node, session or round",
+                nodes=[node],
+            )
+        if set(parsed.tags) != set(self.survivors) - {node}:
+            raise SecAggError(
+                f"the confirmation of {node} must hold one tag for each other survivor",
+                nodes=[node],
+            )
+        self._confirmations[node] = parsed
+
     def unmask_requests(self, dropped: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
         """Fix survivors U (received, not in `dropped`) and D, and build each survivor's
         round-2 request.
 
         Every participant that did not deliver an accepted masked input is dropped.
-        Refuses (`SecAggError`) fewer than `threshold` survivors. May be called again
-        only with the same outcome (e.g. to resend after a lost message).
+        Refuses (`SecAggError`) fewer than `threshold` survivors, and when nodes dropped,
+        fewer than `threshold` confirmations of U (`survivor_sets`, `add_confirmation`).
+        May be called again only with the same outcome (e.g. to resend after a lost
+        message).
         """
+        self._fix_survivors(dropped)
+        context = self.context
+        survivors = self.survivors
+        if self._dropped and len(self._confirmations) < context.threshold:
+            raise SecAggError(
+                f"only {len(self._confirmations)} survivors confirmed who dropped; at least "
+                f"{context.threshold} are needed before anyone reveals a pair seed: run the "
+                "round again when more nodes are online"
+            )
+        requests: dict[str, dict[str, Any]] = {}
+        for recipient in survivors:
+            owners = [o for o in survivors if o != recipient]
+            request = UnmaskRequest(
+                session=context.session,
+                round=context.round,
+                context=context.digest,
+                survivors=survivors,
+                dropped=self._dropped,
+                shares={o: self._masked[o].shares[recipient] for o in owners},
+                digests={o: self._digests[o] for o in owners},
+                confirmations={
+                    signer: confirmation.tags[recipient]
+                    for signer, confirmation in self._confirmations.items()
+                    if signer != recipient
+                },
+            )
+            requests[recipient] = request.to_dict()
+        return requests
+
+    def _fix_survivors(self, dropped: Iterable[str]) -> None:
         context = self.context
         extra = set(dropped)
         unknown = extra - set(context.participants)
@@ -169,20 +246,6 @@ class Aggregator:
             )
         self._survivors = survivors
         self._dropped = tuple(p for p in context.participants if p not in survivors)
-        requests: dict[str, dict[str, Any]] = {}
-        for recipient in survivors:
-            owners = [o for o in survivors if o != recipient]
-            request = UnmaskRequest(
-                session=context.session,
-                round=context.round,
-                context=context.digest,
-                survivors=survivors,
-                dropped=self._dropped,
-                shares={o: self._masked[o].shares[recipient] for o in owners},
-                digests={o: self._digests[o] for o in owners},
-            )
-            requests[recipient] = request.to_dict()
-        return requests
 
     def add_unmask(self, node: str, reply: Mapping[str, Any]) -> None:
         """Accept `node`'s round-2 reply; `SecAggError` naming it if unusable."""

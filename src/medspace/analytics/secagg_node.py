@@ -6,10 +6,20 @@ adds to the node's encoded vector x_i its self-mask PRG(b_i) and the pairwise ma
 and encrypts each share to its peer. `unmask` answers the hub's round-2 request once:
 shares of b_k for the survivors k, pair seeds s_ij for the dropped j, never both for one
 node, and only when at least `threshold` nodes survived.
+
+Each node commits to one survivor set U per round. With no dropouts, answering the
+unmask request commits it to "everyone survived". When nodes dropped, the hub first
+asks for a `confirm`ation of U (the consistency check of Bonawitz et al.), and a node
+reveals pair seeds only when `threshold` survivors, itself included, confirmed that
+same U with tags the hub cannot forge. A hub telling some nodes "X survived" (they
+reveal X's self-mask shares) and others "X dropped" (they would reveal their pair seeds
+with X) would need two disjoint groups of at least `threshold` nodes each: impossible
+with a majority threshold.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import threading
 from collections.abc import Collection, Mapping, Sequence
@@ -24,6 +34,7 @@ from medspace.analytics import shamir
 from medspace.analytics.secagg_derive import (
     SEED_BYTES,
     Context,
+    confirm_tag,
     message_digest,
     pair_commitment,
     pair_seed,
@@ -35,7 +46,14 @@ from medspace.analytics.secagg_derive import (
 )
 from medspace.analytics.secagg_errors import SecAggError
 from medspace.analytics.secagg_peers import agreement_fingerprint, check_node_name
-from medspace.analytics.secagg_wire import DIGEST_BYTES, MaskedInput, UnmaskReply, UnmaskRequest
+from medspace.analytics.secagg_wire import (
+    DIGEST_BYTES,
+    Confirmation,
+    MaskedInput,
+    SurvivorSet,
+    UnmaskReply,
+    UnmaskRequest,
+)
 
 NONCE_BYTES = 12
 
@@ -132,6 +150,7 @@ class MaskingSession:
         }
         self._own_share: bytes | None = None
         self._answered = False
+        self._committed: frozenset[str] | None = None  # the one survivor set U of this round
         self._lock = threading.Lock()  # "at most once" must hold for concurrent requests
 
     @property
@@ -196,6 +215,28 @@ class MaskingSession:
         )
         return message.to_dict()
 
+    def confirm(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """The consistency check: commit to the hub's survivor set and return a tag for
+        each other survivor. Refuses (`SecAggError`) a set other than one committed to
+        before, one that leaves this node out, and fewer than `threshold` survivors."""
+        with self._lock:
+            if self._own_share is None:
+                raise SecAggError(
+                    f"{self.node} has no masked input in this round: nothing to confirm"
+                )
+            parsed = SurvivorSet.from_dict(request)
+            survivors, _dropped = self._check_split(
+                parsed.session, parsed.round, parsed.context, parsed.survivors, parsed.dropped
+            )
+            self._commit(survivors)
+            tags = {
+                peer: confirm_tag(self._shared[peer], self.context, self.node, peer, survivors)
+                for peer in sorted(survivors - {self.node})
+            }
+            return Confirmation(
+                self.node, self.context.session, self.context.round, self.context.digest, tags
+            ).to_dict()
+
     def unmask(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Round 2: answer the hub's unmask request, at most once per session object.
 
@@ -219,6 +260,10 @@ class MaskingSession:
             )
         parsed = UnmaskRequest.from_dict(request)
         survivors, dropped = self._check_request(parsed)
+        if dropped:
+            self._check_confirmed(survivors, parsed.confirmations)
+        else:
+            self._commit(survivors)
         shares = {self.node: self._own_share}
         for owner in survivors:
             if owner != self.node:
@@ -235,31 +280,77 @@ class MaskingSession:
         )
         return reply.to_dict()
 
-    def _check_request(self, request: UnmaskRequest) -> tuple[set[str], set[str]]:
+    def _check_split(
+        self,
+        session: str,
+        round: int,
+        context_digest: bytes,
+        survivor_list: Sequence[str],
+        dropped_list: Sequence[str],
+    ) -> tuple[frozenset[str], frozenset[str]]:
         context = self.context
-        if (request.session, request.round) != (context.session, context.round):
+        if (session, round) != (context.session, context.round):
             raise SecAggError(
-                f"the unmask request is for another session or round than {self.node}'s "
+                f"the request is for another session or round than {self.node}'s "
                 "masking session: refused"
             )
-        if request.context != context.digest:
+        if context_digest != context.digest:
             raise SecAggError(
-                "the unmask request names other participants or another threshold than "
+                "the request names other participants or another threshold than "
                 "this round was masked for: refused"
             )
-        survivors, dropped = set(request.survivors), set(request.dropped)
+        survivors, dropped = frozenset(survivor_list), frozenset(dropped_list)
         if survivors & dropped or survivors | dropped != set(context.participants):
             raise SecAggError(
-                "the unmask request must split the participants into survivors and dropped "
+                "the request must split the participants into survivors and dropped "
                 "nodes, each node exactly once: refused"
             )
         if self.node not in survivors:
-            raise SecAggError(f"the unmask request lists {self.node} itself as dropped: refused")
+            raise SecAggError(f"the request lists {self.node} itself as dropped: refused")
         if len(survivors) < context.threshold:
             raise SecAggError(
                 f"only {len(survivors)} nodes survived, fewer than the threshold "
                 f"{context.threshold}: unmasking would expose too much, refused"
             )
+        return survivors, dropped
+
+    def _commit(self, survivors: frozenset[str]) -> None:
+        if self._committed is not None and self._committed != survivors:
+            raise SecAggError(
+                f"{self.node} already committed to another survivor set in this round; the "
+                "hub telling nodes different stories about who dropped could expose a "
+                "node's masks, so it is refused"
+            )
+        self._committed = survivors
+
+    def _check_confirmed(self, survivors: frozenset[str], tags: Mapping[str, bytes]) -> None:
+        """Pair seeds leave only when `threshold` survivors, this node included (by its
+        own `confirm`), committed to the same survivor set."""
+        if self._committed != survivors:
+            raise SecAggError(
+                f"{self.node} did not confirm this survivor set: pair seeds of dropped nodes "
+                "are revealed only after the consistency check, refused"
+            )
+        confirmed = 1 + sum(
+            1
+            for peer, tag in tags.items()
+            if peer in survivors
+            and peer != self.node
+            and hmac.compare_digest(
+                tag, confirm_tag(self._shared[peer], self.context, peer, self.node, survivors)
+            )
+        )
+        if confirmed < self.context.threshold:
+            raise SecAggError(
+                f"only {confirmed} survivors confirmed this survivor set, fewer than the "
+                f"threshold {self.context.threshold}: refused (a hub splitting the nodes' "
+                "views of who dropped could expose a node's masks)"
+            )
+
+    def _check_request(self, request: UnmaskRequest) -> tuple[frozenset[str], frozenset[str]]:
+        survivors, dropped = self._check_split(
+            request.session, request.round, request.context, request.survivors, request.dropped
+        )
         expected = survivors - {self.node}
         if set(request.shares) != expected or set(request.digests) != expected:
             raise SecAggError(

@@ -1,7 +1,8 @@
-"""The three JSON messages of secure aggregation, with strict parsers.
+"""The JSON messages of secure aggregation, with strict parsers.
 
-`MaskedInput` (node -> hub, round 1), `UnmaskRequest` (hub -> node, round 2) and
-`UnmaskReply` (node -> hub, round 2). Bytes travel as standard base64. Parsers check
+`MaskedInput` (node -> hub, round 1); when nodes dropped, `SurvivorSet` (hub -> node)
+and `Confirmation` (node -> hub), the consistency check; `UnmaskRequest` (hub -> node,
+round 2) and `UnmaskReply` (node -> hub, round 2). Bytes travel as standard base64. Parsers check
 types, sizes and key sets and raise `SecAggError` naming the sender, so a malformed
 message is rejected at the boundary and the hub can report which node sent it.
 """
@@ -19,7 +20,10 @@ from medspace.analytics.secagg_errors import SecAggError
 MASKED_FORMAT = "medspace-secagg-masked/1"
 REQUEST_FORMAT = "medspace-secagg-unmask-request/1"
 REPLY_FORMAT = "medspace-secagg-unmask-reply/1"
+SURVIVORS_FORMAT = "medspace-secagg-survivors/1"
+CONFIRM_FORMAT = "medspace-secagg-confirm/1"
 DIGEST_BYTES = 32
+TAG_BYTES = 32
 MAX_NAME = 63
 
 
@@ -150,6 +154,7 @@ class UnmaskRequest:
     dropped: tuple[str, ...]
     shares: dict[str, bytes]
     digests: dict[str, bytes]
+    confirmations: dict[str, bytes]  # when nodes dropped: the survivors' tags to this node
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able form."""
@@ -162,6 +167,7 @@ class UnmaskRequest:
             "dropped": list(self.dropped),
             "shares": {k: encode_b64(v) for k, v in self.shares.items()},
             "digests": {k: encode_b64(v) for k, v in self.digests.items()},
+            "confirmations": {k: encode_b64(v) for k, v in self.confirmations.items()},
         }
 
     @classmethod
@@ -176,6 +182,7 @@ class UnmaskRequest:
             dropped=r.names("dropped"),
             shares=r.blobs("shares"),
             digests=r.blobs("digests", DIGEST_BYTES),
+            confirmations=r.blobs("confirmations", TAG_BYTES),
         )
 
 
@@ -214,4 +221,74 @@ class UnmaskReply:
             context=r.blob("context", DIGEST_BYTES),
             self_mask_shares=r.blobs("self_mask_shares"),
             pair_seeds=r.blobs("pair_seeds"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SurvivorSet:
+    """The consistency check, asked only when nodes dropped: the survivors U and dropped
+    nodes D the hub will unmask with. Each node commits to one such set per round."""
+
+    session: str
+    round: int
+    context: bytes
+    survivors: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able form."""
+        return {
+            "format": SURVIVORS_FORMAT,
+            "session": self.session,
+            "round": self.round,
+            "context": encode_b64(self.context),
+            "survivors": list(self.survivors),
+            "dropped": list(self.dropped),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, sender: str = "the hub") -> SurvivorSet:
+        """Parse a survivor set."""
+        r = _Reader(data, sender, "survivor set", SURVIVORS_FORMAT)
+        return cls(
+            session=r.text("session"),
+            round=r.integer("round"),
+            context=r.blob("context", DIGEST_BYTES),
+            survivors=r.names("survivors"),
+            dropped=r.names("dropped"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """A node's confirmation of a survivor set: one tag for each other survivor, which
+    only that survivor can check (`secagg_derive.confirm_tag`)."""
+
+    node: str
+    session: str
+    round: int
+    context: bytes
+    tags: dict[str, bytes]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able form."""
+        return {
+            "format": CONFIRM_FORMAT,
+            "node": self.node,
+            "session": self.session,
+            "round": self.round,
+            "context": encode_b64(self.context),
+            "tags": {k: encode_b64(v) for k, v in self.tags.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, sender: str) -> Confirmation:
+        """Parse a confirmation received from `sender`."""
+        r = _Reader(data, sender, "survivor confirmation", CONFIRM_FORMAT)
+        return cls(
+            node=r.text("node"),
+            session=r.text("session"),
+            round=r.integer("round"),
+            context=r.blob("context", DIGEST_BYTES),
+            tags=r.blobs("tags", TAG_BYTES),
         )

@@ -3,7 +3,8 @@
 `SecureAggregation._secure_sum` runs rounds 3 and 4 of a query (see
 `medspace.hub.analytics`) over the nodes that are still answering: each node returns
 its vector masked with pairwise masks shared with the others (round 1 of Bonawitz et al.
-2017), the survivors reveal what removes the masks of everyone who did and did not
+2017); when some did not answer, the survivors confirm who survived (the consistency
+check); the survivors reveal what removes the masks of everyone who did and did not
 answer (round 2), and the hub decodes the SUM, never a node's own vector. Malformed
 vectors, flags and shares leave their node out, with the reason ledgered.
 
@@ -123,6 +124,26 @@ class SecureAggregation(NodeSession):
         survivors = sorted(self._answered())
         self._require_quorum("sent a masked vector")
         dropped = [n for n in members if n not in survivors]
+        try:
+            checks = aggregator.survivor_sets(dropped)
+        except SecAggError as error:
+            raise QueryRefused(f"secure aggregation cannot finish: {error}") from None
+
+        async def confirm(node: str) -> None:
+            # The consistency check, only when nodes dropped: each survivor commits to
+            # who survived before anyone reveals a pair seed.
+            body = {"op": "confirm", "round": round_no, "request": checks[node]}
+            reply = await self._ask(node, body, keep_row=True)
+            if reply is None:
+                return
+            try:
+                aggregator.add_confirmation(node, reply.get("confirm", {}))
+            except SecAggError as error:
+                self.rows[node] = NodeRow(node, "ok", f"survivor confirmation rejected: {error}")
+
+        if checks:
+            await asyncio.gather(*(confirm(node) for node in survivors))
+            await self._flush_entries()
         try:
             requests = aggregator.unmask_requests(dropped)
         except SecAggError as error:

@@ -39,6 +39,7 @@ class QueryState:
     generation: tuple[int, int] = (0, 0)  # the node's project book and steward pins then
     peers: tuple[dict[str, Any], Any] | None = None  # verified peer announcements
     released: Any = None  # the cohort's ReleaseRecord: what answers about it disclosed so far
+    nodes: frozenset[str] = frozenset()  # the agreement's hospitals: who may take part in a sum
 
 
 def task_mismatch(task: TaskRequest, spec: Any, *, every_variable: bool = False) -> str | None:

@@ -14,6 +14,7 @@ The hub drives a query in operations on one session (see `medspace.hub.analytics
 - `mask` (secure aggregation round 1): verifies the peers' signed agreement keys (pinned
   on first use), masks its vector (or, for a regression, the gradient/Hessian at the
   hub's current coefficients) and returns it with its suppression flags;
+- `confirm` (only when nodes dropped): commits to the hub's survivor set, once per round;
 - `unmask` (round 2): answers the hub's unmask request once;
 - `close`: forgets the session.
 
@@ -57,6 +58,7 @@ from medspace.node.analytics_query import (
 )
 from medspace.node.analytics_sessions import AnalysisSessions, parsed_spec
 from medspace.node.filecache import FileCache
+from medspace.node.prepared import PreparedSessions
 from medspace.node.standing import CONSENT_FILE, load_consent
 from medspace.node.worker import NodeWorker
 from medspace.policy import (
@@ -99,6 +101,7 @@ class AnalyticsWorker(AnalysisSessions):
         self._budget: Any = None
         self._accepted: dict[str, tuple[str, ProjectState]] = {}
         self._audit: Any = None
+        self._prepared: PreparedSessions | None = None
         self._releases: Any = None
         directory = Path(self.node.directory)
         self._consent_file = FileCache(directory / CONSENT_FILE, lambda _: load_consent(directory))
@@ -137,6 +140,8 @@ class AnalyticsWorker(AnalysisSessions):
             query.used = time.monotonic()
             if op == "mask":
                 return self._mask(query, body, now)
+            if op == "confirm":
+                return self._confirm(query, body)
             if op == "unmask":
                 return self._unmask(query, body)
         except MedSpaceError as error:
@@ -157,7 +162,7 @@ class AnalyticsWorker(AnalysisSessions):
         from medspace.analytics.layout import layout
 
         op = body.get("op")
-        if op == "unmask":
+        if op in ("confirm", "unmask"):
             return True
         if op != "mask":
             return False
@@ -202,6 +207,16 @@ class AnalyticsWorker(AnalysisSessions):
             spec = QuerySpec.parse_json(str(body.get("spec", "")))
         except (AuthError, ProjectError, MedSpaceError) as error:
             return worker._refusal(session, None, "denied", str(error), "task.run/unverified")
+        if not self._prepared_store().claim(session, now):
+            return worker._refusal(
+                session,
+                state.project.id,
+                "refused",
+                "this node prepared that analytics session before; a session id is used "
+                "once (the same id again would repeat its masks and its DP spend): run the "
+                "query again for a new one",
+                "task.run/replay",
+            )
         keep = body.get("keep") is True
         mismatch = task_mismatch(task, spec, every_variable=keep)
         if mismatch is not None:
@@ -237,7 +252,9 @@ class AnalyticsWorker(AnalysisSessions):
         if not decision.allow:
             return node_reply("denied", entries, reason=decision.reason)
         k = int(decision.obligation("min-cell-size") or "0")
-        query = QueryState(session, project.id, task.contract_hash, spec, k)
+        query = QueryState(
+            session, project.id, task.contract_hash, spec, k, nodes=frozenset(project.nodes)
+        )
         try:
             opted_out = decision.obligation("exclude-opted-out")
             excluded = self._consent().excluded(Purpose(opted_out)) if opted_out else frozenset()
@@ -355,7 +372,11 @@ class AnalyticsWorker(AnalysisSessions):
             }
             peers = verified_peers(announcements, identities, self._pins)
             query.peers = (others, peers)
-        masking = MaskingSession(self.name, self._agreement, peers, query.session, round_no, t)
+        # Only the agreement's hospitals: a hub adding names of its own to the round
+        # would hold their masks and read this node's vector.
+        masking = MaskingSession(
+            self.name, self._agreement, peers, query.session, round_no, t, allowed=query.nodes
+        )
         masked = masking.masked_input(encode_vector(values))
         query.masks[round_no] = masking
         digest = hashlib.sha256(canonical_bytes(masked)).hexdigest()
@@ -391,6 +412,13 @@ class AnalyticsWorker(AnalysisSessions):
 
     # -- round 2 ----------------------------------------------------------------------
 
+    def _confirm(self, query: QueryState, body: dict[str, Any]) -> dict[str, Any]:
+        round_no = body.get("round")
+        masking = query.masks.get(round_no) if type(round_no) is int else None
+        if masking is None:
+            return error_reply("no masked round to confirm in this session")
+        return node_reply("ok", [], confirm=masking.confirm(body.get("request")))
+
     def _unmask(self, query: QueryState, body: dict[str, Any]) -> dict[str, Any]:
         round_no = body.get("round")
         masking = query.masks.get(round_no) if type(round_no) is int else None
@@ -399,6 +427,12 @@ class AnalyticsWorker(AnalysisSessions):
         return node_reply("ok", [], unmask=masking.unmask(body.get("request")))
 
     # -- plumbing ---------------------------------------------------------------------
+
+    def _prepared_store(self) -> PreparedSessions:
+        with self._lock:
+            if self._prepared is None:
+                self._prepared = PreparedSessions(self._db)
+            return self._prepared
 
     def _budget_store(self) -> Any:
         from medspace.analytics.budget import Budget
