@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,7 @@ def test_federated_logistic_regression_equals_the_pooled_fit(study: Any) -> None
 
 
 def test_malformed_masked_vector_is_rejected_reported_and_ledgered(study: Any) -> None:
-    net, _people = study
+    net, people = study
     alice = net.project("hcc-malformed")
     worker = net.nodes["h2"].service._analytics
     assert worker is not None
@@ -155,8 +156,40 @@ def test_malformed_masked_vector_is_rejected_reported_and_ledgered(study: Any) -
     assert "h2" in row["reason"]
     assert answer["status"] == "partial"
     assert answer["missing"] == ["h2"]
+    # h2's masked input was left out after round 1: the others confirmed who survived
+    # before revealing their pair seeds with h2, and the sum is exactly theirs
+    cohort = [p for name in NODES if name != "h2" for p in _cohort(people[name])]
+    assert _stat(answer, "patients")["rows"][0]["values"]["n"] == len(cohort)
     entries = ledger_entries(net.hub.client("bob"), "hcc-malformed")
     assert any(e.details.get("status") == "rejected" and e.node == "h2" for e in entries)
+
+
+def test_a_sum_whose_counts_are_not_whole_numbers_is_refused(study: Any) -> None:
+    # A node adding half a patient (or wrapping the ring) gives a sum no set of honest
+    # hospitals can give: refused, not shown as a plausible count.
+    net, _people = study
+    alice = net.project("hcc-implausible")
+    worker = net.nodes["h2"].service._analytics
+    original = worker._mask
+
+    def skewed(query: Any, body: dict[str, Any], now: Any) -> dict[str, Any]:
+        aggregate = query.aggregate
+        pairs = zip(aggregate.values, cells, strict=True)
+        values = [v + 0.5 if cell.count else v for v, cell in pairs]
+        query.aggregate = dataclasses.replace(aggregate, values=tuple(values))
+        return original(query, body, now)
+
+    from medspace.analytics import QuerySpec
+    from medspace.analytics.layout import layout
+
+    cells = layout(QuerySpec.parse(HCC_SPEC)).cells
+    worker._mask = skewed  # type: ignore[method-assign]
+    try:
+        answer = alice.run_query("hcc-implausible", HCC_SPEC)
+    finally:
+        worker._mask = original  # type: ignore[method-assign]
+    assert answer["status"] == "refused"
+    assert "not whole numbers" in answer["reason"]
 
 
 def test_node_dropping_out_mid_fit_refuses_the_regression(study: Any) -> None:
@@ -279,3 +312,22 @@ def test_bad_unmasking_share_is_ledgered_and_the_sum_rebuilt_from_the_others(stu
     assert _stat(answer, "patients")["rows"][0]["values"]["n"] == len(cohort)
     entries = ledger_entries(net.hub.client("bob"), "hcc-badshare")
     assert any(e.details.get("reason") == "secagg-bad-share" and e.node == "h2" for e in entries)
+
+
+@pytest.mark.parametrize("bad", [-1.0, 20.5, float(2**100)])
+def test_count_cells_must_sum_to_whole_numbers_of_at_least_zero(bad: float) -> None:
+    from medspace.analytics import QuerySpec
+    from medspace.analytics.layout import layout
+    from medspace.hub.analytics_secsum import check_counts
+    from medspace.hub.analytics_session import QueryRefused
+
+    cells = layout(QuerySpec.parse(HCC_SPEC))
+    total = [20.0 if cell.count else -3.25 for cell in cells.cells]
+    check_counts(cells, total)  # sums of values may be negative or fractional
+    first_count = next(i for i, cell in enumerate(cells.cells) if cell.count)
+    total[first_count] = bad
+    if float(bad).is_integer() and bad >= 0:
+        check_counts(cells, total)  # a huge count is not caught: a node can always lie
+    else:
+        with pytest.raises(QueryRefused, match="not whole numbers"):
+            check_counts(cells, total)

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from medspace.hub.analytics_secsum import SecureAggregation, with_regressions
+from medspace.hub.analytics_secsum import SecureAggregation, check_counts, with_regressions
 from medspace.hub.analytics_session import NodeRow, Participant, QueryRefused, refusals_ok
 from medspace.hub.channel import ChannelHub
 from medspace.hub.core import HubCore
@@ -237,6 +237,7 @@ class QueryRun(SecureAggregation):
         result = None
         if len(cells) > 0:
             total = await self._secure_sum(0, {"part": "local"}, len(cells), suppression=True)
+            check_counts(cells, total)  # before any DP budget is charged for it
             if self.dp_total is not None:
                 total = await self._release(cells, total)
             contributors = self.contributors

@@ -176,6 +176,24 @@ class SecureAggregation(NodeSession):
             ) from None
 
 
+def check_counts(cells: Any, total: Sequence[float]) -> None:
+    """Refuse a sum whose count cells are not whole numbers of at least 0: each node's
+    counts are, so such a sum means a node sent bad data (or a wrapped value), and a
+    result built on it would be wrong without saying so. (A node adding a plausible
+    amount to its own counts is not caught: no protocol can check a hospital's data.)"""
+    bad = [
+        i
+        for i, cell in enumerate(cells.cells)
+        if cell.count and not (total[i] >= 0 and float(total[i]).is_integer())
+    ]
+    if bad:
+        raise QueryRefused(
+            f"{len(bad)} combined count(s) are not whole numbers of at least 0, so some "
+            "node sent inconsistent data; the query gives no result. Run it again, and "
+            "ask the hospitals' IT to check their node software if it repeats"
+        )
+
+
 def _flags_ok(flags: object, length: int) -> bool:
     return (
         isinstance(flags, list)
@@ -214,4 +232,4 @@ def with_regressions(
     return result.model_copy(update={"statistics": tuple(ordered)})
 
 
-__all__ = ["SecureAggregation", "with_regressions"]
+__all__ = ["SecureAggregation", "check_counts", "with_regressions"]

@@ -34,6 +34,7 @@ from typing import Any
 
 from medspace.errors import NotFoundError
 from medspace.hub.analytics import QueryRun
+from medspace.hub.analytics_secsum import check_counts
 from medspace.hub.analytics_session import NodeRow, QueryRefused
 from medspace.hub.channel import ChannelHub
 from medspace.hub.core import HubCore
@@ -111,6 +112,7 @@ class AnalysisSession(QueryRun):
                 total = await self._secure_sum(
                     ASK_ROUNDS + self.asks, part, len(cells), suppression=True
                 )
+                check_counts(cells, total)
                 contributors = self.contributors
                 result = combine(
                     spec,
