@@ -132,6 +132,22 @@ def test_federated_logistic_regression_equals_the_pooled_fit(study: Any) -> None
     assert np.max(np.abs(federated - pooled)) < 1e-6
 
 
+def test_two_regressions_in_one_query_are_both_fitted(study: Any) -> None:
+    net, people = study
+    alice = net.project("mi-two")
+    spec = copy.deepcopy(MI_SPEC)
+    smaller = {**spec["statistics"][0], "id": "mi_age_sex", "covariates": ["age", "male"]}
+    spec["statistics"].append(smaller)
+    answer = alice.run_query("mi-two", spec)
+    assert answer["status"] == "completed", answer.get("reason")
+    fitted = [p for name in ("h1", "h2") for p in people[name]]  # h3 denies logistic
+    coefficients = _stat(answer, "mi_model")["coefficients"]
+    federated = np.array([c["estimate"] for c in coefficients])
+    assert np.max(np.abs(federated - pooled_logistic(fitted))) < 1e-6
+    names = [c["name"] for c in _stat(answer, "mi_age_sex")["coefficients"]]
+    assert names == ["intercept", "age", "male"]
+
+
 def test_malformed_masked_vector_is_rejected_reported_and_ledgered(study: Any) -> None:
     net, people = study
     alice = net.project("hcc-malformed")

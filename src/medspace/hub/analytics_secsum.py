@@ -26,6 +26,7 @@ class SecureAggregation(NodeSession):
     """Masked sums over the session's nodes, and regression fits built on them."""
 
     _peers_sent: list[str] | None = None  # the participants whose peers the nodes hold
+    _fit_rounds = 0  # rounds used by fits so far: each fit continues the numbering
 
     async def _fit(self, statistic: Any) -> Any:
         """Newton-Raphson with one secure-aggregation round per iteration on a fixed set
@@ -46,7 +47,10 @@ class SecureAggregation(NodeSession):
         iterations = 0
         for iteration in range(1, statistic.max_iterations + 1):
             part = {"part": statistic.id, "beta": [repr(b) for b in beta]}
-            total = await self._secure_sum(iteration, part, length, suppression=False)
+            # A node masks each round number once per session, so a second regression
+            # in the same query goes on from where the first left off.
+            self._fit_rounds += 1
+            total = await self._secure_sum(self._fit_rounds, part, length, suppression=False)
             iterations = iteration
             dropped = sorted(fitted - set(self._answered()))
             if dropped:
