@@ -479,6 +479,35 @@ def test_a_revocation_pushed_to_the_node_stops_the_session_there(
     assert asked["status"] == "denied" and "revoked" in asked["reason"]
 
 
+def test_a_dp_node_charges_its_budget_when_it_contributes_not_when_it_prepares(
+    analytics: AnalyticsWorker,
+) -> None:
+    # A query refused after the prepare (too few nodes, another node's refusal) costs
+    # nothing at the hub; it must cost nothing here either, or the copies drift apart.
+    from decimal import Decimal
+
+    dp_terms = {"disclosure": {"min_cell_size": 5, "dp_epsilon": "1"}}
+    budget = analytics._budget_store()
+    first = _prepare("node-dp-spend", HCC_SPEC, terms=dp_terms, epsilon="0.6")
+    assert analytics.handle(first, now=NOW)["status"] == "ok"
+    assert budget.spent("node-dp-spend") == 0  # prepared, never masked: not charged
+    second = _prepare("node-dp-spend", HCC_SPEC, terms=dp_terms, epsilon="0.6")
+    assert analytics.handle(second, now=NOW)["status"] == "ok"
+    masked = analytics.handle(_mask(second["session"], _peers(analytics)), now=NOW)
+    assert masked["status"] == "ok", masked.get("reason")
+    assert budget.spent("node-dp-spend") == Decimal("0.6")
+    (entry,) = [SignedEntry.from_bytes(base64.b64decode(e)).entry for e in masked["entries"]]
+    assert entry.details["epsilon_micros"] == 600_000
+    # the first session, masked now, would overrun the budget: refused and ledgered
+    late = analytics.handle(_mask(first["session"], _peers(analytics)), now=NOW)
+    assert late["status"] == "refused" and "masked" not in late
+    (refusal,) = [SignedEntry.from_bytes(base64.b64decode(e)).entry for e in late["entries"]]
+    assert refusal.details["reason"] == "dp-budget"
+    third = _prepare("node-dp-spend", HCC_SPEC, terms=dp_terms, epsilon="0.6")
+    assert analytics.handle(third, now=NOW)["status"] == "denied"  # its policy sees the spend
+    assert budget.spent("node-dp-spend") == Decimal("0.6")
+
+
 def test_a_dp_project_gets_no_session_at_the_node(analytics: AnalyticsWorker) -> None:
     parsed = QuerySpec.parse(HCC_SPEC)
     request = _prepare(

@@ -28,6 +28,7 @@ class QueryState:
     regressions: dict[str, Any] = field(default_factory=dict)
     masks: dict[int, Any | None] = field(default_factory=dict)
     epsilon: Decimal | None = None
+    dp_total: Decimal | None = None  # the project's epsilon, charged at round 0 of `mask`
     started: float = field(default_factory=time.monotonic)
     used: float = field(default_factory=time.monotonic)
     # an analysis session's: its owner, task, cohort in memory, and the opt-outs it left out

@@ -5,15 +5,17 @@ The hub drives a query in operations on one session (see `medspace.hub.analytics
 - `prepare`: the node checks the researcher's token, keeps its own copy of the terms,
   checks that the task's computation kinds and data fields are exactly what the spec
   asks for (so a hub cannot label a regression as a count), re-decides `task.run` with
-  its standing policy, spends its own copy of the DP budget, drops opted-out patients,
+  its standing policy, checks its own copy of the DP budget, drops opted-out patients,
   runs the differencing audit (unless the project uses DP), then computes its local,
   disclosure-controlled aggregate (or builds the design matrix of a regression) and
   keeps it in memory for this session only. Disclosure control checks the aggregate
   together with what the node released about the same cohort before
   (`medspace.analytics.release_book`);
-- `mask` (secure aggregation round 1): verifies the peers' signed agreement keys (pinned
-  on first use), masks its vector (or, for a regression, the gradient/Hessian at the
-  hub's current coefficients) and returns it with its suppression flags;
+- `mask` (secure aggregation round 1): on a DP project, charges its own copy of the
+  budget for round 0 (the round in which it contributes; refused when it would overrun),
+  verifies the peers' signed agreement keys (pinned on first use), masks its vector
+  (or, for a regression, the gradient/Hessian at the hub's current coefficients) and
+  returns it with its suppression flags;
 - `confirm` (only when nodes dropped): commits to the hub's survivor set, once per round;
 - `unmask` (round 2): answers the hub's unmask request once;
 - `close`: forgets the session.
@@ -167,12 +169,12 @@ class AnalyticsWorker(AnalysisSessions):
         if op != "mask":
             return False
         part = body.get("part")
-        if part == "local":
-            return True
-        if part != "ask":
+        if part not in ("local", "ask"):
             return False
         with self._lock:
             query = self._sessions.get(str(body.get("session")))
+        if part == "local":
+            return query is None or query.epsilon is None  # a DP spend writes its database
         if query is None or query.frame is None:
             return True  # refused at once: nothing to compute
         spec = parsed_spec(str(body.get("spec", "")))
@@ -265,8 +267,11 @@ class AnalyticsWorker(AnalysisSessions):
                         "a task of a differential-privacy project must state its epsilon",
                         code="dp-no-epsilon",
                     )
-                self._budget_store().spend(project.id, session, task.epsilon, dp_total)
-                query.epsilon = task.epsilon
+                # Checked now, charged when this node contributes (round 0 of `mask`): a
+                # query refused before that (quorum, another node) costs nothing here,
+                # as it costs nothing at the hub.
+                self._budget_store().check(project.id, task.epsilon, dp_total)
+                query.epsilon, query.dp_total = task.epsilon, dp_total
                 compute(query, self.node.store, excluded, audit=None)
             else:
                 counted = counted_sums(spec)
@@ -336,6 +341,18 @@ class AnalyticsWorker(AnalysisSessions):
             if round_no in query.masks:
                 return error_reply(f"round {round_no} of this session was masked already")
             query.masks[round_no] = None  # reserved: a failed round is not masked again
+        if query.epsilon is not None and query.dp_total is not None and round_no == 0:
+            from medspace.analytics.budget import BudgetExceeded
+
+            try:
+                self._budget_store().spend(
+                    query.project_id, query.session, query.epsilon, query.dp_total
+                )
+            except BudgetExceeded as exceeded:
+                refusal = self._compute_entry(
+                    query_id=query.session, project=query.project_id, code="dp-budget"
+                )
+                return node_reply("refused", [refusal], reason=str(exceeded))
         part = body.get("part")
         decisions: list[Entry] = []
         refusals: dict[str, str] | None = None
