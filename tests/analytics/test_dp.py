@@ -88,7 +88,7 @@ def test_counts_never_come_back_negative() -> None:
 
 def test_a_sum_without_a_finite_clamp_bound_is_refused() -> None:
     group = NoiseGroup("x", "sum", (0,), SUM, bound=float("inf"))
-    with pytest.raises(DPUnsupported, match="lower and upper bounds"):
+    with pytest.raises(DPUnsupported, match="no finite bound on one patient"):
         privatize([1.0], [group], Decimal("1"))
 
 

@@ -108,6 +108,7 @@ def test_fewer_answering_nodes_than_the_quorum_refuse_the_query(study: Any) -> N
     assert "needs at least 3" in answer["reason"]
     entries = ledger_entries(net.hub.client("bob"), "hcc-quorum")
     assert entries[-1].actor == "hub" and entries[-1].details["status"] == "refused"
+    assert entries[-1].details["reason"] == "query/quorum"  # told apart from a budget refusal
 
 
 def test_node_whose_policy_denies_is_reported_with_its_reason(study: Any) -> None:
@@ -243,6 +244,9 @@ def test_dp_query_over_the_budget_is_refused(study: Any, tmp_path: Path) -> None
     assert second["status"] == "refused"
     assert all(r["status"] == "denied" for r in second["nodes"])
     assert "0.4" in second["nodes"][0]["reason"]
+    refused = ledger_entries(net.hub.client("bob"), "hcc-dp")[-1]
+    assert refused.details["status"] == "refused"
+    assert refused.details["reason"] == "query/quorum"  # every node denied it first
 
 
 def test_differencing_attack_is_refused_over_the_network(study: Any) -> None:

@@ -8,10 +8,13 @@ post-processing, so it costs no further privacy (Dwork & Roth 2014, Prop. 2.1).
 Neighbouring datasets: add or remove one patient record at one node ("unbounded" DP).
 A patient is in at most one cell of each (statistic, part) group: one histogram bin, one
 table cell, one stratum's n. So the L1 sensitivity of a group is one patient's largest
-contribution to one cell: 1 for counts, max(|lower|, |upper|) for a sum of a variable
-clamped to [lower, upper] (clamping happens at the node, in SQL), max(lower², upper²) for
-a sum of squares. A person treated at several hospitals is several records; pass
-`contributions` (the most nodes one person can appear at) to protect the person instead.
+contribution to one cell: 1 for counts and 0/1 variables, max(|lower|, |upper|) for a sum
+of a variable bounded by [lower, upper], max(lower², upper²) for a sum of squares. The
+only other bounded variable is age, by the cohort's age range (the node keeps only
+patients in it, in SQL); a measurement has no bounds in the spec yet, so its sum is
+refused. A person treated at several hospitals is several records: the hub releases
+with `contributions` = 1 (it has no setting for more), so DP protects a record, not a
+person seen at several hospitals.
 
 Mechanisms (OpenDP 0.16, `make_laplace`): counts get discrete Laplace noise on integers
 (Ghosh, Roughgarden & Sundararajan 2012; Canonne, Kamath & Steinke 2020), so counts stay
@@ -85,8 +88,8 @@ class NoiseGroup:
             return float(contributions)
         if not math.isfinite(self.bound) or self.bound < 0:
             raise DPUnsupported(
-                f"statistic {self.statistic} has no finite clamp bound; give the variable "
-                "lower and upper bounds in the spec to release it under DP"
+                f"statistic {self.statistic} has no finite bound on one patient's value, so "
+                "it cannot be released under DP; ask for a histogram instead"
             )
         per_record = self.bound if self.kind == SUM else self.bound * self.bound
         return per_record * contributions
@@ -150,7 +153,7 @@ def noise_plan(spec: QuerySpec, cells: Layout) -> list[NoiseGroup]:
     Grouping is by statistic, part and, for table margins, the axis summed over, so that
     one patient is in at most one cell of each group (a patient is in one row margin AND
     one column margin, hence two groups). Sums need a bound on each patient's value:
-    0/1 variables have 1; other numeric variables need clamp bounds in the spec."""
+    0/1 variables have 1, age the cohort's age range; other numeric variables have none."""
     for stat in spec.statistics:
         reason = UNSUPPORTED_UNDER_DP.get(stat.kind)
         if reason is not None:
@@ -215,9 +218,9 @@ def _value_bound(spec: QuerySpec, statistic_id: str) -> float:
         low, high = spec.cohort.age.min, spec.cohort.age.max
     if not isinstance(low, int | float) or not isinstance(high, int | float):
         raise DPUnsupported(
-            f"statistic {statistic_id}: variable {name} has no clamp bounds, so one "
-            "patient's share of its sum is unbounded; give the variable clamp bounds "
-            "(min and max) in the spec, or ask for a histogram"
+            f"statistic {statistic_id}: variable {name} has no clamp bounds (the spec cannot "
+            "give a measurement bounds yet), so one patient's share of its sum is "
+            "unbounded under DP; ask for a histogram of it instead"
         )
     centre = float(getattr(variable, "centre", 0.0))
     scale = float(getattr(variable, "scale", 1.0))

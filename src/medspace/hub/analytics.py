@@ -122,7 +122,7 @@ class QueryRun(SecureAggregation):
             answer = await self._finish(result)
         except QueryRefused as refusal:
             self._close_later("refused")
-            return await self._refused(str(refusal))
+            return await self._refused(str(refusal), refusal.code)
         if not self.keep:
             self._close_later("completed")
         return answer
@@ -263,7 +263,7 @@ class QueryRun(SecureAggregation):
                 budget.spend, self.project.id, self.task_id, self.epsilon, self.dp_total
             )
         except BudgetExceeded as exceeded:
-            raise QueryRefused(str(exceeded)) from None
+            raise QueryRefused(str(exceeded), code="dp-budget") from None
         noisy, dp_release = await asyncio.to_thread(release, self.spec, cells, total, self.epsilon)
         self.dp_info = PrivacyReport.of(dp_release, spend).model_dump(mode="json")
         return noisy
@@ -304,7 +304,7 @@ class QueryRun(SecureAggregation):
         )
         return self._answer("partial" if partial else "completed", result_json, missing)
 
-    async def _refused(self, reason: str) -> dict[str, Any]:
+    async def _refused(self, reason: str, code: str) -> dict[str, Any]:
         await self._flush_entries()
         await self._ledger_rejections()
         await self._append(
@@ -318,6 +318,7 @@ class QueryRun(SecureAggregation):
                     "task": self.task_id,
                     "statistic": "query",
                     "status": "refused",
+                    "reason": code,
                     "count": len(self._answered()),
                 },
             )

@@ -57,18 +57,20 @@ class SecureAggregation(NodeSession):
                 raise QueryRefused(
                     f"node {', '.join(dropped)} dropped out during the fit of {statistic.id}; "
                     "a fit over a changing set of hospitals would be wrong, so none is "
-                    "reported: run the query again"
+                    "reported: run the query again",
+                    code="regression/dropout",
                 )
             try:
                 beta, converged = newton_step(beta, total, tolerance=statistic.tolerance)
             except MedSpaceError as error:
-                raise QueryRefused(f"{statistic.id}: {error}") from None
+                raise QueryRefused(f"{statistic.id}: {error}", code="regression/failed") from None
             if converged:
                 break
         if not converged:
             raise QueryRefused(
                 f"{statistic.id} did not converge in {statistic.max_iterations} iterations; "
-                "raise max_iterations or check the covariates (separation?)"
+                "raise max_iterations or check the covariates (separation?)",
+                code="regression/no-convergence",
             )
         return logistic_result(statistic, beta, total, iterations=iterations, converged=True)
 
@@ -131,7 +133,9 @@ class SecureAggregation(NodeSession):
         try:
             checks = aggregator.survivor_sets(dropped)
         except SecAggError as error:
-            raise QueryRefused(f"secure aggregation cannot finish: {error}") from None
+            raise QueryRefused(
+                f"secure aggregation cannot finish: {error}", code="secagg/unfinished"
+            ) from None
 
         async def confirm(node: str) -> None:
             # The consistency check, only when nodes dropped: each survivor commits to
@@ -151,7 +155,9 @@ class SecureAggregation(NodeSession):
         try:
             requests = aggregator.unmask_requests(dropped)
         except SecAggError as error:
-            raise QueryRefused(f"secure aggregation cannot finish: {error}") from None
+            raise QueryRefused(
+                f"secure aggregation cannot finish: {error}", code="secagg/unfinished"
+            ) from None
         # Whose data is in the sum from here on: their suppression flags count.
         self.contributors = list(aggregator.survivors)
 
@@ -176,7 +182,8 @@ class SecureAggregation(NodeSession):
             for node in getattr(error, "nodes", ()):
                 self._reject(node, f"inconsistent unmasking data: {error}", "secagg-inconsistent")
             raise QueryRefused(
-                f"the masks could not be removed ({error}); the query gives no result"
+                f"the masks could not be removed ({error}); the query gives no result",
+                code="secagg/inconsistent",
             ) from None
 
 
@@ -194,7 +201,8 @@ def check_counts(cells: Any, total: Sequence[float]) -> None:
         raise QueryRefused(
             f"{len(bad)} combined count(s) are not whole numbers of at least 0, so some "
             "node sent inconsistent data; the query gives no result. Run it again, and "
-            "ask the hospitals' IT to check their node software if it repeats"
+            "ask the hospitals' IT to check their node software if it repeats",
+            code="secagg/implausible-sum",
         )
 
 

@@ -30,10 +30,15 @@ MIN_NODES = 2
 
 class QueryRefused(TaskError):
     """The query cannot give a result (too few nodes answered, a node dropped mid-fit,
-    the DP budget is spent); the message says why and what to do."""
+    the DP budget is spent); the message says why and what to do, `code` (ledgered with
+    the refusal) which kind of refusal it was."""
 
     http_status = 409
     exit_code = 8
+
+    def __init__(self, message: str, *, code: str = "query/refused") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -98,7 +103,8 @@ class NodeSession:
             raise QueryRefused(
                 f"only {answered} node(s) {what}; project {self.project.id} needs at least "
                 f"{need} (a sum over fewer would disclose a hospital's own figures). See the "
-                "per-node reasons, fix them and run the query again"
+                "per-node reasons, fix them and run the query again",
+                code="query/quorum",
             )
 
     def _min_cell_size(self) -> int:

@@ -124,7 +124,7 @@ class AnalysisSession(QueryRun):
                 )
                 return await self._finish(result)
             except QueryRefused as refusal:
-                return await self._refused(str(refusal))
+                return await self._refused(str(refusal), refusal.code)
 
     async def _decide_asks(self) -> None:
         """`task.ask` for every node still in the session; a denied node leaves it. The
