@@ -589,11 +589,29 @@ def test_a_replay_relabelled_for_the_new_round_is_caught_by_the_pair_commitments
     net.start(round=1)
     relabelled = {**old, "round": 1, "context": base64.b64encode(net.agg.context.digest).decode()}
     net.agg.add_masked("h1", relabelled)  # the hub cannot tell yet...
-    fresh = net.nodes["h2"].masked_input(encode_vector([1, 2, 3, 4]))
-    with pytest.raises(InconsistentSharesError, match="different pair secrets") as caught:
-        net.agg.add_masked("h2", fresh)  # ...but h2's commitments for this round differ
-    assert caught.value.nodes == ("h1", "h2")  # one of the two; which one is unknown
-    assert net.agg.received == frozenset({"h1"})  # the later one is left out
+    for name in ("h2", "h3"):  # ...but their commitments for this round differ from h1's
+        net.agg.add_masked(name, net.nodes[name].masked_input(encode_vector([1, 2, 3, 4])))
+    left_out = net.agg.settle()
+    assert set(left_out) == {"h1"}  # it disagrees with both others: it goes, not they
+    assert "differ from those of h2, h3" in str(left_out["h1"])
+    assert left_out["h1"].nodes == ("h1", "h2", "h3")
+    assert net.agg.received == frozenset({"h2", "h3"})
+
+
+def test_a_node_lying_about_every_pair_secret_is_left_out_not_its_honest_peers() -> None:
+    # h1 answers first with made-up pair commitments: before, every honest node that
+    # came later was left out (and ledgered as at fault) in its place.
+    net = Network.of(5)
+    lying = net.nodes["h1"].masked_input(encode_vector([1, 1, 1, 1]))
+    lying["pair_commitments"] = {
+        peer: base64.b64encode(bytes([7]) * 32).decode() for peer in lying["pair_commitments"]
+    }
+    net.agg.add_masked("h1", lying)
+    for name in net.names[1:]:
+        net.agg.add_masked(name, net.nodes[name].masked_input(encode_vector([1, 2, 3, 4])))
+    assert set(net.agg.settle()) == {"h1"}
+    net.round2()
+    assert decode_vector(net.agg.total()) == [4.0, 8.0, 12.0, 16.0]
 
 
 def test_a_replayed_share_fails_to_decrypt_at_its_recipient() -> None:
@@ -619,11 +637,12 @@ def test_a_node_with_a_wrong_peer_key_is_caught_in_round_one() -> None:
         "h1", net.keys["h1"], {p: k for p, k in publics.items() if p != "h1"}, "task-1", 0
     )
     net.agg.add_masked("h1", net.nodes["h1"].masked_input(encode_vector([1, 2, 3, 4])))
-    with pytest.raises(InconsistentSharesError, match="different pair secrets") as caught:
-        net.agg.add_masked("h2", net.nodes["h2"].masked_input(encode_vector([10, 20, 30, 40])))
-    assert caught.value.nodes == ("h1", "h2")
-    # h2 is left out; h1 reveals the seed it really used with "h2", so the sum is exact
+    net.agg.add_masked("h2", net.nodes["h2"].masked_input(encode_vector([10, 20, 30, 40])))
     net.agg.add_masked("h3", net.nodes["h3"].masked_input(encode_vector([5, 5, 5, 5])))
+    left_out = net.agg.settle()
+    assert set(left_out) == {"h2"}  # h1 and h2 disagree only with each other: the later
+    assert left_out["h2"].nodes == ("h1", "h2")  # which of the two is wrong is unknown
+    # h1 reveals the seed it really used with "h2", so the sum is exact
     net.confirm()
     requests = net.agg.unmask_requests()
     assert set(requests) == {"h1", "h3"}

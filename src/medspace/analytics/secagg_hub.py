@@ -66,6 +66,7 @@ class Aggregator:
         self._dropped: tuple[str, ...] = ()
         self._replies: dict[str, UnmaskReply] = {}
         self._confirmations: dict[str, Confirmation] = {}
+        self._disagreements: set[frozenset[str]] = set()
 
     @property
     def threshold(self) -> int:
@@ -132,16 +133,7 @@ class Aggregator:
             raise SecAggError(f"a self-mask share of {node} has the wrong size", nodes=[node])
         for peer, earlier in self._masked.items():
             if earlier.pair_commitments[node] != parsed.pair_commitments[peer]:
-                # One of the two holds a wrong key for the other; which one is unknown.
-                # Leaving out the later one keeps the sum exact: `peer` reveals the seed
-                # it really used with `node` in round 2, and `node`'s masks never count.
-                raise InconsistentSharesError(
-                    f"{node} and {peer} derived different pair secrets: one of them holds a "
-                    "different agreement key for the other (stale pin or swapped "
-                    f"announcement). {node}'s input is left out of this round; check the "
-                    "agreement keys and pins of both",
-                    nodes=[node, peer],
-                )
+                self._disagreements.add(frozenset((node, peer)))  # settled by `settle`
         self._masked[node] = parsed
         self._digests[node] = message_digest(
             context,
@@ -150,6 +142,41 @@ class Aggregator:
             parsed.self_commitment,
             list(parsed.pair_commitments.items()),
         )
+
+    def settle(self) -> dict[str, InconsistentSharesError]:
+        """Leave out nodes until every two accepted nodes agree on their pair secrets;
+        the nodes left out, each with why. Called by `survivor_sets` and
+        `unmask_requests` too (then nothing more is left out).
+
+        Two nodes whose pair commitments differ derived different pair secrets: one of
+        them holds a wrong agreement key for the other (a stale pin, a swapped
+        announcement) or lies, and the hub cannot tell which. The node that disagrees
+        with the most others goes first, so a node lying about everyone is the one left
+        out, not its honest peers; between two that disagree only with each other, the
+        later one goes (the earlier reveals the seed it really used with it in round 2,
+        so the sum stays exact). Neither is called the culprit.
+        """
+        left_out: dict[str, InconsistentSharesError] = {}
+        if self._survivors is not None:
+            return left_out
+        while self._disagreements:
+            count: dict[str, int] = {}
+            for pair in self._disagreements:
+                for name in pair:
+                    count[name] = count.get(name, 0) + 1
+            most = max(count.values())
+            node = [n for n in self._masked if count.get(n) == most][-1]  # the latest
+            peers = sorted(p for pair in self._disagreements if node in pair for p in pair - {node})
+            left_out[node] = InconsistentSharesError(
+                f"{node} derived pair secrets that differ from those of {', '.join(peers)}: "
+                "one side holds a different agreement key for the other (stale pin or "
+                f"swapped announcement) or misreports it. {node}'s input is left out of this "
+                "round; check the agreement keys and pins of these nodes",
+                nodes=[node, *peers],
+            )
+            del self._masked[node], self._digests[node]
+            self._disagreements = {pair for pair in self._disagreements if node not in pair}
+        return left_out
 
     def survivor_sets(self, dropped: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
         """Fix survivors U and D (as `unmask_requests` does) and, when nodes dropped, build
@@ -227,6 +254,7 @@ class Aggregator:
         return requests
 
     def _fix_survivors(self, dropped: Iterable[str]) -> None:
+        self.settle()
         context = self.context
         extra = set(dropped)
         unknown = extra - set(context.participants)

@@ -126,6 +126,8 @@ class SecureAggregation(NodeSession):
                     self.participants[node].refusals = reply["refusals"]
 
         await asyncio.gather(*(mask(node) for node in members))
+        for node, error in aggregator.settle().items():
+            self._reject(node, f"masked vector left out: {error}", "secagg-disagreement")
         await self._flush_entries()
         survivors = sorted(self._answered())
         self._require_quorum("sent a masked vector")
