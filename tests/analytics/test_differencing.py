@@ -17,6 +17,7 @@ from medspace.analytics import (
     DifferencingRefused,
     QueryAudit,
     QuerySpec,
+    Refused,
     cohort_person_ids,
     compute_local,
 )
@@ -121,8 +122,10 @@ def test_a_decoy_of_the_target_alone_does_not_let_the_three_query_attack_through
     d = cohort_person_ids(node.store, decoy)
     assert np.array_equal(np.setdiff1d(a, np.union1d(b, c)), d)  # A - B - C is D
     assert min(a.size, b.size, c.size) >= K > d.size > 0
-    # the decoy's own answer is suppressed: it discloses nothing
-    assert all(r is not None for r in compute_local(node.store, decoy, min_cell_size=K).suppressed)
+    # the node gives no answer about the decoy at all (its zeros would describe him)
+    with pytest.raises(Refused) as refused:
+        compute_local(node.store, decoy, min_cell_size=K)
+    assert refused.value.code == "cohort-below-k"
 
     audit = QueryAudit(tmp_path / "a.db")
     for cohort in (d, a, b):
@@ -153,10 +156,11 @@ def test_a_decoy_smaller_than_k_does_not_excuse_the_atom_it_covers(
     assert audit.answered("p") == 2  # the decoy is not remembered
 
 
-def test_a_small_cohort_is_answered_before_and_after_the_cohort_around_it(
+def test_a_small_cohort_passes_the_audit_and_is_not_remembered(
     tmp_path: Path,
 ) -> None:
-    # its own answer is all "<k", so it exposes nothing, whatever else was asked
+    # The node refuses a cohort below k whole (`cohort-below-k`, test_local.py), after
+    # the audit: the audit must neither stop nor remember it.
     audit = QueryAudit(tmp_path / "a.db")
     audit.check("p", np.arange(3), min_cell_size=K)
     audit.check("p", np.arange(100), min_cell_size=K)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from medspace.analytics import QuerySpec, cohort_person_ids, compute_local
+from medspace.analytics import QuerySpec, Refused, cohort_person_ids, compute_local
 from medspace.analytics.frame import FeatureFrame
 from medspace.node import Node
 
@@ -33,8 +33,15 @@ def _spec(cohort: dict[str, Any] | None = None, statistics: list[Any] = EVERY_KI
 
 
 def _same(node: Node, spec: QuerySpec, k: int, exclude: list[str] | None = None) -> None:
-    sql = compute_local(node.store, spec, min_cell_size=k, exclude_pseudonyms=exclude or ())
     frame = FeatureFrame.load(node.store, spec, exclude or ())
+    try:
+        sql = compute_local(node.store, spec, min_cell_size=k, exclude_pseudonyms=exclude or ())
+    except Refused as refused:  # a cohort below k: refused alike in memory
+        with pytest.raises(Refused) as again:
+            frame.aggregate(spec, min_cell_size=k)
+        assert again.value.code == refused.code == "cohort-below-k"
+        assert 0 < frame.size < k
+        return
     memory = frame.aggregate(spec, min_cell_size=k)
     assert frame.size == sql.cohort_size == memory.cohort_size
     ids = cohort_person_ids(node.store, spec, exclude or ())

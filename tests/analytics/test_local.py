@@ -10,9 +10,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from medspace.analytics import QuerySpec, cohort_person_ids, compute_local, layout, local
+from medspace.analytics import (
+    QuerySpec,
+    Refused,
+    cohort_person_ids,
+    compute_local,
+    layout,
+    local,
+)
 from medspace.analytics.frame import FeatureFrame
 from medspace.analytics.layout import bin_labels
+from medspace.analytics.local import disclose
 from medspace.node import Node
 
 from .conftest import Hospital
@@ -236,8 +244,9 @@ def test_opted_out_patients_are_left_out(hospitals: list[Hospital], opened: list
 
 def test_small_cells_never_leave_the_node(hospitals: list[Hospital], opened: list[Node]) -> None:
     spec = _spec(FILTERED)
-    k = 10
-    raw = compute_local(opened[0].store, spec, min_cell_size=1).values
+    raw_aggregate = compute_local(opened[0].store, spec, min_cell_size=1)
+    k = min(10, raw_aggregate.cohort_size)  # a cohort below k is refused whole
+    raw = raw_aggregate.values
     result = compute_local(opened[0].store, spec, min_cell_size=k)
     cells = layout(spec).cells
     assert any(0 < raw[i] < k and c.count for i, c in enumerate(cells))  # the test has teeth
@@ -253,8 +262,29 @@ def test_bounds_are_refused_when_too_few_patients_have_a_value(opened: list[Node
     n = compute_local(opened[0].store, spec, min_cell_size=1).cohort_size
     assert n > len(HBA1C_EDGES) + 1  # more patients than bins: counts, not bins, decide
     assert compute_local(opened[0].store, spec, min_cell_size=n).refusals == {}
-    refused = compute_local(opened[0].store, spec, min_cell_size=n + 1)
+    # k above the cohort refuses it whole; below that, bounds need k patients with a value
+    with pytest.raises(Refused) as whole:
+        compute_local(opened[0].store, spec, min_cell_size=n + 1)
+    assert whole.value.code == "cohort-below-k"
+    raw = compute_local(opened[0].store, spec, min_cell_size=1).values
+    refused = disclose(spec, layout(spec), list(raw), n, {"hba1c_bounds": n - 1}, n)
     assert refused.refusals == {"hba1c_bounds": "bounds-below-min-cell"}
+
+
+def test_a_cohort_below_k_gets_no_answer_not_even_its_zeros(
+    hospitals: list[Hospital], opened: list[Node]
+) -> None:
+    # One patient's cohort, answered with its non-zero cells hidden, would show as zeros
+    # every condition, drug and category that patient does not have.
+    person = hospitals[0].people[0]
+    spec = _spec({"sex": [person.sex], "age": {"min": 0, "max": 120}})
+    n = compute_local(opened[0].store, spec, min_cell_size=1).cohort_size
+    assert n >= 1
+    with pytest.raises(Refused, match=f"fewer than {n + 1} patients") as refused:
+        compute_local(opened[0].store, spec, min_cell_size=n + 1)
+    assert refused.value.code == "cohort-below-k"
+    empty = _spec({"sex": [person.sex], "age": {"min": 130, "max": 131}})
+    assert compute_local(opened[0].store, empty, min_cell_size=5).cohort_size == 0  # answered
 
 
 @pytest.mark.postgres

@@ -26,7 +26,13 @@ from tests.hub.support import delegation, steward_approval
 
 from medspace.analytics import QuerySpec
 from medspace.analytics.layout import layout
-from medspace.analytics.secagg import announce
+from medspace.analytics.secagg import (
+    Aggregator,
+    MaskingSession,
+    announce,
+    default_threshold,
+)
+from medspace.analytics.secagg_peers import Announcement
 from medspace.identity import Role, User, issue_token, public_key_text
 from medspace.identity.stewards import pin_steward
 from medspace.ledger import NoteSigner, SignedEntry
@@ -205,6 +211,81 @@ def test_a_round_with_a_participant_outside_the_agreement_is_refused(
     assert reply["status"] == "error"
     assert "not nodes of the approved agreement" in reply["reason"]
     assert "masked" not in reply
+
+
+def _round(
+    analytics: AnalyticsWorker, session: str, round_no: int, members: list[str], **part: Any
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One secure-aggregation round as a hub would run it over `members`: h1 is the
+    worker under test, h2 and h3 honest peers. (h1's mask reply, h1's unmask reply.)"""
+    t = default_threshold(len(members))
+    peers = {n: p for n, p in _peers(analytics).items() if n in members}
+    masked = analytics.handle(
+        _mask(session, peers, round=round_no, threshold=t, **{"part": "local", **part}), now=NOW
+    )
+    if masked["status"] != "ok":
+        return masked, None
+    keys = {n: agreement.public_key() for n, (_identity, agreement) in PEERS.items()}
+    keys["h1"] = Announcement.from_dict(analytics.announcement()).public_key()
+    hub = Aggregator(
+        members, t, len(base64.b64decode(masked["masked"]["masked"])) // 16, session, round_no
+    )
+    hub.add_masked("h1", masked["masked"])
+    for name in members[1:]:
+        peer = MaskingSession(
+            name, PEERS[name][1], {p: keys[p] for p in members if p != name}, session, round_no, t
+        )
+        hub.add_masked(name, peer.masked_input([1] * hub.length))
+    request = hub.unmask_requests()["h1"]
+    body = {"type": "analytics", "op": "unmask", "session": session, "round": round_no}
+    return masked, analytics.handle({**body, "request": request}, now=NOW)
+
+
+def test_a_querys_local_statistics_are_masked_in_round_zero_only(
+    analytics: AnalyticsWorker,
+) -> None:
+    # The same vector summed over h1-h3, then over h1-h2 and h1-h3, gives h1's own.
+    request = _prepare("node-local-once", HCC_SPEC)
+    assert analytics.handle(request, now=NOW)["status"] == "ok"
+    _masked, unmasked = _round(analytics, request["session"], 0, ["h1", "h2", "h3"])
+    assert unmasked is not None and unmasked["status"] == "ok", unmasked
+    again, _ = _round(analytics, request["session"], 7, ["h1", "h2"])
+    assert again["status"] == "error" and "round 0 only" in again["reason"]
+
+
+def test_every_round_of_a_session_is_summed_over_the_same_nodes(
+    analytics: AnalyticsWorker,
+) -> None:
+    # "count by sex" over h1-h3, then "count" over h1-h2: h3's count. The node refuses
+    # to unmask a round whose survivors differ from the session's first sum.
+    request = _open_session(analytics, "node-session-same")
+    by_sex = {"part": "ask", "spec": _ask_spec(), "token": request["token"]}
+    _masked, first = _round(analytics, request["session"], 1001, ["h1", "h2", "h3"], **by_sex)
+    assert first is not None and first["status"] == "ok", first
+    count = {**by_sex, "spec": _ask_spec([{"id": "n", "kind": "count"}])}
+    masked, second = _round(analytics, request["session"], 1002, ["h1", "h2"], **count)
+    assert masked["status"] == "ok"  # masking reveals nothing; unmasking would
+    assert second is not None and second["status"] == "error"
+    assert "summed over other nodes" in second["reason"]
+    assert "unmask" not in second
+    _masked, third = _round(analytics, request["session"], 1003, ["h1", "h2", "h3"], **count)
+    assert third is not None and third["status"] == "ok", third  # the same nodes: fine
+
+
+def test_a_dp_node_is_not_charged_for_a_round_it_refused(analytics: AnalyticsWorker) -> None:
+    dp_terms = {"disclosure": {"min_cell_size": 5, "dp_epsilon": "1"}}
+    request = _prepare("node-dp-refused-round", HCC_SPEC, terms=dp_terms, epsilon="0.6")
+    assert analytics.handle(request, now=NOW)["status"] == "ok"
+    peers = _peers(analytics)
+    peers["h2"] = {**peers["h2"], "announcement": peers["h3"]["announcement"]}  # bad peer
+    refused = analytics.handle(_mask(request["session"], peers), now=NOW)
+    assert refused["status"] == "error" and "masked" not in refused
+    assert analytics._budget_store().spent("node-dp-refused-round") == 0
+
+
+def _ask_spec(statistics: list[dict[str, Any]] | None = None) -> str:
+    chosen = statistics or [{"id": "by_sex", "kind": "count", "by": ["sex"]}]
+    return QuerySpec.parse({**HCC_SPEC, "statistics": chosen}).to_json()
 
 
 def test_task_that_mislabels_the_query_kinds_is_denied(analytics: AnalyticsWorker) -> None:

@@ -16,11 +16,11 @@ leaves the node) and refuses a new cohort when
    add and subtract to the atom's ("three-query" variants such as A, B = A - x + y, C = y).
 
 Identical repeats are fine (|Δ| = 0 reveals nothing new). A cohort of fewer than k
-patients reveals no sum: every cell of its answer counts fewer than k patients, so cell
-suppression hides all but zeros. The audit lets it through and does not remember it: it
-is no answered sum, so it must not excuse the small atom it forms (after "the one C22 man
-aged 21", A = C22, B = A - him - W and C = W still add up to him). Every cohort
-remembered had k patients or more when answered, whatever k is later. Under
+patients gets no answer at all (`local.disclose` refuses it, `cohort-below-k`: its zeros
+would describe those patients). The audit lets it through to that refusal and does not
+remember it: it is no answered sum, so it must not excuse the small atom it forms (after
+"the one C22 man aged 21", A = C22, B = A - him - W and C = W still add up to him). Every
+cohort remembered had k patients or more when answered, whatever k is later. Under
 differential privacy the caller skips the audit: the noise protects the difference.
 """
 
@@ -109,13 +109,13 @@ class QueryAudit:
         """Raise `DifferencingRefused` when the cohort, with the project's earlier
         cohorts, would expose fewer than `min_cell_size` patients; otherwise remember it
         as answered (with `record`). Check and record are one transaction. A cohort of
-        fewer than `min_cell_size` patients passes and is not remembered: its answer is
-        entirely suppressed."""
+        fewer than `min_cell_size` patients passes and is not remembered: the node
+        refuses to answer about it (`cohort-below-k`)."""
         if min_cell_size < 1:
             raise AnalyticsError("min_cell_size must be at least 1")
         new = _sorted_unique(cohort_ids)
         if new.size < min_cell_size:
-            return  # its answer hides every cell but zeros: no sum to difference
+            return  # no answer is given about it (cohort-below-k): no sum to difference
         digest = cohort_digest(new)
         conn = self._connect()
         try:

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from medspace.analytics.disclosure import protect
-from medspace.analytics.errors import AnalyticsError, SpecError
+from medspace.analytics.errors import AnalyticsError, Refused, SpecError
 from medspace.analytics.features import (
     cohort_query,
     feature_table,
@@ -138,7 +138,16 @@ def disclose(
     complementary suppression; bounds refused below k patients with a value): what may
     leave the node. Shared by the SQL path and the in-memory one of an analysis session;
     both pass what was `released` about the cohort before (checked together, then
-    recorded), unless the project uses differential privacy."""
+    recorded), unless the project uses differential privacy. A cohort of 1 to k - 1
+    patients is refused whole (`cohort-below-k`): every non-zero cell would be hidden,
+    and the zeros left would describe those few patients (for one patient, each shown
+    zero is an attribute they lack)."""
+    if 0 < cohort_size < min_cell_size:
+        raise Refused(
+            f"fewer than {min_cell_size} patients of this hospital are in the cohort: it "
+            "gives nothing about them (even its zero cells would describe them)",
+            code="cohort-below-k",
+        )
     if released is None:
         reasons = protect(cells, raw, min_cell_size)
     else:

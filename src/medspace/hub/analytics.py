@@ -236,10 +236,13 @@ class QueryRun(SecureAggregation):
         cells = layout(self.spec)
         result = None
         if len(cells) > 0:
+            # Under DP the hub charges before round 0, as each node does when it
+            # contributes to it: a query refused after that costs both the same.
+            spend = await self._spend() if self.dp_total is not None else None
             total = await self._secure_sum(0, {"part": "local"}, len(cells), suppression=True)
-            check_counts(cells, total)  # before any DP budget is charged for it
-            if self.dp_total is not None:
-                total = await self._release(cells, total)
+            check_counts(cells, total)
+            if spend is not None:
+                total = await self._release(cells, total, spend)
             contributors = self.contributors
             suppressed = {n: self.participants[n].suppressed for n in contributors}
             refusals = {n: self.participants[n].refusals for n in contributors}
@@ -249,21 +252,25 @@ class QueryRun(SecureAggregation):
         fits = [(s, await self._fit(s)) for s in self._regressions()]
         return with_regressions(result, self.spec, self.contributors, self._min_cell_size(), fits)
 
-    async def _release(self, cells: Any, total: list[float]) -> list[float]:
-        """Charge the project's budget (atomically; refused when it would overrun), then
-        add OpenDP noise to the summed vector."""
+    async def _spend(self) -> Any:
+        """Charge the project's budget (atomically; refused when it would overrun)."""
         from medspace.analytics.budget import Budget, BudgetExceeded
-        from medspace.analytics.dp import release
-        from medspace.analytics.report import PrivacyReport
 
         assert self.dp_total is not None and self.epsilon is not None
         budget = Budget(self.core.engine)
         try:
-            spend = await asyncio.to_thread(
+            return await asyncio.to_thread(
                 budget.spend, self.project.id, self.task_id, self.epsilon, self.dp_total
             )
         except BudgetExceeded as exceeded:
             raise QueryRefused(str(exceeded), code="dp-budget") from None
+
+    async def _release(self, cells: Any, total: list[float], spend: Any) -> list[float]:
+        """Add OpenDP noise to the summed vector (the budget is charged already)."""
+        from medspace.analytics.dp import release
+        from medspace.analytics.report import PrivacyReport
+
+        assert self.epsilon is not None
         noisy, dp_release = await asyncio.to_thread(release, self.spec, cells, total, self.epsilon)
         self.dp_info = PrivacyReport.of(dp_release, spend).model_dump(mode="json")
         return noisy

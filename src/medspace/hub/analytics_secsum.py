@@ -27,6 +27,7 @@ class SecureAggregation(NodeSession):
 
     _peers_sent: list[str] | None = None  # the participants whose peers the nodes hold
     _fit_rounds = 0  # rounds used by fits so far: each fit continues the numbering
+    _summed: frozenset[str] | None = None  # the nodes the session's first sum was over
 
     async def _fit(self, statistic: Any) -> Any:
         """Newton-Raphson with one secure-aggregation round per iteration on a fixed set
@@ -91,6 +92,7 @@ class SecureAggregation(NodeSession):
             else:
                 members.append(node)
         self._require_quorum("are connected")
+        self._same_nodes(members)
         t = default_threshold(len(members))
         peers = {n: self.channel.announcement(n) for n in members}
         aggregator = Aggregator(members, t, length, self._session(), round_no)
@@ -132,6 +134,7 @@ class SecureAggregation(NodeSession):
         survivors = sorted(self._answered())
         self._require_quorum("sent a masked vector")
         dropped = [n for n in members if n not in survivors]
+        self._same_nodes(survivors)
         try:
             checks = aggregator.survivor_sets(dropped)
         except SecAggError as error:
@@ -178,6 +181,8 @@ class SecureAggregation(NodeSession):
 
         await asyncio.gather(*(unmask(node) for node in survivors))
         await self._flush_entries()
+        if self._summed is None:
+            self._summed = frozenset(aggregator.survivors)
         try:
             return list(decode_vector(aggregator.total()))
         except SecAggError as error:
@@ -187,6 +192,26 @@ class SecureAggregation(NodeSession):
                 f"the masks could not be removed ({error}); the query gives no result",
                 code="secagg/inconsistent",
             ) from None
+
+    def _same_nodes(self, nodes: Sequence[str]) -> None:
+        """Refuse a round over other nodes than the first sum of this query or session:
+        related sums over two sets of nodes (a count by sex over h1-h3, then the count
+        over h1-h2) give the numbers of a node in one set and not the other. The nodes
+        refuse such a round themselves; this says why before anything is sent."""
+        if self._summed is None or set(nodes) == self._summed:
+            return
+        gone = sorted(self._summed - set(nodes))
+        raise QueryRefused(
+            f"hospital(s) {', '.join(gone) or 'other'} dropped out or left after earlier "
+            "statistics were summed with them (see the per-node reasons). A sum over the "
+            "others could be compared with the earlier ones to give those hospitals' own "
+            "numbers, so none is made: this query or session ends here; run it again or "
+            "open a new session",
+            code=HOSPITALS_CHANGED,
+        )
+
+
+HOSPITALS_CHANGED = "secagg/hospitals-changed"
 
 
 def check_counts(cells: Any, total: Sequence[float]) -> None:
@@ -246,4 +271,4 @@ def with_regressions(
     return result.model_copy(update={"statistics": tuple(ordered)})
 
 
-__all__ = ["SecureAggregation", "check_counts", "with_regressions"]
+__all__ = ["HOSPITALS_CHANGED", "SecureAggregation", "check_counts", "with_regressions"]

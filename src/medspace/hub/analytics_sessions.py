@@ -34,7 +34,7 @@ from typing import Any
 
 from medspace.errors import NotFoundError
 from medspace.hub.analytics import QueryRun
-from medspace.hub.analytics_secsum import check_counts
+from medspace.hub.analytics_secsum import HOSPITALS_CHANGED, check_counts
 from medspace.hub.analytics_session import NodeRow, QueryRefused
 from medspace.hub.channel import ChannelHub
 from medspace.hub.core import HubCore
@@ -67,10 +67,11 @@ class AnalysisSession(QueryRun):
         self.opened = self.used = time.monotonic()
         self.asks = 0
         self.spec_opened: Any = None  # the opening spec (set once it answered)
+        self.ended = False  # its hospitals changed: no further statistic can be answered
 
     def expired(self, now: float) -> bool:
-        """Unused for `SESSION_IDLE` seconds, or open for `SESSION_MAX_AGE`."""
-        return now - self.used > SESSION_IDLE or now - self.opened > SESSION_MAX_AGE
+        """Unused for `SESSION_IDLE` seconds, open for `SESSION_MAX_AGE`, or ended."""
+        return self.ended or now - self.used > SESSION_IDLE or now - self.opened > SESSION_MAX_AGE
 
     def _answer(self, status: str, result: Any, missing: list[str]) -> dict[str, Any]:
         answer = super()._answer(status, result, missing)
@@ -78,7 +79,9 @@ class AnalysisSession(QueryRun):
             "id": self.task_id,
             "asks": self.asks,
             "idle_timeout_s": SESSION_IDLE,
-            "open": status != "refused",
+            # an opening that was refused opened nothing; an ask refused for its own
+            # reasons leaves the session open, unless its hospitals changed
+            "open": not self.ended and (self.spec_opened is not None or status != "refused"),
         }
         return answer
 
@@ -124,6 +127,9 @@ class AnalysisSession(QueryRun):
                 )
                 return await self._finish(result)
             except QueryRefused as refusal:
+                if refusal.code == HOSPITALS_CHANGED:
+                    self.ended = True  # the session cannot go on: the book drops it
+                    self._close_later("hospitals-changed")
                 return await self._refused(str(refusal), refusal.code)
 
     async def _decide_asks(self) -> None:

@@ -41,6 +41,7 @@ class QueryState:
     peers: tuple[dict[str, Any], Any] | None = None  # verified peer announcements
     released: Any = None  # the cohort's ReleaseRecord: what answers about it disclosed so far
     nodes: frozenset[str] = frozenset()  # the agreement's hospitals: who may take part in a sum
+    summed: frozenset[str] | None = None  # the nodes every round of this session sums over
 
 
 def task_mismatch(task: TaskRequest, spec: Any, *, every_variable: bool = False) -> str | None:

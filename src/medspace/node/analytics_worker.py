@@ -341,18 +341,6 @@ class AnalyticsWorker(AnalysisSessions):
             if round_no in query.masks:
                 return error_reply(f"round {round_no} of this session was masked already")
             query.masks[round_no] = None  # reserved: a failed round is not masked again
-        if query.epsilon is not None and query.dp_total is not None and round_no == 0:
-            from medspace.analytics.budget import BudgetExceeded
-
-            try:
-                self._budget_store().spend(
-                    query.project_id, query.session, query.epsilon, query.dp_total
-                )
-            except BudgetExceeded as exceeded:
-                refusal = self._compute_entry(
-                    query_id=query.session, project=query.project_id, code="dp-budget"
-                )
-                return node_reply("refused", [refusal], reason=str(exceeded))
         part = body.get("part")
         decisions: list[Entry] = []
         refusals: dict[str, str] | None = None
@@ -368,6 +356,10 @@ class AnalyticsWorker(AnalysisSessions):
         elif part == "local":
             if query.aggregate is None:
                 return error_reply("this query has no local statistics")
+            if round_no != 0:
+                # The query's local statistics are summed once, in round 0: the same
+                # vector in a second round over other nodes would give its difference.
+                return error_reply("a query's local statistics are masked in round 0 only")
             values = list(query.aggregate.values)
             flags = list(query.aggregate.suppressed)
             statistic = "query"
@@ -394,7 +386,20 @@ class AnalyticsWorker(AnalysisSessions):
         masking = MaskingSession(
             self.name, self._agreement, peers, query.session, round_no, t, allowed=query.nodes
         )
-        masked = masking.masked_input(encode_vector(values))
+        encoded = encode_vector(values)
+        if query.epsilon is not None and query.dp_total is not None and round_no == 0:
+            from medspace.analytics.budget import BudgetExceeded
+
+            try:  # charged now that the node contributes, not before (nothing failed)
+                self._budget_store().spend(
+                    query.project_id, query.session, query.epsilon, query.dp_total
+                )
+            except BudgetExceeded as exceeded:
+                refusal = self._compute_entry(
+                    query_id=query.session, project=query.project_id, code="dp-budget"
+                )
+                return node_reply("refused", [refusal], reason=str(exceeded))
+        masked = masking.masked_input(encoded)
         query.masks[round_no] = masking
         digest = hashlib.sha256(canonical_bytes(masked)).hexdigest()
         details: dict[str, Any] = {
@@ -434,6 +439,9 @@ class AnalyticsWorker(AnalysisSessions):
         masking = query.masks.get(round_no) if type(round_no) is int else None
         if masking is None:
             return error_reply("no masked round to confirm in this session")
+        changed = self._summed_by(query, body.get("request"))
+        if changed is not None:
+            return error_reply(changed)
         return node_reply("ok", [], confirm=masking.confirm(body.get("request")))
 
     def _unmask(self, query: QueryState, body: dict[str, Any]) -> dict[str, Any]:
@@ -441,7 +449,30 @@ class AnalyticsWorker(AnalysisSessions):
         masking = query.masks.get(round_no) if type(round_no) is int else None
         if masking is None:
             return error_reply("no masked round to unmask in this session")
+        changed = self._summed_by(query, body.get("request"))
+        if changed is not None:
+            return error_reply(changed)
         return node_reply("ok", [], unmask=masking.unmask(body.get("request")))
+
+    def _summed_by(self, query: QueryState, request: object) -> str | None:
+        """Why this round may not be unmasked (None when it may): every round of a
+        session is summed over the same nodes. Sums of related statistics over two
+        sets of nodes (a count by sex over h1-h3, then the count over h1-h2) give the
+        numbers of the node in one set and not the other."""
+        survivors = request.get("survivors") if isinstance(request, dict) else None
+        if not isinstance(survivors, list) or not all(isinstance(n, str) for n in survivors):
+            return None  # malformed: the masking session refuses it with the details
+        summed = frozenset(survivors)
+        with self._lock:
+            if query.summed is None:
+                query.summed = summed
+            elif query.summed != summed:
+                return (
+                    "this session's earlier rounds were summed over other nodes; a sum over "
+                    "a different set could be compared with them to give one node's "
+                    "numbers, so it is refused: open a new session"
+                )
+        return None
 
     # -- plumbing ---------------------------------------------------------------------
 
