@@ -274,13 +274,27 @@ def test_every_round_of_a_session_is_summed_over_the_same_nodes(
 
 def test_a_dp_node_is_not_charged_for_a_round_it_refused(analytics: AnalyticsWorker) -> None:
     dp_terms = {"disclosure": {"min_cell_size": 5, "dp_epsilon": "1"}}
-    request = _prepare("node-dp-refused-round", HCC_SPEC, terms=dp_terms, epsilon="0.6")
+    request = _prepare("node-dp-refused-round", COUNTS, terms=dp_terms, epsilon="0.6")
     assert analytics.handle(request, now=NOW)["status"] == "ok"
     peers = _peers(analytics)
     peers["h2"] = {**peers["h2"], "announcement": peers["h3"]["announcement"]}  # bad peer
     refused = analytics.handle(_mask(request["session"], peers), now=NOW)
     assert refused["status"] == "error" and "masked" not in refused
     assert analytics._budget_store().spent("node-dp-refused-round") == 0
+
+
+def test_a_dp_node_refuses_what_cannot_be_released_under_dp(analytics: AnalyticsWorker) -> None:
+    # The hub refuses these before sending; a node does not take its word for it (its
+    # budget would not be charged for a regression's rounds, which never noise).
+    dp_terms = {"disclosure": {"min_cell_size": 5, "dp_epsilon": "1"}}
+    for project, spec in (("node-dp-logistic", MI_SPEC), ("node-dp-mean", HCC_SPEC)):
+        reply = analytics.handle(_prepare(project, spec, terms=dp_terms, epsilon="0.1"), now=NOW)
+        assert reply["status"] == "refused", project
+        entries = [SignedEntry.from_bytes(base64.b64decode(e)).entry for e in reply["entries"]]
+        assert entries[-1].details["reason"] == "dp-unsupported"
+
+
+COUNTS = {**HCC_SPEC, "statistics": [{"id": "by_band", "kind": "count", "by": ["age_band"]}]}
 
 
 def _ask_spec(statistics: list[dict[str, Any]] | None = None) -> str:
@@ -569,10 +583,10 @@ def test_a_dp_node_charges_its_budget_when_it_contributes_not_when_it_prepares(
 
     dp_terms = {"disclosure": {"min_cell_size": 5, "dp_epsilon": "1"}}
     budget = analytics._budget_store()
-    first = _prepare("node-dp-spend", HCC_SPEC, terms=dp_terms, epsilon="0.6")
+    first = _prepare("node-dp-spend", COUNTS, terms=dp_terms, epsilon="0.6")
     assert analytics.handle(first, now=NOW)["status"] == "ok"
     assert budget.spent("node-dp-spend") == 0  # prepared, never masked: not charged
-    second = _prepare("node-dp-spend", HCC_SPEC, terms=dp_terms, epsilon="0.6")
+    second = _prepare("node-dp-spend", COUNTS, terms=dp_terms, epsilon="0.6")
     assert analytics.handle(second, now=NOW)["status"] == "ok"
     masked = analytics.handle(_mask(second["session"], _peers(analytics)), now=NOW)
     assert masked["status"] == "ok", masked.get("reason")
@@ -584,7 +598,7 @@ def test_a_dp_node_charges_its_budget_when_it_contributes_not_when_it_prepares(
     assert late["status"] == "refused" and "masked" not in late
     (refusal,) = [SignedEntry.from_bytes(base64.b64decode(e)).entry for e in late["entries"]]
     assert refusal.details["reason"] == "dp-budget"
-    third = _prepare("node-dp-spend", HCC_SPEC, terms=dp_terms, epsilon="0.6")
+    third = _prepare("node-dp-spend", COUNTS, terms=dp_terms, epsilon="0.6")
     assert analytics.handle(third, now=NOW)["status"] == "denied"  # its policy sees the spend
     assert budget.spent("node-dp-spend") == Decimal("0.6")
 

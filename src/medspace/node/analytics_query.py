@@ -6,6 +6,7 @@ statistic belongs to it, and the shapes of the replies."""
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class QueryState:
     released: Any = None  # the cohort's ReleaseRecord: what answers about it disclosed so far
     nodes: frozenset[str] = frozenset()  # the agreement's hospitals: who may take part in a sum
     summed: frozenset[str] | None = None  # the nodes every round of this session sums over
+    summing: threading.Lock = field(default_factory=threading.Lock)  # guards `summed`
 
 
 def task_mismatch(task: TaskRequest, spec: Any, *, every_variable: bool = False) -> str | None:

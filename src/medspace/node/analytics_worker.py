@@ -193,6 +193,7 @@ class AnalyticsWorker(AnalysisSessions):
     def _prepare(self, session: str, body: dict[str, Any], now: datetime) -> dict[str, Any]:
         from medspace.analytics import QuerySpec, Refused
         from medspace.analytics.budget import BudgetExceeded
+        from medspace.analytics.dp import check_supported
         from medspace.analytics.spec import counted_sums
 
         worker = self.worker
@@ -267,6 +268,10 @@ class AnalyticsWorker(AnalysisSessions):
                         "a task of a differential-privacy project must state its epsilon",
                         code="dp-no-epsilon",
                     )
+                try:  # the hub refuses these too; a node does not take its word for it
+                    check_supported(spec)
+                except MedSpaceError as unsupported:
+                    raise Refused(str(unsupported), code="dp-unsupported") from None
                 # Checked now, charged when this node contributes (round 0 of `mask`): a
                 # query refused before that (quorum, another node) costs nothing here,
                 # as it costs nothing at the hub.
@@ -387,10 +392,10 @@ class AnalyticsWorker(AnalysisSessions):
             self.name, self._agreement, peers, query.session, round_no, t, allowed=query.nodes
         )
         encoded = encode_vector(values)
-        if query.epsilon is not None and query.dp_total is not None and round_no == 0:
+        if query.epsilon is not None and query.dp_total is not None:
             from medspace.analytics.budget import BudgetExceeded
 
-            try:  # charged now that the node contributes, not before (nothing failed)
+            try:  # charged when the node first contributes (a repeat is not charged again)
                 self._budget_store().spend(
                     query.project_id, query.session, query.epsilon, query.dp_total
                 )
@@ -439,40 +444,43 @@ class AnalyticsWorker(AnalysisSessions):
         masking = query.masks.get(round_no) if type(round_no) is int else None
         if masking is None:
             return error_reply("no masked round to confirm in this session")
-        changed = self._summed_by(query, body.get("request"))
-        if changed is not None:
-            return error_reply(changed)
-        return node_reply("ok", [], confirm=masking.confirm(body.get("request")))
+        request = body.get("request")
+        return self._summed_by(
+            query, request, lambda: node_reply("ok", [], confirm=masking.confirm(request))
+        )
 
     def _unmask(self, query: QueryState, body: dict[str, Any]) -> dict[str, Any]:
         round_no = body.get("round")
         masking = query.masks.get(round_no) if type(round_no) is int else None
         if masking is None:
             return error_reply("no masked round to unmask in this session")
-        changed = self._summed_by(query, body.get("request"))
-        if changed is not None:
-            return error_reply(changed)
-        return node_reply("ok", [], unmask=masking.unmask(body.get("request")))
+        request = body.get("request")
+        return self._summed_by(
+            query, request, lambda: node_reply("ok", [], unmask=masking.unmask(request))
+        )
 
-    def _summed_by(self, query: QueryState, request: object) -> str | None:
-        """Why this round may not be unmasked (None when it may): every round of a
-        session is summed over the same nodes. Sums of related statistics over two
-        sets of nodes (a count by sex over h1-h3, then the count over h1-h2) give the
-        numbers of the node in one set and not the other."""
+    def _summed_by(
+        self, query: QueryState, request: object, answer: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """`answer()` (the masking session's confirm or unmask) if this round is summed
+        over the same nodes as the session's first sum, else an error: sums of related
+        statistics over two sets of nodes (a count by sex over h1-h3, then the count
+        over h1-h2) give the numbers of the node in one set and not the other. The first
+        set is fixed by the first request the masking session accepts."""
         survivors = request.get("survivors") if isinstance(request, dict) else None
         if not isinstance(survivors, list) or not all(isinstance(n, str) for n in survivors):
-            return None  # malformed: the masking session refuses it with the details
+            return answer()  # malformed: the masking session refuses it with the details
         summed = frozenset(survivors)
-        with self._lock:
-            if query.summed is None:
-                query.summed = summed
-            elif query.summed != summed:
-                return (
+        with query.summing:  # one round at a time: a concurrent round cannot differ
+            if query.summed is not None and query.summed != summed:
+                return error_reply(
                     "this session's earlier rounds were summed over other nodes; a sum over "
                     "a different set could be compared with them to give one node's "
                     "numbers, so it is refused: open a new session"
                 )
-        return None
+            reply = answer()  # raises when refused: then nothing is fixed by it
+            query.summed = summed
+            return reply
 
     # -- plumbing ---------------------------------------------------------------------
 
