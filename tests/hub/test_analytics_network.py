@@ -314,17 +314,17 @@ def test_bad_unmasking_share_is_ledgered_and_the_sum_rebuilt_from_the_others(stu
     net, people = study
     alice = net.project("hcc-badshare")
     worker = net.nodes["h2"].service._analytics
-    original = worker._unmask
+    original = worker._reveal
 
-    def garbled(query: Any, body: dict[str, Any]) -> dict[str, Any]:
-        reply = original(query, body)
-        return {**reply, "unmask": {"format": "nonsense"}}
+    def garbled(query: Any, body: dict[str, Any], step: str) -> dict[str, Any]:
+        reply = original(query, body, step)
+        return {**reply, "unmask": {"format": "nonsense"}} if step == "unmask" else reply
 
-    worker._unmask = garbled  # type: ignore[method-assign]
+    worker._reveal = garbled  # type: ignore[method-assign]
     try:
         answer = alice.run_query("hcc-badshare", HCC_SPEC)
     finally:
-        worker._unmask = original  # type: ignore[method-assign]
+        worker._reveal = original  # type: ignore[method-assign]
     assert answer["status"] == "completed", answer.get("reason")
     row = _rows(answer)["h2"]
     assert row["status"] == "ok" and "unmasking share rejected" in row["reason"]

@@ -197,16 +197,7 @@ class Aggregator:
         if node not in self.survivors or not self._dropped:
             raise SecAggError(f"{node} was not asked to confirm survivors", nodes=[node])
         parsed = Confirmation.from_dict(reply, node)
-        context = self.context
-        if parsed.node != node or (parsed.session, parsed.round, parsed.context) != (
-            context.session,
-            context.round,
-            context.digest,
-        ):
-            raise SecAggError(
-                f"the confirmation of {node} was made for another node, session or round",
-                nodes=[node],
-            )
+        self._check_origin(node, parsed, "confirmation")
         if set(parsed.tags) != set(self.survivors) - {node}:
             raise SecAggError(
                 f"the confirmation of {node} must hold one tag for each other survivor",
@@ -284,16 +275,8 @@ class Aggregator:
         if node in self._replies:
             raise SecAggError(f"{node} sent a second unmask reply", nodes=[node])
         parsed = UnmaskReply.from_dict(reply, node)
+        self._check_origin(node, parsed, "unmask reply")
         context = self.context
-        if parsed.node != node or (parsed.session, parsed.round, parsed.context) != (
-            context.session,
-            context.round,
-            context.digest,
-        ):
-            raise SecAggError(
-                f"the unmask reply of {node} was made for another node, session or round",
-                nodes=[node],
-            )
         if set(parsed.self_mask_shares) != set(self._survivors) or set(parsed.pair_seeds) != set(
             self._dropped
         ):
@@ -318,6 +301,18 @@ class Aggregator:
                     nodes=[node],
                 )
         self._replies[node] = parsed
+
+    def _check_origin(self, node: str, parsed: Confirmation | UnmaskReply, what: str) -> None:
+        context = self.context
+        if parsed.node != node or (parsed.session, parsed.round, parsed.context) != (
+            context.session,
+            context.round,
+            context.digest,
+        ):
+            raise SecAggError(
+                f"the {what} of {node} was made for another node, session or round",
+                nodes=[node],
+            )
 
     def missing_replies(self) -> tuple[str, ...]:
         """Survivors whose unmask reply has not been accepted yet."""

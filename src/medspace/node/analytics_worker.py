@@ -142,10 +142,8 @@ class AnalyticsWorker(AnalysisSessions):
             query.used = time.monotonic()
             if op == "mask":
                 return self._mask(query, body, now)
-            if op == "confirm":
-                return self._confirm(query, body)
-            if op == "unmask":
-                return self._unmask(query, body)
+            if op in ("confirm", "unmask"):
+                return self._reveal(query, body, op)
         except MedSpaceError as error:
             return error_reply(str(error)[:300])
         except Exception as error:  # a bug must not leave the hub waiting for its deadline
@@ -439,25 +437,15 @@ class AnalyticsWorker(AnalysisSessions):
 
     # -- round 2 ----------------------------------------------------------------------
 
-    def _confirm(self, query: QueryState, body: dict[str, Any]) -> dict[str, Any]:
+    def _reveal(self, query: QueryState, body: dict[str, Any], step: str) -> dict[str, Any]:
+        """A masked round's `confirm` (only when nodes dropped) or `unmask`, once each."""
         round_no = body.get("round")
         masking = query.masks.get(round_no) if type(round_no) is int else None
         if masking is None:
-            return error_reply("no masked round to confirm in this session")
+            return error_reply(f"no masked round to {step} in this session")
         request = body.get("request")
-        return self._summed_by(
-            query, request, lambda: node_reply("ok", [], confirm=masking.confirm(request))
-        )
-
-    def _unmask(self, query: QueryState, body: dict[str, Any]) -> dict[str, Any]:
-        round_no = body.get("round")
-        masking = query.masks.get(round_no) if type(round_no) is int else None
-        if masking is None:
-            return error_reply("no masked round to unmask in this session")
-        request = body.get("request")
-        return self._summed_by(
-            query, request, lambda: node_reply("ok", [], unmask=masking.unmask(request))
-        )
+        act = masking.confirm if step == "confirm" else masking.unmask
+        return self._summed_by(query, request, lambda: node_reply("ok", [], **{step: act(request)}))
 
     def _summed_by(
         self, query: QueryState, request: object, answer: Callable[[], dict[str, Any]]
