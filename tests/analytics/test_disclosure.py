@@ -383,3 +383,22 @@ def test_a_structurally_empty_cell_does_not_cascade() -> None:
     reasons = protect(cells, values, K)
     assert reasons[at[("female", "1")]] == BELOW_MIN_CELL
     assert sum(r is not None for r in reasons) < len(cells)
+
+
+def test_a_zero_inside_a_group_of_fewer_than_k_patients_is_hidden() -> None:
+    # "r1 (one patient), c0: 0" beside a hidden "r1, c1: 1" would say that patient's
+    # category is c1. The zeros of a group holding 1 to k - 1 patients are hidden.
+    from medspace.analytics.disclosure import ZERO_IN_SMALL_GROUP, zeros_in_small_groups
+
+    spec = _table_spec(3, 2)
+    cells = layout(spec)
+    grid = np.array([[9, 7], [0, 1], [0, 0]])  # r1 holds one patient, r2 none
+    values = _table_vector(cells, grid)
+    marks = zeros_in_small_groups(cells, values, K)
+    hidden = {cells.cells[i].labels for i, mark in enumerate(marks) if mark}
+    assert hidden == {("r1", "c0")}  # r2's zeros describe nobody: they stay shown
+    assert all(m in (None, ZERO_IN_SMALL_GROUP) for m in marks)
+    reasons = protect(cells, values, K, already=marks)
+    shown = {cells.cells[i].labels for i, r in enumerate(reasons) if r is None}
+    assert ("r1", "c0") not in shown and ("r1", "c1") not in shown
+    assert ("r2", "c0") in shown and ("r2", "c1") in shown

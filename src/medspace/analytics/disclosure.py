@@ -42,6 +42,7 @@ BELOW_MIN_CELL = "below-min-cell"
 COMPLEMENTARY = "complementary"
 FOLLOWS_N = "follows-n"
 EMPTY_BY_ZERO = "empty-by-zero"
+ZERO_IN_SMALL_GROUP = "zero-in-small-group"
 
 Equation = tuple[int, tuple[int, ...]]
 _MAX_EXACT_UNKNOWNS = 3000
@@ -89,6 +90,40 @@ def _indicator_links(
             if all(parts):
                 links.append((indices[0], tuple(p[0] for p in parts if p)))
     return links
+
+
+def zeros_in_small_groups(
+    layout: Layout, values: Sequence[float], min_cell_size: int
+) -> list[str | None]:
+    """`ZERO_IN_SMALL_GROUP` for each zero count cell inside a group of 1 to k - 1
+    patients, else None. "Aged 43, no diabetes: 0" beside a hidden "aged 43, diabetes"
+    says everyone aged 43 has diabetes; if that is one known patient, it is her
+    diagnosis. A cell's groups are its population with one condition dropped; a group's
+    size is the sum of the cells that split it by that condition's variable (when the
+    layout holds every one of them)."""
+    index = {
+        (cell.statistic, cell.part, frozenset(cell.population)): i
+        for i, cell in enumerate(layout.cells)
+        if cell.count
+    }
+    marks: list[str | None] = [None] * len(layout.cells)
+    for i, cell in enumerate(layout.cells):
+        if not cell.count or values[i] != 0:
+            continue
+        for condition in cell.population:
+            variable = condition[0]
+            rest = frozenset(c for c in cell.population if c != condition)
+            split = [
+                index.get((cell.statistic, cell.part, rest | {(variable, category)}))
+                for category in layout.domains.get(variable, ())
+            ]
+            if not split or any(j is None for j in split):
+                continue
+            group = sum(values[j] for j in split if j is not None)
+            if 0 < group < min_cell_size:
+                marks[i] = ZERO_IN_SMALL_GROUP
+                break
+    return marks
 
 
 def protect(

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from medspace.analytics.disclosure import protect
+from medspace.analytics.disclosure import protect, zeros_in_small_groups
 from medspace.analytics.errors import AnalyticsError, Refused, SpecError
 from medspace.analytics.features import (
     cohort_query,
@@ -148,10 +148,11 @@ def disclose(
             "gives nothing about them (even its zero cells would describe them)",
             code="cohort-below-k",
         )
+    small = zeros_in_small_groups(cells, raw, min_cell_size)
     if released is None:
-        reasons = protect(cells, raw, min_cell_size)
+        reasons = protect(cells, raw, min_cell_size, already=small)
     else:
-        reasons = released.protect(comparable(spec, cells), raw, min_cell_size)
+        reasons = released.protect(comparable(spec, cells), raw, min_cell_size, already=small)
     refusals: dict[str, str] = {}
     raw = list(raw)
     for stat in spec.statistics:

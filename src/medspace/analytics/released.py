@@ -141,16 +141,25 @@ class ReleaseRecord:
         return len(self._cells)
 
     def protect(
-        self, cells: Layout, values: Sequence[float], min_cell_size: int
+        self,
+        cells: Layout,
+        values: Sequence[float],
+        min_cell_size: int,
+        *,
+        already: Sequence[str | None] | None = None,
     ) -> list[str | None]:
         """The reason each of the new answer's cells must be hidden, checked together
-        with everything released before; the answer is then recorded as released."""
+        with everything released before; the answer is then recorded as released.
+        `already` marks new cells hidden for a reason decided before (as for
+        `disclosure.protect`)."""
+        marked = list(already) if already is not None else [None] * len(cells)
         key = (
             cells.cells,
             tuple(sorted(cells.domains.items())),
             tuple(sorted(cells.indicators.items())),
             tuple(values),
             min_cell_size,
+            tuple(marked),
         )
         with self._lock:
             known = self._memo.get(key)
@@ -171,7 +180,7 @@ class ReleaseRecord:
                 combined,
                 combined_values,
                 min_cell_size,
-                already=[*already, *([None] * len(cells))],
+                already=[*already, *marked],
                 fixed=fixed,
             )
             new = reasons[len(earlier) :]

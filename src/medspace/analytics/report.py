@@ -63,6 +63,10 @@ HIDDEN_BECAUSE = {
         "would give a hidden cell away"
     ),
     "bounds-below-min-cell": "fewer patients than the minimum cell size have a value",
+    "zero-in-small-group": (
+        "a 0 inside a group of fewer patients than the minimum cell size: shown, it "
+        "would say what the few patients of that group do not have"
+    ),
     "empty-by-zero": (
         "withheld: a 0 in this answer would seem to say that a group holding patients is "
         "empty (patients without a value of a variable are in none of its categories); "
