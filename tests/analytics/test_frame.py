@@ -40,7 +40,7 @@ def _same(node: Node, spec: QuerySpec, k: int, exclude: list[str] | None = None)
         with pytest.raises(Refused) as again:
             frame.aggregate(spec, min_cell_size=k)
         assert again.value.code == refused.code == "cohort-below-k"
-        assert 0 < frame.size < k
+        assert frame.size < k
         return
     memory = frame.aggregate(spec, min_cell_size=k)
     assert frame.size == sql.cohort_size == memory.cohort_size
@@ -85,7 +85,7 @@ def test_one_frame_answers_statistics_it_was_not_loaded_for(opened: list[Node]) 
         ), statistic["id"]
 
 
-def test_an_empty_cohort_gives_the_same_empty_cells(opened: list[Node]) -> None:
+def test_an_empty_cohort_is_refused_alike(opened: list[Node]) -> None:
     nobody = {"filters": [{"domain": "condition", "system": "ICD-10", "code": "Z99.99"}]}
     _same(opened[0], _spec(nobody), 5)
 

@@ -275,7 +275,9 @@ def test_a_cohort_below_k_gets_no_answer_not_even_its_zeros(
     hospitals: list[Hospital], opened: list[Node]
 ) -> None:
     # One patient's cohort, answered with its non-zero cells hidden, would show as zeros
-    # every condition, drug and category that patient does not have.
+    # every condition, drug and category that patient does not have. An empty cohort is
+    # refused alike: "her AND diabetes" answered 0 when she lacks it and refused when
+    # she has it would tell the same.
     person = hospitals[0].people[0]
     spec = _spec({"sex": [person.sex], "age": {"min": 0, "max": 120}})
     n = compute_local(opened[0].store, spec, min_cell_size=1).cohort_size
@@ -284,7 +286,9 @@ def test_a_cohort_below_k_gets_no_answer_not_even_its_zeros(
         compute_local(opened[0].store, spec, min_cell_size=n + 1)
     assert refused.value.code == "cohort-below-k"
     empty = _spec({"sex": [person.sex], "age": {"min": 130, "max": 131}})
-    assert compute_local(opened[0].store, empty, min_cell_size=5).cohort_size == 0  # answered
+    with pytest.raises(Refused) as nobody:
+        compute_local(opened[0].store, empty, min_cell_size=5)
+    assert nobody.value.code == "cohort-below-k"
 
 
 @pytest.mark.postgres

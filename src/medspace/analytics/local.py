@@ -138,14 +138,16 @@ def disclose(
     complementary suppression; bounds refused below k patients with a value): what may
     leave the node. Shared by the SQL path and the in-memory one of an analysis session;
     both pass what was `released` about the cohort before (checked together, then
-    recorded), unless the project uses differential privacy. A cohort of 1 to k - 1
+    recorded), unless the project uses differential privacy. A cohort of fewer than k
     patients is refused whole (`cohort-below-k`): every non-zero cell would be hidden,
     and the zeros left would describe those few patients (for one patient, each shown
-    zero is an attribute they lack)."""
-    if 0 < cohort_size < min_cell_size:
+    zero is an attribute they lack). An empty cohort is refused alike, or "her AND X"
+    answered 0 against refused would tell whether she has X."""
+    if cohort_size < min_cell_size:
         raise Refused(
-            f"fewer than {min_cell_size} patients of this hospital are in the cohort: it "
-            "gives nothing about them (even its zero cells would describe them)",
+            f"fewer than {min_cell_size} patients of this hospital are in the cohort "
+            "(perhaps none): it gives nothing about them (even zero cells would describe "
+            "them)",
             code="cohort-below-k",
         )
     small = zeros_in_small_groups(cells, raw, min_cell_size)
