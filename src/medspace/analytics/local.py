@@ -143,7 +143,7 @@ def disclose(
     and the zeros left would describe those few patients (for one patient, each shown
     zero is an attribute they lack). An empty cohort is refused alike, or "her AND X"
     answered 0 against refused would tell whether she has X."""
-    if cohort_size < min_cell_size:
+    if cohort_size < min_cell_size and min_cell_size > 1:  # k = 1: no cell is hidden
         raise Refused(
             f"fewer than {min_cell_size} patients of this hospital are in the cohort "
             "(perhaps none): it gives nothing about them (even zero cells would describe "
