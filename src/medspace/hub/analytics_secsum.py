@@ -21,6 +21,9 @@ from typing import Any
 from medspace.errors import MedSpaceError
 from medspace.hub.analytics_session import NodeRow, NodeSession, QueryRefused, refusals_ok
 
+HOSPITALS_CHANGED = "secagg/hospitals-changed"
+"""The refusal code of a round over other hospitals than the first sum of its session."""
+
 
 class SecureAggregation(NodeSession):
     """Masked sums over the session's nodes, and regression fits built on them."""
@@ -209,9 +212,6 @@ class SecureAggregation(NodeSession):
             "open a new session",
             code=HOSPITALS_CHANGED,
         )
-
-
-HOSPITALS_CHANGED = "secagg/hospitals-changed"
 
 
 def check_counts(cells: Any, total: Sequence[float]) -> None:

@@ -11,13 +11,16 @@ The hub drives a query in operations on one session (see `medspace.hub.analytics
   keeps it in memory for this session only. Disclosure control checks the aggregate
   together with what the node released about the same cohort before
   (`medspace.analytics.release_book`);
-- `mask` (secure aggregation round 1): on a DP project, charges its own copy of the
-  budget for round 0 (the round in which it contributes; refused when it would overrun),
-  verifies the peers' signed agreement keys (pinned on first use), masks its vector
-  (or, for a regression, the gradient/Hessian at the hub's current coefficients) and
-  returns it with its suppression flags;
+- `mask` (secure aggregation round 1): verifies the peers' signed agreement keys (pinned
+  on first use) and that every participant is a hospital of the agreement; on a DP
+  project, charges its own copy of the budget at its first contribution (refused when
+  it would overrun); masks its vector (a query's local statistics in round 0 only; for
+  a regression, the gradient/Hessian at the hub's current coefficients) and returns it
+  with its suppression flags;
 - `confirm` (only when nodes dropped): commits to the hub's survivor set, once per round;
 - `unmask` (round 2): answers the hub's unmask request once;
+- `confirm` and `unmask` only over the survivors of the session's first sum (a sum of
+  related numbers over another set of nodes would give one node's);
 - `close`: forgets the session.
 
 An *analysis session* (`prepare` with `keep`; `medspace.node.analytics_sessions`) also
