@@ -356,6 +356,32 @@ def test_malformed_regression_coefficients_are_refused(analytics: AnalyticsWorke
     assert "masked already" in analytics.handle(again, now=NOW)["reason"]
 
 
+def test_a_regression_takes_no_more_newton_steps_than_its_max_iterations(
+    analytics: AnalyticsWorker,
+) -> None:
+    # Each step sums the gradient and information matrix at coefficients the hub picks:
+    # unlimited steps would let it weight the patients as it likes, over and over.
+    spec = copy.deepcopy(MI_SPEC)
+    spec["statistics"][0]["max_iterations"] = 3
+    request = _prepare("node-steps", spec)
+    assert analytics.handle(request, now=NOW)["status"] == "ok"
+    replies = [
+        analytics.handle(
+            _mask(
+                request["session"],
+                _peers(analytics),
+                part="mi_model",
+                beta=[repr(0.1 * step)] * 6,
+                round=step,
+            ),
+            now=NOW,
+        )
+        for step in range(1, 5)
+    ]
+    assert [r["status"] for r in replies] == ["ok", "ok", "ok", "error"]
+    assert "at most 3 Newton steps" in replies[-1]["reason"]
+
+
 def test_second_cohort_differing_by_fewer_than_k_patients_is_refused(
     analytics: AnalyticsWorker, study_node: tuple[Path, list[Person]]
 ) -> None:

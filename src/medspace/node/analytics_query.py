@@ -44,6 +44,7 @@ class QueryState:
     nodes: frozenset[str] = frozenset()  # the agreement's hospitals: who may take part in a sum
     summed: frozenset[str] | None = None  # the nodes every round of this session sums over
     summing: threading.Lock = field(default_factory=threading.Lock)  # guards `summed`
+    steps: dict[str, int] = field(default_factory=dict)  # Newton steps taken per regression
 
 
 def task_mismatch(task: TaskRequest, spec: Any, *, every_variable: bool = False) -> str | None:

@@ -374,6 +374,16 @@ class AnalyticsWorker(AnalysisSessions):
             beta = floats(body.get("beta"))
             if regression is None or beta is None:
                 return error_reply("malformed regression step: unknown statistic or coefficients")
+            allowed = next(s.max_iterations for s in query.spec.statistics if s.id == part)
+            with self._lock:
+                steps = query.steps[str(part)] = query.steps.get(str(part), 0) + 1
+            if steps > allowed:
+                # Each step sums the gradient and information matrix at coefficients the
+                # hub chooses; more steps than the fit may take would let it weight the
+                # patients as it likes, again and again.
+                return error_reply(
+                    f"{part} may take at most {allowed} Newton steps (its max_iterations)"
+                )
             values = list(regression.step(beta))
             flags = None
             statistic = "logistic"
