@@ -402,3 +402,30 @@ def test_a_zero_inside_a_group_of_fewer_than_k_patients_is_hidden() -> None:
     shown = {cells.cells[i].labels for i, r in enumerate(reasons) if r is None}
     assert ("r1", "c0") not in shown and ("r1", "c1") not in shown
     assert ("r2", "c0") in shown and ("r2", "c1") in shown
+
+
+def test_a_proportions_zero_in_a_one_patient_band_is_hidden() -> None:
+    # "proportion of diabetes by band": in a band of one patient, a shown "no: 0" says
+    # she has diabetes. Her band's size comes from the proportion's own n (another part
+    # of the statistic), which the zero's group lookup must use.
+    from medspace.analytics.disclosure import zeros_in_small_groups
+
+    bands = [{"label": f"r{i}", "min": 10 * i, "max": 10 * i + 9} for i in range(3)]
+    spec = QuerySpec.parse(
+        {
+            "variables": {
+                "band": {"kind": "age_band", "bands": bands},
+                "dm": {"kind": "has", "domain": "condition", "system": "S", "code": "E11"},
+            },
+            "statistics": [{"id": "p", "kind": "proportion", "variable": "dm", "by": ["band"]}],
+        }
+    )
+    cells = layout(spec)
+    counts = {"r0": (20, 8), "r1": (1, 1), "r2": (30, 0)}  # band: (n, with diabetes)
+    values = []
+    for cell in cells.cells:
+        n, yes = counts[cell.labels[0]]
+        values.append(float({"n": n, "yes": yes, "no": n - yes}.get(cell.part, 0)))
+    marks = zeros_in_small_groups(cells, values, K)
+    marked = {(c.labels[0], c.part) for c, m in zip(cells.cells, marks, strict=True) if m}
+    assert marked == {("r1", "no")}  # r2's "yes: 0" is a band of 30: it stays shown

@@ -98,14 +98,15 @@ def zeros_in_small_groups(
     """`ZERO_IN_SMALL_GROUP` for each zero count cell inside a group of 1 to k - 1
     patients, else None. "Aged 43, no diabetes: 0" beside a hidden "aged 43, diabetes"
     says everyone aged 43 has diabetes; if that is one known patient, it is her
-    diagnosis. A cell's groups are its population with one condition dropped; a group's
-    size is the sum of the cells that split it by that condition's variable (when the
-    layout holds every one of them)."""
-    index = {
-        (cell.statistic, cell.part, frozenset(cell.population)): i
-        for i, cell in enumerate(layout.cells)
-        if cell.count
-    }
+    diagnosis. A cell's groups are its population with one condition dropped. A group is
+    sized from any count cell of the answer with that population (any statistic or part:
+    a proportion's n sizes its yes and no), and from the cells that split it by the
+    dropped condition's variable; either size below k hides the zero."""
+    counted: dict[frozenset[tuple[str, str]], float] = {}
+    for cell, value in zip(layout.cells, values, strict=True):
+        if cell.count:
+            population = frozenset(cell.population)
+            counted[population] = max(counted.get(population, 0.0), float(value))
     marks: list[str | None] = [None] * len(layout.cells)
     for i, cell in enumerate(layout.cells):
         if not cell.count or values[i] != 0:
@@ -113,14 +114,11 @@ def zeros_in_small_groups(
         for condition in cell.population:
             variable = condition[0]
             rest = frozenset(c for c in cell.population if c != condition)
-            split = [
-                index.get((cell.statistic, cell.part, rest | {(variable, category)}))
-                for category in layout.domains.get(variable, ())
-            ]
-            if not split or any(j is None for j in split):
-                continue
-            group = sum(values[j] for j in split if j is not None)
-            if 0 < group < min_cell_size:
+            sizes = [counted[rest]] if rest in counted else []
+            split = [rest | {(variable, category)} for category in layout.domains.get(variable, ())]
+            if split and all(part in counted for part in split):
+                sizes.append(sum(counted[part] for part in split))
+            if any(0 < size < min_cell_size for size in sizes):
                 marks[i] = ZERO_IN_SMALL_GROUP
                 break
     return marks

@@ -375,6 +375,7 @@ class AnalyticsWorker(AnalysisSessions):
             if regression is None or beta is None:
                 return error_reply("malformed regression step: unknown statistic or coefficients")
             allowed = next(s.max_iterations for s in query.spec.statistics if s.id == part)
+            values = list(regression.step(beta))
             with self._lock:
                 steps = query.steps[str(part)] = query.steps.get(str(part), 0) + 1
             if steps > allowed:
@@ -384,7 +385,6 @@ class AnalyticsWorker(AnalysisSessions):
                 return error_reply(
                     f"{part} may take at most {allowed} Newton steps (its max_iterations)"
                 )
-            values = list(regression.step(beta))
             flags = None
             statistic = "logistic"
         others = {n: peers_in[n] for n in participants if n != self.name}
