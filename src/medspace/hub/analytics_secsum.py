@@ -138,34 +138,10 @@ class SecureAggregation(NodeSession):
         self._require_quorum("sent a masked vector")
         dropped = [n for n in members if n not in survivors]
         self._same_nodes(survivors)
-        try:
-            checks = aggregator.survivor_sets(dropped)
-        except SecAggError as error:
-            raise QueryRefused(
-                f"secure aggregation cannot finish: {error}", code="secagg/unfinished"
-            ) from None
-
-        async def confirm(node: str) -> None:
-            # The consistency check, only when nodes dropped: each survivor commits to
-            # who survived before anyone reveals a pair seed.
-            body = {"op": "confirm", "round": round_no, "request": checks[node]}
-            reply = await self._ask(node, body, keep_row=True)
-            if reply is None:
-                return
-            try:
-                aggregator.add_confirmation(node, reply.get("confirm", {}))
-            except SecAggError as error:
-                self.rows[node] = NodeRow(node, "ok", f"survivor confirmation rejected: {error}")
-
+        checks = _finishable(aggregator.survivor_sets, dropped)
         if checks:
-            await asyncio.gather(*(confirm(node) for node in survivors))
-            await self._flush_entries()
-        try:
-            requests = aggregator.unmask_requests(dropped)
-        except SecAggError as error:
-            raise QueryRefused(
-                f"secure aggregation cannot finish: {error}", code="secagg/unfinished"
-            ) from None
+            await self._confirm_survivors(aggregator, round_no, checks)
+        requests = _finishable(aggregator.unmask_requests, dropped)
         # Whose data is in the sum from here on: their suppression flags count.
         self.contributors = list(aggregator.survivors)
 
@@ -196,6 +172,26 @@ class SecureAggregation(NodeSession):
                 code="secagg/inconsistent",
             ) from None
 
+    async def _confirm_survivors(
+        self, aggregator: Any, round_no: int, checks: dict[str, dict[str, Any]]
+    ) -> None:
+        """The consistency check, only when nodes dropped: each survivor commits to who
+        survived before anyone reveals a pair seed."""
+        from medspace.analytics.secagg import SecAggError
+
+        async def confirm(node: str) -> None:
+            body = {"op": "confirm", "round": round_no, "request": checks[node]}
+            reply = await self._ask(node, body, keep_row=True)
+            if reply is None:
+                return
+            try:
+                aggregator.add_confirmation(node, reply.get("confirm", {}))
+            except SecAggError as error:
+                self.rows[node] = NodeRow(node, "ok", f"survivor confirmation rejected: {error}")
+
+        await asyncio.gather(*(confirm(node) for node in checks))
+        await self._flush_entries()
+
     def _same_nodes(self, nodes: Sequence[str]) -> None:
         """Refuse a round over other nodes than the first sum of this query or session:
         related sums over two sets of nodes (a count by sex over h1-h3, then the count
@@ -212,6 +208,20 @@ class SecureAggregation(NodeSession):
             "open a new session",
             code=HOSPITALS_CHANGED,
         )
+
+
+def _finishable(step: Any, dropped: list[str]) -> dict[str, dict[str, Any]]:
+    """`step(dropped)` (the aggregator's survivor sets or unmask requests), or the query
+    refused when the round cannot finish (too few survivors or confirmations)."""
+    from medspace.analytics.secagg import SecAggError
+
+    try:
+        result: dict[str, dict[str, Any]] = step(dropped)
+    except SecAggError as error:
+        raise QueryRefused(
+            f"secure aggregation cannot finish: {error}", code="secagg/unfinished"
+        ) from None
+    return result
 
 
 def check_counts(cells: Any, total: Sequence[float]) -> None:
