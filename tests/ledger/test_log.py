@@ -57,6 +57,41 @@ def test_batches_of_any_shape_build_the_same_tree(engine: Engine, parties: Parti
             )
 
 
+def test_two_writers_on_one_database_build_one_tree(engine: Engine, parties: Parties) -> None:
+    # Each Log remembers the frontier after its own appends; one that another writer
+    # (a second hub process, the CLI) appended behind must not reuse it.
+    first = Log.create(engine, ORIGIN, parties.ring)
+    second = Log(engine, parties.ring)
+    entries = [parties.entry(n) for n in range(9)]
+    for n, (start, end) in enumerate([(0, 1), (1, 3), (3, 4), (4, 7), (7, 8), (8, 9)]):
+        (first if n % 2 == 0 else second).append(entries[start:end])
+    first.append([])
+    tree = MemoryTree(leaf_hash(e.body) for e in entries)
+    for size in range(10):
+        assert first.root(size) == second.root(size) == tree.root(size)
+
+
+def test_an_append_that_rolls_back_leaves_the_next_one_right(
+    log: Log, parties: Parties, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import medspace.ledger.log as log_module
+
+    stored = [parties.entry(0), parties.entry(1)]
+    log.append(stored[:1])
+    real_insert = log_module._insert_entries
+
+    def failing(*args: object) -> None:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(log_module, "_insert_entries", failing)
+    with pytest.raises(RuntimeError):
+        log.append([parties.entry(7), parties.entry(8)])  # its frontier moved, then rolled back
+    monkeypatch.setattr(log_module, "_insert_entries", real_insert)
+    log.append(stored[1:])
+    assert log.size() == 2
+    assert log.root() == MemoryTree(leaf_hash(e.body) for e in stored).root()
+
+
 def test_a_batch_with_one_bad_signature_stores_nothing(log: Log, parties: Parties) -> None:
     log.append([parties.entry(0)])
     forged = parties.entry(1)

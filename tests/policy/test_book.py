@@ -49,6 +49,17 @@ def test_lifecycle_steps_are_stored(engine: Engine, requested: ProjectState) -> 
     assert stored.status(T0) is ProjectStatus.ACTIVE
 
 
+def test_a_reader_sees_what_another_book_wrote(engine: Engine, requested: ProjectState) -> None:
+    # A book parses a state once per stored text: a revocation written through another
+    # book (another process) must reach a reader that read the project before.
+    reader, writer = ProjectBook(engine), ProjectBook(engine)
+    writer.file(requested, now=T0)
+    assert reader.get("t2d-outcomes") == requested
+    writer.update("t2d-outcomes", lambda s: s.approve(LI, "h1", "ok", T0), now=T0)
+    assert reader.get("t2d-outcomes").verdict("h1") is not None
+    assert reader.get("t2d-outcomes") is reader.get("t2d-outcomes")  # unchanged: parsed once
+
+
 def test_refused_step_stores_nothing(engine: Engine, requested: ProjectState) -> None:
     book = ProjectBook(engine)
     book.file(requested, now=T0)

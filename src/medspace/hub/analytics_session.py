@@ -11,7 +11,6 @@ regression fit) and `medspace.hub.analytics` (plan, prepare, combine, record).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
 from dataclasses import dataclass, field
@@ -172,13 +171,13 @@ class NodeSession:
             return
         batch = [entry for _node, entries in pending for entry in entries]
         try:
-            self.ledger_ids.extend(await asyncio.to_thread(self.core.append, batch))
+            self.ledger_ids.extend(await self.core.write(self.core.append, batch))
             return
         except MedSpaceError:
             pass
         for node, entries in pending:
             try:
-                self.ledger_ids.extend(await asyncio.to_thread(self.core.append, entries))
+                self.ledger_ids.extend(await self.core.write(self.core.append, entries))
             except MedSpaceError:
                 self._reject(
                     node, "node sent ledger entries that failed verification", "bad-entries"
@@ -204,7 +203,7 @@ class NodeSession:
             )
 
     async def _append(self, entry: Entry) -> None:
-        ids = await asyncio.to_thread(self.core.append, [self.core.hub_signer.sign(entry)])
+        ids = await self.core.write(self.core.append, [self.core.hub_signer.sign(entry)])
         self.ledger_ids.extend(ids)
 
 

@@ -127,6 +127,16 @@ class HubCore:
         Raises `SignatureError` for these entries, whatever others share the write."""
         return self._appender.append(entries)
 
+    async def write(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)`, a write to the ledger (`append` or a function around it), from
+        the event loop: inline on the embedded SQLite (WAL with synchronous=NORMAL: a
+        commit does not wait for the disk, and a short write costs less CPU than a hop to
+        a worker thread and back), in a worker thread on PostgreSQL (a network round
+        trip must not hold up the event loop)."""
+        if self._reads_inline:
+            return call(*args)
+        return await asyncio.to_thread(call, *args)
+
     def context(self, recorder: DecisionRecorder | None = None, **kwargs: Any) -> Context:
         """A policy context at the hub's now that records to the ledger (through the hub's
         recorder unless another is given)."""

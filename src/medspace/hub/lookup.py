@@ -238,7 +238,7 @@ class LookupHub:
                     "partial": bool(missing),
                 },
             )
-            rejected = await asyncio.to_thread(self._append, entries, core.hub_signer.sign(closing))
+            rejected = await core.write(self._append, entries, core.hub_signer.sign(closing))
             lines.put_nowait(
                 _line(
                     {

@@ -120,6 +120,10 @@ class Log:
                 "the ledger tables are missing; create the log first (Log.create / hub init)"
             )
         self.origin: str = row.origin
+        # The frontier after this process's last append: the next append starts from it
+        # instead of reading it back, unless another writer appended in between (the
+        # sizes differ then). A log only grows, so a frontier of size N stays right.
+        self._tip: Frontier | None = None
 
     @classmethod
     def create(cls, engine: Engine, origin: str, keys: KeyResolver) -> Log:
@@ -184,9 +188,13 @@ class Log:
             ]
             for start in range(0, len(rows), _BATCH_ROWS):
                 _insert_entries(conn, rows[start : start + _BATCH_ROWS])
+        self._tip = frontier  # committed
         return list(range(old_size, new_size))
 
     def _frontier(self, conn: Connection, size: int) -> Frontier:
+        tip = self._tip
+        if tip is not None and tip.size == size:
+            return Frontier(size, tip.hashes)  # a copy: the append may yet roll back
         nodes = frontier_nodes(size)
         found = _Nodes(conn, size).node_hashes(nodes)
         return Frontier(size, [found[node] for node in nodes])

@@ -41,6 +41,9 @@ class ProjectBook:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         metadata.create_all(engine)
+        # The last state read of each project, by its stored JSON: reading a project
+        # again (each statistic of an analysis session does) parses only what changed.
+        self._parsed: dict[str, tuple[str, ProjectState]] = {}
 
     def file(self, state: ProjectState, *, now: datetime) -> ProjectState:
         """Store a newly requested project. Raises `ProjectError` if the id is taken."""
@@ -114,4 +117,14 @@ class ProjectBook:
             ).one_or_none()
         if row is None:
             raise UnknownProjectError(f"no project {project_id!r}; list projects to check the id")
-        return ProjectState.parse_json(row.state), row.version
+        return self._parse(project_id, row.state), row.version
+
+    def _parse(self, project_id: str, text: str) -> ProjectState:
+        """The state stored as `text`, parsed once per distinct text (states are frozen,
+        so sharing one is safe)."""
+        known = self._parsed.get(project_id)
+        if known is not None and known[0] == text:
+            return known[1]
+        state = ProjectState.parse_json(text)
+        self._parsed[project_id] = (text, state)
+        return state
