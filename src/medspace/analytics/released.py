@@ -30,14 +30,16 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from medspace.analytics.disclosure import exposed_cells, protect
 from medspace.analytics.errors import AnalyticsError
 from medspace.analytics.layout import Cell, Condition, Layout
-from medspace.analytics.spec import QuerySpec
+from medspace.analytics.spec import QuerySpec, Variable
+from medspace.memo import by_identity
 
 EARLIER_ANSWERS = "earlier-answers"
 _RELEASED = "released"
@@ -51,7 +53,7 @@ def comparable(spec: QuerySpec, cells: Layout) -> Layout:
     """`cells` with each condition variable named by its definition instead of the name
     the spec gives it, so that answers to different queries about one cohort line up.
     Ages and age bands are named with the spec's reference date, which they depend on."""
-    names = {name: _variable_name(spec, name) for name in spec.variables}
+    names = _variable_names(spec.variables, spec.reference_date)
 
     def rename(variable: str) -> str:
         base, bar, edges = variable.partition("|")  # a binned variable: name|edges
@@ -67,18 +69,24 @@ def comparable(spec: QuerySpec, cells: Layout) -> Layout:
     )
 
 
-def _variable_name(spec: QuerySpec, name: str) -> str:
-    text = json.dumps(_definition(spec, name), sort_keys=True, separators=(",", ":"))
-    return "var:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+@by_identity()
+def _variable_names(variables: Mapping[str, Variable], reference_date: date) -> dict[str, str]:
+    """Each variable's name by its definition (remembered per variables object: an
+    analysis session's statistics share the opening's). Callers must not change it."""
 
+    def definition(name: str) -> dict[str, Any]:
+        defined: dict[str, Any] = variables[name].model_dump(mode="json")
+        if defined["kind"] == "is":
+            defined["of"] = definition(defined["of"])
+        if defined["kind"] in ("age", "age_band"):
+            defined["reference_date"] = reference_date.isoformat()
+        return defined
 
-def _definition(spec: QuerySpec, name: str) -> dict[str, Any]:
-    definition: dict[str, Any] = spec.variables[name].model_dump(mode="json")
-    if definition["kind"] == "is":
-        definition["of"] = _definition(spec, definition["of"])
-    if definition["kind"] in ("age", "age_band"):
-        definition["reference_date"] = spec.reference_date.isoformat()
-    return definition
+    names = {}
+    for name in variables:
+        text = json.dumps(definition(name), sort_keys=True, separators=(",", ":"))
+        names[name] = "var:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+    return names
 
 
 class ReleaseRecord:

@@ -158,6 +158,9 @@ class AnalysisSessions:
             return worker._refusal(
                 query.session, query.project_id, "denied", refusal, "task.run/spec"
             )
+        # Its variables equal the opening's (checked just above): taking the opening's
+        # object lets what is derived from them be worked out once per session.
+        spec = spec.model_copy(update={"variables": query.spec.variables})
         recorder = MemoryRecorder()
         decision = decide(
             user,

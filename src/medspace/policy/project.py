@@ -20,6 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from medspace.identity import IdentityError, Role, User, check_node_name
 from medspace.ledger.canonical import JSONValue, canonical_bytes
 from medspace.ledger.errors import CanonicalError
+from medspace.memo import by_identity
 from medspace.policy._validation import parse
 from medspace.policy.errors import ProjectError
 from medspace.policy.purposes import PROJECT_PURPOSES, Purpose
@@ -197,9 +198,11 @@ def contract_bytes(project: Project, node: str) -> bytes:
     return canonical_bytes(project.contract_terms(node))
 
 
+@by_identity()
 def contract_hash(project: Project, node: str) -> str:
     """SHA-256 (lowercase hex) of the canonical terms approved for `node`.
 
-    Raises `ProjectError` if `node` does not take part in the project.
+    Raises `ProjectError` if `node` does not take part in the project. Remembered per
+    project object (every task a node decides on checks it).
     """
     return hashlib.sha256(contract_bytes(project, node)).hexdigest()
