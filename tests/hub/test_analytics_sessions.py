@@ -112,6 +112,25 @@ def test_a_session_only_answers_its_owner_kinds_and_variables(study: Any) -> Non
     alice.close_session("hcc-session-scope", session)
 
 
+def test_a_logged_out_researcher_asks_nothing_more_until_she_logs_in_again(study: Any) -> None:
+    # The nodes get one delegation for several statistics of a session; the hub checks
+    # the researcher's own token, revocation included, on every ask all the same.
+    net, _people = study
+    alice = net.project("hcc-session-logout")
+    session = alice.open_session("hcc-session-logout", OPENING)["session"]["id"]
+    for _ in range(2):
+        assert alice.ask_session("hcc-session-logout", session, FURTHER[:1])["status"] == (
+            "completed"
+        )
+    alice.post("/auth/logout")
+    with pytest.raises(HubRequestError) as refused:
+        alice.ask_session("hcc-session-logout", session, FURTHER[:1])
+    assert refused.value.http_status == 401
+    again = net.hub.client("alice")
+    assert again.ask_session("hcc-session-logout", session, FURTHER[:1])["status"] == "completed"
+    again.close_session("hcc-session-logout", session)
+
+
 def test_a_closed_session_is_gone_at_hub_and_nodes(study: Any) -> None:
     net, _people = study
     alice = net.project("hcc-session-close")

@@ -105,6 +105,30 @@ def test_tampered_claims_are_refused(t0: datetime, change: dict[str, object]) ->
         verify_token(KEY.public_key(), f"{prefix}.{forged}.{signature}", now=t0)
 
 
+def test_a_token_checked_before_is_still_refused_expired_altered_or_under_another_key(
+    t0: datetime,
+) -> None:
+    # Signature checks that passed are remembered; nothing else about the token is.
+    token = issue_token(KEY, STEWARD, timedelta(hours=1), now=t0)
+    assert verify_token(KEY.public_key(), token, now=t0).user == STEWARD
+    assert verify_token(KEY.public_key(), token, now=t0).user == STEWARD
+    with pytest.raises(AuthError, match="token expired"):
+        verify_token(KEY.public_key(), token, now=t0 + timedelta(hours=1))
+    with pytest.raises(AuthError, match="signature is invalid"):
+        verify_token(generate_key().public_key(), token, now=t0)
+    prefix, payload, signature = token.split(".")
+    other = _b64(bytes([base64.urlsafe_b64decode(signature + "==")[0] ^ 1]))
+    altered = f"{prefix}.{payload}.{other}{signature[2:]}"
+    for _ in range(2):  # a failed check is not remembered as passed
+        with pytest.raises(AuthError, match=r"signature is invalid|malformed"):
+            verify_token(KEY.public_key(), altered, now=t0)
+    delegation = issue_delegation(
+        KEY, verify_token(KEY.public_key(), token, now=t0), audience="lookup", binding="r1", now=t0
+    )
+    with pytest.raises(AuthError, match=r"signature is invalid|not a token|expected ms1"):
+        verify_token(KEY.public_key(), delegation, now=t0)  # a delegation stays no token
+
+
 def test_stripped_signature_is_refused(t0: datetime) -> None:
     token = issue_token(KEY, STEWARD, timedelta(hours=1), now=t0)
     head = token.rsplit(".", 1)[0]

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -46,6 +47,10 @@ from medspace.ledger import Entry, EntryType, SignedEntry, utc_timestamp
 from medspace.policy import PolicyDenied, TaskRequest, Verdict
 
 _BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+DELEGATION_REUSE_S = 240.0
+"""Seconds a session's delegation is used again (it lives `DELEGATION_TTL`, 10 min)."""
 
 
 class QueryRun(SecureAggregation):
@@ -68,6 +73,7 @@ class QueryRun(SecureAggregation):
     ) -> None:
         super().__init__(core, channel)
         self.signed = signed
+        self._delegated: tuple[str, float, str] | None = None  # (bearer, made at, delegation)
         self.stated_epsilon = epsilon
         self.user = user
         self.token = token
@@ -77,8 +83,17 @@ class QueryRun(SecureAggregation):
 
     def _delegation(self) -> str:
         """What the nodes get instead of the researcher's bearer token: a delegation for
-        this query or session only (`medspace.identity.tokens`)."""
-        return self.core.users.delegate(self.token, audience="analytics", binding=self._session())
+        this query or session only (`medspace.identity.tokens`). A session's statistics
+        share one while the researcher's token is the same and it is younger than
+        `DELEGATION_REUSE_S` (each node checks its signature once, not per statistic);
+        the endpoint resolved the bearer token, revocation included, for every request."""
+        now = time.monotonic()
+        held = self._delegated
+        if held is not None and held[0] == self.token and now - held[1] < DELEGATION_REUSE_S:
+            return held[2]
+        made = self.core.users.delegate(self.token, audience="analytics", binding=self._session())
+        self._delegated = (self.token, now, made)
+        return made
 
     # -- the loop ---------------------------------------------------------------------
 
