@@ -1,8 +1,9 @@
-"""`HubCore.read`: the hub's database reads from the event loop.
+"""`HubCore.read` and `HubCore.write`: the hub's database from the event loop.
 
 On the embedded SQLite a read runs inline (a hop to a worker thread costs more CPU than
 the read); on PostgreSQL it runs in a worker thread, so a network round trip never holds
-up the event loop that serves every request and every node channel.
+up the event loop that serves every request and every node channel. A ledger write never
+runs on the loop: it can wait for the database's write lock.
 """
 
 from __future__ import annotations
@@ -69,3 +70,24 @@ def test_a_failing_read_raises_where_it_is_awaited(tmp_path: Path) -> None:
             asyncio.run(main())
     finally:
         core.close()
+
+
+def test_a_ledger_write_runs_in_the_writer_thread_while_the_loop_goes_on(tmp_path: Path) -> None:
+    core = _core(tmp_path / "hub")
+    loop_ran = threading.Event()
+
+    def slow_write(size_before: int) -> tuple[str, bool, int]:
+        # Waits until the loop has run something else: inline, it would wait in vain.
+        return threading.current_thread().name, loop_ran.wait(timeout=30), size_before
+
+    async def main() -> tuple[str, bool, int]:
+        pending = asyncio.ensure_future(core.write(slow_write, core.log.size()))
+        await asyncio.sleep(0)
+        loop_ran.set()
+        return await pending
+
+    try:
+        ran_in, loop_went_on, _size = asyncio.run(main())
+    finally:
+        core.close()
+    assert ran_in.startswith("ledger-writer") and loop_went_on

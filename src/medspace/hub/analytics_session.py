@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medspace.errors import MedSpaceError
-from medspace.hub.channel import ChannelHub, NodeMissing
+from medspace.hub.channel import MAX_REPLY_ENTRIES, ChannelHub, NodeMissing
 from medspace.hub.core import HubCore
 from medspace.hub.errors import TaskError
 from medspace.ledger import Entry, EntryType, SignedEntry, utc_timestamp
@@ -151,8 +151,8 @@ class NodeSession:
         """Check that `node`'s ledger entries parse and name it as actor; they are
         appended (signatures checked) with the round's others by `_flush_entries`."""
         try:
-            if not isinstance(entries, list):
-                raise TypeError("entries must be a list")
+            if not isinstance(entries, list) or len(entries) > MAX_REPLY_ENTRIES:
+                raise TypeError(f"entries must be a list of at most {MAX_REPLY_ENTRIES}")
             signed = [SignedEntry.from_bytes(base64.b64decode(e, validate=True)) for e in entries]
             if any(s.entry.actor != node for s in signed):
                 raise TypeError("a node may only submit entries it acted in itself")

@@ -40,6 +40,9 @@ from medspace.policy import NodePolicy, ProjectError
 log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 30.0
+MAX_REPLY_ENTRIES = 128
+"""Ledger entries one node reply may carry (its own few, and up to 100 it queued while
+the hub was away); more are refused unread: checking their signatures costs the hub."""
 
 
 class NodeMissing(ChannelError):

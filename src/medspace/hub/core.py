@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -100,6 +102,7 @@ class HubCore:
         self.recorder = HubRecorder(self.append, self.hub_signer)
         # Appends from concurrent requests share one transaction (see GroupCommit).
         self._appender = GroupCommit(self.log.append)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-writer")
         self._reads_inline = self.engine.dialect.name == "sqlite"
 
     # -- plumbing -------------------------------------------------------------------------
@@ -119,7 +122,8 @@ class HubCore:
             conn.execute(tables.meta.insert().values(name=name, value=value))
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release database connections (after the ledger writes under way)."""
+        self._writer.shutdown(wait=True)
         self.engine.dispose()
 
     def append(self, entries: Sequence[SignedEntry]) -> list[int]:
@@ -129,13 +133,13 @@ class HubCore:
 
     async def write(self, call: Callable[..., T], *args: Any) -> T:
         """`call(*args)`, a write to the ledger (`append` or a function around it), from
-        the event loop: inline on the embedded SQLite (WAL with synchronous=NORMAL: a
-        commit does not wait for the disk, and a short write costs less CPU than a hop to
-        a worker thread and back), in a worker thread on PostgreSQL (a network round
-        trip must not hold up the event loop)."""
-        if self._reads_inline:
-            return call(*args)
-        return await asyncio.to_thread(call, *args)
+        the event loop, in the hub's one ledger-writer thread: never on the loop itself
+        (a write can wait for the database's write lock, held by another process or a
+        worker thread's batch, and checks the signatures of what nodes sent), and without
+        the general pool's hand-off costs. Writes queued while one runs share its
+        transaction (`GroupCommit`)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, functools.partial(call, *args))
 
     def context(self, recorder: DecisionRecorder | None = None, **kwargs: Any) -> Context:
         """A policy context at the hub's now that records to the ledger (through the hub's

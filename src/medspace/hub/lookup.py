@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from medspace.errors import MedSpaceError
-from medspace.hub.channel import ChannelHub, NodeMissing
+from medspace.hub.channel import MAX_REPLY_ENTRIES, ChannelHub, NodeMissing
 from medspace.hub.core import HubCore
 from medspace.hub.signers import HubRecorder, user_digest
 from medspace.identity import Role, User, public_key_text
@@ -261,10 +261,13 @@ class LookupHub:
             reply = await self._channel.request(node, message, deadline)
         except NodeMissing as missing:
             return {"type": "answer", "node": node, "status": "missing", "reason": str(missing)}, []
+        raw = reply.get("entries", [])
         try:
-            bodies = [base64.b64decode(e, validate=True) for e in reply.get("entries", [])]
+            if not isinstance(raw, list) or len(raw) > MAX_REPLY_ENTRIES:
+                raise ValueError(f"at most {MAX_REPLY_ENTRIES} entries")
+            bodies = [base64.b64decode(e, validate=True) for e in raw]
         except (TypeError, ValueError):
-            bodies = []
+            bodies = [b"malformed"]  # refused by `_append`: the node is listed unrecorded
         line: dict[str, Any] = {
             "type": "answer",
             "node": node,

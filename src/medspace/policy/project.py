@@ -203,6 +203,7 @@ def contract_hash(project: Project, node: str) -> str:
     """SHA-256 (lowercase hex) of the canonical terms approved for `node`.
 
     Raises `ProjectError` if `node` does not take part in the project. Remembered per
-    project object (every task a node decides on checks it).
+    project object (every task a node decides on checks it): a `Project` is frozen, and
+    nothing may change its `cohort` dict in place (make a new project instead).
     """
     return hashlib.sha256(contract_bytes(project, node)).hexdigest()
