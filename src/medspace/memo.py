@@ -46,7 +46,6 @@ def by_identity(maxsize: int = 64) -> Callable[[Callable[..., R]], Callable[...,
                     cache.popitem(last=False)
             return result
 
-        remembered.cache_clear = cache.clear  # type: ignore[attr-defined]
         return remembered
 
     return decorate

@@ -136,8 +136,8 @@ class HubCore:
         the event loop, in the hub's one ledger-writer thread: never on the loop itself
         (a write can wait for the database's write lock, held by another process or a
         worker thread's batch, and checks the signatures of what nodes sent), and without
-        the general pool's hand-off costs. Writes queued while one runs share its
-        transaction (`GroupCommit`)."""
+        the general pool's hand-off costs. Appends that request threads make at the same
+        moment share its transaction (`GroupCommit`)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer, functools.partial(call, *args))
 
