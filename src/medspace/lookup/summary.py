@@ -82,32 +82,55 @@ def _phi_free(text: str) -> bool:
     return not find_phi(text)
 
 
+def _columns(table: sa.Table, *names: str) -> list[sa.Column[Any]]:
+    return [table.c[name] for name in ("code_system", "code", "code_display", *names)]
+
+
+# Built once: SQLAlchemy's statement building and cache-key work cost more than these
+# indexed reads themselves (a match's summary took ~3.8 ms of a node's CPU when each
+# call built its six statements anew).
+_PATIENT: sa.BindParameter[str] = sa.bindparam("patient")
+_SEX = sa.select(person.c.sex).where(person.c.source_id == _PATIENT)
+_DIAGNOSES = (
+    sa.select(*_columns(condition_occurrence, "onset_date", "recorded_date", "clinical_status"))
+    .where(condition_occurrence.c.person_source_id == _PATIENT)
+    .order_by(
+        sa.func.coalesce(
+            condition_occurrence.c.onset_date, condition_occurrence.c.recorded_date
+        ).desc()
+    )
+    .limit(MAX_DIAGNOSES)
+)
+_DRUGS = (
+    sa.select(*_columns(drug_exposure, "start_date", "end_date", "status"))
+    .where(drug_exposure.c.person_source_id == _PATIENT)
+    .order_by(drug_exposure.c.start_date.desc())
+)
+_ALLERGIES = sa.select(*_columns(allergy, "criticality", "reaction", "recorded_date")).where(
+    allergy.c.person_source_id == _PATIENT
+)
+_LABS = (
+    sa.select(*_columns(measurement, "value", "unit", "ref_low", "ref_high", "time_date"))
+    .where(measurement.c.person_source_id == _PATIENT)
+    .order_by(measurement.c.time_date.desc(), measurement.c.time_datetime.desc())
+)
+_LAST_ENCOUNTER = sa.select(sa.func.max(visit_occurrence.c.start_date)).where(
+    visit_occurrence.c.person_source_id == _PATIENT
+)
+
+
 def build_summary(
     conn: Connection, person_source_id: str, match: MatchInfo, *, today: date
 ) -> dict[str, Any]:
     """The summary of one patient of this node's store (see the module docstring)."""
-    sex = conn.execute(
-        sa.select(person.c.sex).where(person.c.source_id == person_source_id)
-    ).scalar_one_or_none()
+    patient = {"patient": person_source_id}
+    sex = conn.execute(_SEX, patient).scalar_one_or_none()
     diagnoses = [
         {**_code(r), "date": _day(r.onset_date or r.recorded_date), "status": r.clinical_status}
-        for r in conn.execute(
-            sa.select(condition_occurrence)
-            .where(condition_occurrence.c.person_source_id == person_source_id)
-            .order_by(
-                sa.func.coalesce(
-                    condition_occurrence.c.onset_date, condition_occurrence.c.recorded_date
-                ).desc()
-            )
-            .limit(MAX_DIAGNOSES)
-        )
+        for r in conn.execute(_DIAGNOSES, patient)
     ]
     drugs = []
-    for r in conn.execute(
-        sa.select(drug_exposure)
-        .where(drug_exposure.c.person_source_id == person_source_id)
-        .order_by(drug_exposure.c.start_date.desc())
-    ):
+    for r in conn.execute(_DRUGS, patient):
         current = r.end_date is None or r.end_date >= today
         recent = r.start_date is not None and r.start_date >= today - RECENT_DRUGS
         if (current and r.status not in ("stopped", "completed", "cancelled")) or recent:
@@ -129,16 +152,10 @@ def build_summary(
             "reaction": _safe_reaction(r.reaction),
             "date": _day(r.recorded_date),
         }
-        for r in conn.execute(
-            sa.select(allergy).where(allergy.c.person_source_id == person_source_id)
-        )
+        for r in conn.execute(_ALLERGIES, patient)
     ]
     latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in conn.execute(
-        sa.select(measurement)
-        .where(measurement.c.person_source_id == person_source_id)
-        .order_by(measurement.c.time_date.desc(), measurement.c.time_datetime.desc())
-    ):
+    for r in conn.execute(_LABS, patient):
         key = (r.code_system, r.code)
         if key in latest or r.value is None:
             continue
@@ -152,11 +169,7 @@ def build_summary(
         }
         if len(latest) >= MAX_LABS:
             break
-    last = conn.execute(
-        sa.select(sa.func.max(visit_occurrence.c.start_date)).where(
-            visit_occurrence.c.person_source_id == person_source_id
-        )
-    ).scalar_one_or_none()
+    last = conn.execute(_LAST_ENCOUNTER, patient).scalar_one_or_none()
     return {
         "match": {"kind": match.kind, "score": round(match.score, 3)},
         "sex": sex,
