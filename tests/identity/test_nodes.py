@@ -37,6 +37,15 @@ def test_registered_node_answers_a_challenge(registry: NodeRegistry, t0: datetim
     assert verify_challenge_response(registry, "h1", challenge, signature, now=t0) is None
 
 
+def test_key_texts_are_the_registered_keys_by_name(registry: NodeRegistry, t0: datetime) -> None:
+    keys = {name: generate_key() for name in ("h2", "h1")}
+    for name, key in keys.items():
+        registry.register(name, key.public_key(), now=t0)
+    texts = registry.key_texts()
+    assert texts == {name: public_key_text(key.public_key()) for name, key in keys.items()}
+    assert texts == {n.name: n.public_key for n in registry.nodes()}
+
+
 def test_challenge_carries_origin_time_and_32_random_bytes(
     registry: NodeRegistry, t0: datetime
 ) -> None:

@@ -205,7 +205,7 @@ class LookupHub:
     async def _fan_out(self, run: LookupRun, lines: asyncio.Queue[bytes | None]) -> None:
         core = self._core
         try:
-            keys = {n.name: n.public_key for n in await core.read(core.registry.nodes)}
+            keys = await core.read(core.registry.key_texts)
             registered = sorted(keys)
             targets = [n for n in self._channel.connected() if n in keys]
             message = {

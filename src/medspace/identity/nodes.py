@@ -51,6 +51,8 @@ challenges_table = sa.Table(
     sa.Column("used_at", sa.BigInteger, nullable=True),
 )
 
+_KEY_TEXTS = sa.select(nodes_table.c.name, nodes_table.c.public_key)
+
 
 class UnknownNodeError(IdentityError, NotFoundError):
     """No node is registered under that name."""
@@ -165,6 +167,12 @@ class NodeRegistry:
                 f"node {node!r} is not registered; register its public key first"
             )
         return parse_public_key(text)
+
+    def key_texts(self) -> dict[str, str]:
+        """Each registered node's public key as registered (text), by name: what a
+        lookup's fan-out needs, without parsing every key and its fingerprint."""
+        with self._engine.connect() as conn:
+            return {name: key for name, key in conn.execute(_KEY_TEXTS)}
 
     def nodes(self) -> list[RegisteredNode]:
         """All registered nodes, sorted by name."""
