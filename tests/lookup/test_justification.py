@@ -129,6 +129,14 @@ def test_only_the_patterns_a_reason_could_hold_are_compiled() -> None:
     assert scrub_justification("Mr Strauss", strauss) == "Mr [PATIENT]"
 
 
+def test_a_name_with_an_a_beside_an_a_ring_is_masked_not_a_crash() -> None:
+    """'Saåra' once became the pattern `saa{1,2}{1,2}ra`, which `re` refuses: the lookup
+    failed with a traceback before anything was sent."""
+    saara = PatientInput.parse(name="Saåra Berg", birth_date="1961-03-14")
+    reason = "Saåra fell, SAAARA and saara"
+    assert scrub_justification(reason, saara) == "[PATIENT] fell, [PATIENT] and [PATIENT]"
+
+
 def test_a_reason_longer_than_a_request_may_carry_is_refused_before_anything_is_sent() -> None:
     from medspace.lookup.ask import check_reason
     from medspace.lookup.errors import LookupInputError

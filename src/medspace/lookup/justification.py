@@ -131,27 +131,38 @@ def _fold(character: str) -> str:
     return folded if len(folded) == 1 else character.lower()[:1] or character
 
 
+def _pieces(word: str) -> list[tuple[str, str | None]]:
+    """`word` folded and cut at its letters with other spellings: (plain stretch, None)
+    and (letter, its spellings) in order; 'Kierkegård' -> kierkeg, å, rd."""
+    pieces: list[tuple[str, str | None]] = []
+    plain: list[str] = []
+    for c in word:
+        spelling = _SPELLINGS.get(c.lower())
+        if spelling is None:
+            plain.append(_fold(c))
+            continue
+        pieces += [("".join(plain), None), (c, spelling)]
+        plain = []
+    pieces.append(("".join(plain), None))
+    return pieces
+
+
 def _name_pattern(word: str) -> str:
     """A typed name word as a pattern over folded text: 'Strauß' also as STRAUSS,
-    'Kierkegård' also as KIERKEGAARD."""
-    spelled = "".join(_SPELLINGS.get(c.lower()) or re.escape(_fold(c)) for c in word)
-    return spelled.replace("aa", "a{1,2}")  # 'Kierkegaard' also as Kierkegård
+    'Kierkegård' also as KIERKEGAARD, 'Kierkegaard' also as Kierkegård. The "aa" of a
+    plain stretch is one or two a's (a letter with other spellings next to an "a" once
+    made `a{1,2}{1,2}`, which `re` refuses)."""
+    return "".join(
+        spelling or re.escape(text).replace("aa", "a{1,2}") for text, spelling in _pieces(word)
+    )
 
 
 def _required(word: str) -> str:
     """The longest stretch of `_name_pattern(word)` that is plain text: the folded reason
     holds it wherever the pattern matches (the letters with other spellings, and an "aa"
     that may be written as one "a", cut the word into such stretches)."""
-    stretches: list[str] = []
-    current: list[str] = []
-    for c in word:
-        if _SPELLINGS.get(c.lower()):
-            stretches.append("".join(current))
-            current = []
-        else:
-            current.append(_fold(c))
-    stretches.append("".join(current))
-    return max((part for stretch in stretches for part in stretch.split("aa")), key=len)
+    plain = [text for text, spelling in _pieces(word) if spelling is None]
+    return max((part for text in plain for part in text.split("aa")), key=len)
 
 
 def _mask(text: str, folded: str, patterns: list[Pattern]) -> str:
