@@ -231,12 +231,12 @@ def test_what_a_hospital_receives_cannot_act_as_the_clinician(
         with HubClient(hub.url, forwarded) as as_dr, pytest.raises(HubRequestError) as denied:
             as_dr.get("/me")
         assert denied.value.http_status == 401
-        api = TestClient(create_api(dirs["h1"], hub.url))
-        reply = api.post(
-            "/lookup",
-            headers={"Authorization": f"Bearer {forwarded}"},
-            json={"id": A_SSN, "reason": "arrest, need history now", "break_glass": True},
-        )
+        with TestClient(create_api(dirs["h1"], hub.url)) as api:
+            reply = api.post(
+                "/lookup",
+                headers={"Authorization": f"Bearer {forwarded}"},
+                json={"id": A_SSN, "reason": "arrest, need history now", "break_glass": True},
+            )
         assert reply.status_code == 401
         # A researcher's malformed lookup: refused, and the attempt is in the ledger.
         core = hub.app.state.core
@@ -344,7 +344,10 @@ def _node_api(hub_url: str, node_dir: Path) -> None:
 
     async def calls() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=api)
-        async with httpx.AsyncClient(transport=transport, base_url="http://node") as http:
+        async with (
+            api.router.lifespan_context(api),
+            httpx.AsyncClient(transport=transport, base_url="http://node") as http,
+        ):
             body = {
                 "id": A_SSN,
                 "name": "Johnathan Smith",
@@ -356,16 +359,25 @@ def _node_api(hub_url: str, node_dir: Path) -> None:
             }
             return [
                 await http.post("/lookup", json=body, headers=_bearer(dr_token)),
+                # the node stays open between requests: a second lookup works the same
+                await http.post("/lookup", json=body, headers=_bearer(dr_token)),
                 await http.post("/lookup", json=body, headers=_bearer(steward_token)),
                 await http.get("/lookup/review", headers=_bearer(steward_token)),
                 await http.get("/lookup/review", headers=_bearer(dr_token)),
                 await http.post("/lookup", json=body),
             ]
 
-    looked, wrong_role, review, not_steward, anonymous = asyncio.run(calls())
+    looked, again, wrong_role, review, not_steward, anonymous = asyncio.run(calls())
     assert looked.status_code == 200, looked.text
     view = looked.json()
     assert {a["node"] for a in view["answers"] if a["answer"] == "match"} == {"h1", "h2", "h3"}
+    assert again.status_code == 200, again.text
+    assert again.json()["request"] != view["request"]
+    assert {a["node"] for a in again.json()["answers"] if a["answer"] == "match"} == {
+        "h1",
+        "h2",
+        "h3",
+    }
     assert view["allergies"] and A_SSN not in looked.text and "Smith" not in looked.text
     assert "555-010-1234" not in looked.text
     assert wrong_role.status_code == 403

@@ -11,6 +11,7 @@ with the drafts signed. A draft that fails a check is never signed.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import ssl
@@ -102,6 +103,34 @@ def load_session() -> Session:
         raise HubError("not logged in; run `medspace login --hub URL --user NAME` first") from None
 
 
+def tls_context(ca_file: str | Path | None = None) -> ssl.SSLContext:
+    """The TLS settings for the hub: trusting `ca_file` (a hub's own CA), or else the
+    system's and certifi's roots as httpx trusts them (`SSL_CERT_FILE` / `SSL_CERT_DIR`
+    honoured). Built once per CA file version and shared: loading a root bundle costs
+    ~20 ms of CPU, more than a whole lookup's asking side, and a console serving many
+    clinicians makes a client per request. A changed CA file (new size or time) is
+    loaded again."""
+    if ca_file is None or not str(ca_file):
+        environ = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        return _default_context(environ)
+    path = Path(ca_file).absolute()
+    try:
+        stat = path.stat()
+    except OSError:
+        return ssl.create_default_context(cafile=str(path))  # says what is missing
+    return _ca_context(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _default_context(environ: tuple[str | None, str | None]) -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+@functools.lru_cache(maxsize=16)
+def _ca_context(path: str, mtime_ns: int, size: int) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=path)
+
+
 class HubClient:
     """Calls the hub API; raises `HubRequestError` with the hub's message on refusal and
     `HubUnreachable` when the hub does not answer."""
@@ -116,7 +145,7 @@ class HubClient:
         user: str | None = None,
         signing_key: Ed25519PrivateKey | None = None,
     ) -> None:
-        verify: Any = ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
+        verify = tls_context(ca_file)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.url = hub_url.rstrip("/")
         self.user = user
