@@ -7,8 +7,9 @@ the names that line up cells across queries) costs canonical JSON and a hash eac
 
 Keyed by identity, not equality: comparing two pydantic models field by field costs as
 much as the work it saves. The cache holds the object itself, so its id cannot be reused
-while the entry lives. Only for frozen objects: a changed copy (`model_copy(update=...)`)
-is a new object with its own entry.
+while the entry lives. Only for frozen objects, frozen all the way down (dict fields as
+`medspace.frozen.FrozenDict`): a changed copy (`model_copy(update=...)`) is a new object
+with its own entry.
 """
 
 from __future__ import annotations

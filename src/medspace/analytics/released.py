@@ -72,8 +72,8 @@ def comparable(spec: QuerySpec, cells: Layout) -> Layout:
 @by_identity()
 def _variable_names(variables: Mapping[str, Variable], reference_date: date) -> dict[str, str]:
     """Each variable's name by its definition (remembered per variables object: an
-    analysis session's statistics share the opening's). A spec is frozen and nothing may
-    change its `variables` dict in place; callers must not change the result either."""
+    analysis session's statistics share the opening's). A spec is frozen, its `variables`
+    dict too (`medspace.frozen`); callers must not change the result either."""
 
     def definition(name: str) -> dict[str, Any]:
         defined: dict[str, Any] = variables[name].model_dump(mode="json")

@@ -27,7 +27,7 @@ import re
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from medspace.analytics._spec_base import (
     DEFAULT_REFERENCE_DATE,
@@ -92,6 +92,7 @@ from medspace.analytics.spec_variables import (
     Variable,
     categories_of,
 )
+from medspace.frozen import FrozenDict
 
 __all__ = [
     "BINARY_KINDS",
@@ -160,7 +161,9 @@ class QuerySpec(_Model):
     title: str | None = Field(default=None, max_length=200)
     reference_date: date = DEFAULT_REFERENCE_DATE
     cohort: Cohort = Cohort()
-    variables: dict[VariableName, Variable] = Field(default_factory=dict, max_length=MAX_VARIABLES)
+    variables: dict[VariableName, Variable] = Field(
+        default_factory=FrozenDict, max_length=MAX_VARIABLES
+    )
     statistics: tuple[Statistic, ...] = Field(min_length=1, max_length=MAX_STATISTICS)
 
     @classmethod
@@ -226,6 +229,13 @@ class QuerySpec(_Model):
             elif isinstance(var, ObservationCategoryVar):
                 fields |= {"observation.code", "observation.value_code"}
         return tuple(sorted(fields))
+
+    @field_validator("variables")
+    @classmethod
+    def _variables_frozen(cls, variables: dict[str, Variable]) -> dict[str, Variable]:
+        # Names derived from the variables are remembered per dict object
+        # (`medspace.analytics.released`): one changed in place would leave them stale.
+        return FrozenDict(variables)
 
     @model_validator(mode="after")
     def _references(self) -> QuerySpec:

@@ -9,7 +9,6 @@ a task whose hash differs from the one it computes from its own copy of the term
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -17,6 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from medspace.frozen import freeze, thaw
 from medspace.identity import IdentityError, Role, User, check_node_name
 from medspace.ledger.canonical import JSONValue, canonical_bytes
 from medspace.ledger.errors import CanonicalError
@@ -119,7 +119,10 @@ class Project(BaseModel):
             canonical_bytes(cohort, limit=MAX_COHORT_BYTES)
         except CanonicalError as exc:
             raise ValueError(str(exc)) from None
-        return copy.deepcopy(cohort)
+        # Frozen at any depth: a node remembers the contract hash per project object
+        # (`contract_hash`), which a cohort changed in place would leave stale.
+        frozen: dict[str, Any] = freeze(cohort)
+        return frozen
 
     @field_validator("variables", "computations")
     @classmethod
@@ -178,7 +181,7 @@ class Project(BaseModel):
                 "members": list(self.members),
                 "purpose": self.purpose.value,
                 "description": self.description,
-                "cohort": copy.deepcopy(self.cohort),
+                "cohort": thaw(self.cohort),
                 "variables": list(self.variables),
                 "computations": list(self.computations),
                 "disclosure": {
@@ -203,7 +206,7 @@ def contract_hash(project: Project, node: str) -> str:
     """SHA-256 (lowercase hex) of the canonical terms approved for `node`.
 
     Raises `ProjectError` if `node` does not take part in the project. Remembered per
-    project object (every task a node decides on checks it): a `Project` is frozen, and
-    nothing may change its `cohort` dict in place (make a new project instead).
+    project object (every task a node decides on checks it): a `Project` is frozen, its
+    `cohort` too, at any depth (`medspace.frozen`).
     """
     return hashlib.sha256(contract_bytes(project, node)).hexdigest()
