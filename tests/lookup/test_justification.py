@@ -3,6 +3,7 @@ however it was written in the reason; the scrubber then takes what else it finds
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,88 @@ def test_a_reason_that_masking_makes_too_long_is_refused_before_anything_is_sent
     patient = PatientInput.parse(name="Li Wu", birth_date="1961-03-14")
     with open_node(directory) as node, pytest.raises(LookupInputError, match="masked"):
         ask(node, NoHub(), clinician="dr-h1", patient=patient, reason="Li Wu " * 330)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("typed", "reason"),
+    [
+        ({"name": "张 伟"}, "身份证显示张伟，昏迷"),
+        ({"family_name": "张", "given_name": "伟"}, "身份证显示张伟，昏迷"),
+        ({"name": "张伟"}, "患者张 伟昏迷"),
+        ({"family_name": "王", "given_name": "小明"}, "患者王小明昏迷"),
+        ({"name": "김민수"}, "환자 김민수는 의식 없음"),
+        ({"name": "ヤマダ タロウ"}, "ヤマダさん意識なし"),
+    ],
+)
+def test_han_hangul_and_kana_names_are_masked_however_the_parts_were_typed(
+    typed: dict[str, str], reason: str
+) -> None:
+    """A one-character family or given name is masked as part of the whole name (alone
+    it is too common); spaces between the characters and particles after them do not
+    hide it. Found by an adversarial review: each of these left the name in clear."""
+    patient = PatientInput(birth_date=date(1961, 3, 14), **typed)  # parts: as a registry sends
+    scrubbed = scrub_justification(reason, patient)
+    assert PATIENT_TAG in scrubbed
+    for name in typed.values():
+        for part in name.split():
+            assert part not in scrubbed, scrubbed
+
+
+@pytest.mark.parametrize(
+    ("name", "reason", "hidden"),
+    [
+        ("Ayşe Yıldız", "ayse yildiz and AYŞE YILDIZ brought in", ("yildiz", "ayse", "ayşe")),
+        ("Ali Yilmaz", "Ali Yılmaz brought in", ("yılmaz", "ali")),
+        ("Jürgen Müller", "MUELLER, JUERGEN by ambulance", ("mueller", "juergen")),
+        ("Juergen Mueller", "Jürgen Müller by ambulance", ("müller", "jürgen")),
+        ("Hans Strauss", "Hans Strauß by ambulance", ("strauß", "hans")),
+        ("Søren Kierkegård", "SOEREN KIERKEGAARD collapsed", ("soeren", "kierkegaard")),
+        ("Sean OBrien", "Sean O'Brien fell; O'BRIEN", ("brien", "sean")),
+        ("Seán O'Brien", "Seán OBrien fell", ("obrien", "seán")),
+        ("José Muñoz", "MUN\u0303OZ fell; Jose\u0301 collapsed", ("mun", "jose")),
+        ("Adaeze Okafor", "band OKAFOR61, file okafor_adaeze", ("okafor", "adaeze")),
+        ("Adaeze Okafor", "患者OKAFOR昏迷", ("okafor",)),
+    ],
+)
+def test_other_spellings_of_a_typed_name_are_masked(
+    name: str, reason: str, hidden: tuple[str, ...]
+) -> None:
+    """Dotless i, umlauts written ue/oe both ways, ß for ss, ø as oe, an apostrophe
+    dropped or added, accents pasted as combining marks, a name stuck to digits, an
+    underscore or Han text. Each left the name in clear before the review."""
+    scrubbed = scrub_justification(reason, PatientInput.parse(name=name, birth_date="1961-03-14"))
+    for word in hidden:
+        assert word not in scrubbed.lower(), (word, scrubbed)
+
+
+def test_more_birth_date_id_tail_and_phone_spellings_are_masked() -> None:
+    patient = PatientInput.parse(
+        national_id="078-05-1120",
+        name="Adaeze Okafor",
+        birth_date="1961-03-14",
+        phone="+1 555 123 4567",
+    )
+    reason = (
+        "dob 61/3/14, 61.3.14, March the 14th, 1961, 14 III 1961, 14th day of March 1961, "
+        "DOB14/03/1961, 出生March the 14th, 1961; SSN xxx-xx-1120, ***-**-1120, last 4 of "
+        "SSN 1120, last4 1120, 身份证号ending in 1120; daughter says call 123-4567"
+    )
+    scrubbed = scrub_justification(reason, patient)
+    for leaked in ("61", "14", "1120", "4567", "March", "III"):
+        assert leaked not in scrubbed, (leaked, scrubbed)
+
+
+def test_the_wider_spellings_leave_clinical_text_alone() -> None:
+    """What the review's fixes allow (no boundary at digits, ue for ü, an optional
+    apostrophe, shorter ID and phone tails) must not eat ordinary clinical text."""
+    patient = PatientInput.parse(
+        national_id="219-09-1000",
+        name="Manuel Rose",
+        birth_date="1960-10-05",
+        phone="+1 555 010 1234",
+    )
+    reason = (
+        "paracetamol 1000 mg at 10:00, pain 5/10, 60 bpm, samuel's test 1234 units, "
+        "last dose 1000 mg, x2 1000 ml, gcs 10/15"
+    )
+    assert scrub_justification(reason, patient) == reason

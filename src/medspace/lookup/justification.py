@@ -22,12 +22,30 @@ if TYPE_CHECKING:
 
 PATIENT_TAG = "[PATIENT]"
 _WORD = re.compile(r"[^\W\d_]{2,}")  # letters only, two or more (CJK included)
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_LETTERS = re.compile(r"[^\W\d_]+")
+_CJK_LETTERS = "\u3400-\u9fff\uf900-\ufaff\u3040-\u30ff\u31f0-\u31ff\u1100-\u11ff\uac00-\ud7af"
+_CJK = re.compile(f"[{_CJK_LETTERS}]")
+"""Han, kana and Hangul: names run into the words around them (no spaces, or particles
+attached), so they are matched without word boundaries."""
+_NOT_AFTER_LETTER = rf"(?<![^\W\d_{_CJK_LETTERS}])"
+_NOT_BEFORE_LETTER = rf"(?![^\W\d_{_CJK_LETTERS}])"
+"""Boundaries of a name or month written in letters: not inside a run of letters, but
+a digit, "_" or Han/kana/Hangul next to it does not hide it (OKAFOR61, okafor_adaeze,
+患者OKAFOR昏迷)."""
+_NOT_AFTER_DIGIT = r"(?<!\d)"
+_NOT_BEFORE_DIGIT = r"(?!\d)"
+"""Number boundaries (ID, phone, date): letters next to them do not hide them (DOB14/03/1961)."""
 _DASHES = "\u2010-\u2015\u2212"
 _NUMBER_SEPARATORS = rf"[\s().+/:_{_DASHES}\-]*"
-_PHONE_DIGITS = 10  # a phone is also matched by its last 10 digits (no country code)
+_PHONE_TAILS = (10, 7)  # a phone also by its last 10 digits (no country code) and its last 7
 _ID_TAIL = 4  # an ID's last 4 digits, only after a cue ("SSN ending 1120")
-_TAIL_CUE = r"(?:ending|ends|last|final)(?:\s+(?:in|with|4|four|digits?))*[\s:#]*"
+_TAIL_CUE = (
+    rf"(?:{_NOT_AFTER_LETTER}(?:ending|ends|last|final)"
+    r"(?:\s*(?:in|with|of|4|four|digits?|ssn|id|mrn|no|number))*[\s:#.]*"
+    rf"|{_NOT_AFTER_LETTER}[x*•]{{2}}[x*•\s.\-]{{0,12}})"
+)
+"""What makes 4 digits an ID's tail: "ending 1120", "last 4 of SSN 1120", "last4 1120",
+or the ID written out with its other digits hidden (xxx-xx-1120, ***-**-1120)."""
 _COMMON_WORDS = frozenset(
     (
         "may",
@@ -85,9 +103,25 @@ _COMMON_WORDS = frozenset(
 )
 """Name words that are also everyday or clinical words: masked only where the reason
 writes them as a name (capitalised), so 'may need', 'pain 5/10' and 'et al' stay."""
-_ONE_FOR_ONE = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d"})
-_SPELLINGS = {"ß": "(?:ß|ss)", "æ": "(?:æ|ae)", "œ": "(?:œ|oe)", "þ": "(?:þ|th)", "å": "a{1,2}"}
+_ONE_FOR_ONE = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ı": "i"})
+_SPELLINGS = {
+    "ß": "(?:ß|ss)",
+    "æ": "(?:æ|ae)",
+    "œ": "(?:œ|oe)",
+    "þ": "(?:þ|th)",
+    "å": "a{1,2}",
+    "ä": "(?:ae|a)",
+    "ö": "(?:oe|o)",
+    "ü": "(?:ue|u)",
+    "ø": "(?:oe|o)",
+}
 """How a letter of a typed name may be spelled in the reason (in capitals, without it)."""
+_DIGRAPHS = {"aa": "a{1,2}", "ae": "(?:ae|a)", "oe": "(?:oe|o)", "ue": "(?:ue|u)", "ss": "(?:ss|ß)"}
+"""How letters of a typed name that stand for one letter may be written in the reason:
+Kierkegaard as Kierkegård, Mueller as Müller, Strauss as Strauß."""
+_DIGRAPH = re.compile("|".join(_DIGRAPHS))
+_APOSTROPHE = "['’]?"
+"""After a name's first letter: OBrien typed, O'Brien in the reason."""
 _MONTHS = (
     "january",
     "february",
@@ -104,12 +138,17 @@ _MONTHS = (
 )
 
 
+_ROMAN = ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii")
+
+
 def scrub_justification(text: str, patient: PatientInput | None = None) -> str:
     """`text` with the typed identity of `patient` masked, then names, IDs, dates and other
     PHI replaced by tags, so that what travels to the hub and other hospitals names
     nobody."""
     from medspace.deid import scrub_text
 
+    # Composed: a pasted "Jose" + combining accent is "José", one letter to fold.
+    text = unicodedata.normalize("NFC", text)
     if patient is not None:
         folded = "".join(_fold(c) for c in text)
         text = _mask(text, folded, list(_identity_patterns(patient, folded)))
@@ -148,21 +187,37 @@ def _pieces(word: str) -> list[tuple[str, str | None]]:
 
 
 def _name_pattern(word: str) -> str:
-    """A typed name word as a pattern over folded text: 'Strauß' also as STRAUSS,
-    'Kierkegård' also as KIERKEGAARD, 'Kierkegaard' also as Kierkegård. The "aa" of a
-    plain stretch is one or two a's (a letter with other spellings next to an "a" once
-    made `a{1,2}{1,2}`, which `re` refuses)."""
-    return "".join(
-        spelling or re.escape(text).replace("aa", "a{1,2}") for text, spelling in _pieces(word)
+    """A typed name word as a pattern over folded text: 'Strauß' also as STRAUSS and
+    'Strauss' as Strauß, 'Kierkegård' also as KIERKEGAARD and back, 'Müller' as MUELLER
+    and back, 'OBrien' also as O'Brien. Within a plain stretch each `_DIGRAPHS` pair is
+    a group of its own (a letter with other spellings next to an "a" once made
+    `a{1,2}{1,2}`, which `re` refuses)."""
+    pieces = _pieces(word)
+    lead = ""
+    if _apostrophe_after_first(word, pieces):
+        lead = re.escape(pieces[0][0][0]) + _APOSTROPHE
+        pieces[0] = (pieces[0][0][1:], None)
+    return lead + "".join(
+        spelling or _DIGRAPH.sub(lambda m: _DIGRAPHS[m.group()], re.escape(text))
+        for text, spelling in pieces
     )
 
 
+def _apostrophe_after_first(word: str, pieces: list[tuple[str, str | None]]) -> bool:
+    """Whether the pattern allows an apostrophe after the word's first letter: a word of
+    four letters or more that starts with a plain letter (O'Brien, D'Angelo)."""
+    return len(word) > 3 and pieces[0][0][:1].isalpha()
+
+
 def _required(word: str) -> str:
-    """The longest stretch of `_name_pattern(word)` that is plain text: the folded reason
-    holds it wherever the pattern matches (the letters with other spellings, and an "aa"
-    that may be written as one "a", cut the word into such stretches)."""
-    plain = [text for text, spelling in _pieces(word) if spelling is None]
-    return max((part for text in plain for part in text.split("aa")), key=len)
+    """A stretch of plain text the folded reason holds wherever `_name_pattern(word)`
+    matches: the longest part of the word that neither a letter with other spellings,
+    a `_DIGRAPHS` pair nor the apostrophe after the first letter interrupts."""
+    pieces = _pieces(word)
+    if _apostrophe_after_first(word, pieces):
+        pieces[0] = (pieces[0][0][1:], None)
+    plain = [text for text, spelling in pieces if spelling is None]
+    return max((part for text in plain for part in _DIGRAPH.split(text)), key=len)
 
 
 def _mask(text: str, folded: str, patterns: list[Pattern]) -> str:
@@ -192,33 +247,39 @@ def _identity_patterns(patient: PatientInput, folded: str) -> Iterator[Pattern]:
     reason). A pattern is compiled only when the text it must contain is there: compiling
     every one (a dozen date spellings, each name word) took ~4 ms of each lookup, for a
     reason that names nobody."""
-    names = [str(n) for n in (patient.name, patient.family_name, patient.given_name) if n]
+    names = [
+        unicodedata.normalize("NFC", str(n))
+        for n in (patient.name, patient.family_name, patient.given_name)
+        if n
+    ]
     parts = [_WORD.findall(n) for n in names]
     words = {w for p in parts for w in p} | {"".join(p) for p in parts if len(p) > 1}
     # O'Brien as OBRIEN, Anne-Marie as ANNEMARIE
-    words |= {"".join(_WORD.findall(t)) for n in names for t in n.split() if len(t) > 2}
+    words |= {"".join(_LETTERS.findall(t)) for n in names for t in n.split() if len(t) > 2}
     for word in sorted(words - {""}, key=len, reverse=True):
+        if _CJK.search(word):
+            continue  # below, character by character
         if _required(word) not in folded:
             continue
         spelled = _name_pattern(word)
-        if _CJK.search(word):  # written without spaces: no word boundary to look for
-            yield re.compile(spelled), False
-        else:
-            common = _fold_word(word) in _COMMON_WORDS or len(word) < 3
-            yield re.compile(rf"(?<!\w){spelled}(?!\w)"), common
+        common = _fold_word(word) in _COMMON_WORDS or len(word) < 3
+        yield re.compile(f"{_NOT_AFTER_LETTER}{spelled}{_NOT_BEFORE_LETTER}"), common
+    yield from _cjk_patterns(patient, [*names, *words], folded)
     present = set(folded)
-    for number, tail in ((patient.national_id, _ID_TAIL), (patient.phone, _PHONE_DIGITS)):
+    for number, tails in ((patient.national_id, (_ID_TAIL,)), (patient.phone, _PHONE_TAILS)):
         characters = [_fold(c) for c in str(number or "") if c.isalnum()]
         if len(characters) >= 4 and set(characters) <= present:
             spelled = _NUMBER_SEPARATORS.join(re.escape(c) for c in characters)
-            yield re.compile(rf"(?<!\w){spelled}(?!\w)"), False
-        if len(characters) > tail and set(characters[-tail:]) <= present:
+            yield re.compile(f"{_NOT_AFTER_DIGIT}{spelled}{_NOT_BEFORE_DIGIT}"), False
+        for tail in tails:
+            if len(characters) <= tail or not set(characters[-tail:]) <= present:
+                continue
             if tail == _ID_TAIL:  # 4 digits are a dose or a time too: only after a cue
                 digits = r"[\s\-]?".join(re.escape(c) for c in characters[-tail:])
-                yield re.compile(rf"(?<!\w){_TAIL_CUE}{digits}(?!\w)"), False
+                yield re.compile(rf"{_TAIL_CUE}{digits}{_NOT_BEFORE_DIGIT}"), False
             else:
                 digits = _NUMBER_SEPARATORS.join(re.escape(c) for c in characters[-tail:])
-                yield re.compile(rf"(?<!\w){digits}(?!\w)"), False
+                yield re.compile(f"{_NOT_AFTER_DIGIT}{digits}{_NOT_BEFORE_DIGIT}"), False
     # Every spelling of the birth date holds the year's last two digits.
     if patient.birth_date is not None and f"{patient.birth_date.year:04d}"[2:] in folded:
         yield from ((p, False) for p in _date_patterns(patient.birth_date))
@@ -226,6 +287,22 @@ def _identity_patterns(patient: PatientInput, folded: str) -> Iterator[Pattern]:
 
 def _fold_word(word: str) -> str:
     return "".join(_fold(c) for c in word)
+
+
+def _cjk_patterns(patient: PatientInput, names: list[str], folded: str) -> Iterator[Pattern]:
+    """Han, kana and Hangul names, matched without word boundaries and with any spaces
+    between their characters (张伟, 张 伟): each typed name and name word (ヤマダ of
+    ヤマダ タロウ), and the family name followed by the given name (registration systems
+    keep them apart; a one-character part alone is too common to mask). Two characters
+    or more."""
+    runs = ["".join(_CJK.findall(n)) for n in names]
+    family, given = patient.family_name, patient.given_name
+    if family and given:
+        runs.append("".join(_CJK.findall(unicodedata.normalize("NFC", f"{family}{given}"))))
+    for run in sorted({r for r in runs if len(r) >= 2}, key=len, reverse=True):
+        letters = [_fold(c) for c in run]  # ダ folds to タ as in the reason
+        if letters[0] in folded:
+            yield re.compile(r"\s*".join(re.escape(c) for c in letters)), False
 
 
 def _date_patterns(day: date) -> Iterator[re.Pattern[str]]:
@@ -241,7 +318,7 @@ def _date_patterns(day: date) -> Iterator[re.Pattern[str]]:
     numeric = [
         rf"{y}-{m:02d}-{d:02d}t[\d:.]*",  # an ISO date and time
         rf"{y}{gap}{month}{gap}{dd}",
-        rf"{y[2:]}{gap}{m:02d}{gap}{d:02d}",
+        rf"{y[2:]}{gap}{month}{gap}{dd}",
         rf"{dd}{gap}{month}{gap}{years}",
         rf"{month}{gap}{dd}{gap}{years}",
         rf"{y}{m:02d}{d:02d}",
@@ -252,14 +329,17 @@ def _date_patterns(day: date) -> Iterator[re.Pattern[str]]:
     ]
     name = _MONTHS[m - 1]
     spelled = rf"(?:{name}|{name[:4]}|{name[:3]})"
+    roman = rf"(?:{spelled}|{_ROMAN[m - 1]})"  # 14 III 1961, between two numbers only
     day_word = rf"{dd}(?:st|nd|rd|th)?"
+    for pattern in numeric:
+        yield re.compile(f"{_NOT_AFTER_DIGIT}{pattern}{_NOT_BEFORE_DIGIT}")
     words = [
-        rf"{spelled}{word_gap}{day_word}{word_gap}{years}",
-        rf"{day_word}{word_gap}(?:of\s+)?{spelled}{word_gap}{years}",
-        rf"{y}{word_gap}{spelled}{word_gap}{dd}",
+        rf"{_NOT_AFTER_LETTER}{spelled}{word_gap}(?:the\s+)?{day_word}{word_gap}{years}",
+        rf"{_NOT_AFTER_DIGIT}{day_word}{word_gap}(?:day\s+)?(?:of\s+)?{roman}{word_gap}{years}",
+        rf"{_NOT_AFTER_DIGIT}{y}{word_gap}{roman}{word_gap}{dd}",
     ]
-    for pattern in (*numeric, *words):
-        yield re.compile(rf"(?<!\w){pattern}(?!\w)")
+    for pattern in words:
+        yield re.compile(f"{pattern}{_NOT_BEFORE_DIGIT}")
 
 
 __all__ = ["PATIENT_TAG", "scrub_justification"]
