@@ -206,6 +206,21 @@ def test_large_input_is_handled() -> None:
     assert "13812345678" not in result.text and "00418273" not in result.text
 
 
+def test_a_long_run_of_address_characters_takes_linear_time() -> None:
+    """Each address anchor once rescanned the whole run of address-like text after it:
+    8,000 '区' took 7.5 s, 30,000 would take ~2 minutes (quadratic). An address now looks
+    at most 120 characters ahead. The bound is ~50x what this machine needs, so only a
+    quadratic scan fails it."""
+    import time
+
+    started = time.perf_counter()
+    result = scrub_text("区" * 30_000)
+    assert time.perf_counter() - started < 60
+    assert "区" not in result.text
+    address = scrub_text("住在北京市海淀区中关村大街27号院3号楼2单元501室，胸痛2小时")
+    assert "中关村" not in address.text and "胸痛" in address.text
+
+
 def test_a_find_across_the_cut_between_pieces_is_whole() -> None:
     from medspace.deid.scrub import CHUNK
 

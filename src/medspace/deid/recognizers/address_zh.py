@@ -47,6 +47,10 @@ _POSTCODE = re.compile(r"\s?[0-9]{6}(?![0-9])")
 _BREAK = frozenset("的因于在患者入诊伴诉无有曾及与或并就行查示见,.;:!?()")
 _BREAK_RE = re.compile("[" + re.escape("".join(sorted(_BREAK))) + "]")
 _GAP = 12  # most characters between two suffixes of one address
+_MAX_LENGTH = 120
+"""Most characters of one address (the longest real ones are ~50): each anchor looks this
+far ahead and no further, so a long run of address-like text ("区区区...", a note pasted
+without punctuation) costs linear time instead of a rescan of the run per anchor."""
 _LEFT_MAX = 8  # most characters of a place name before its first suffix
 _STOP_PREFIX = re.compile(
     r"(?:患者|病人|家属|其|于|在|自|从|到|至|往|去|来|住|家住|现住|居住|系|为|是|位于|:|\s)+"
@@ -103,7 +107,7 @@ class ChineseAddressRecognizer:
         return trimmed.end() if trimmed else start
 
     def _extend(self, text: str, start: int, min_end: int) -> Span | None:
-        body = _BODY_RUN.match(text, start)
+        body = _BODY_RUN.match(text, start, min(len(text), start + _MAX_LENGTH))
         run_end = body.end() if body is not None else start
         stop = _BREAK_RE.search(text, start, run_end)
         if stop is not None:
