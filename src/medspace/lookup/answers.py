@@ -26,6 +26,7 @@ from medspace.lookup.pins import PeerPins
 from medspace.lookup.receipt import Receipt, sealed_digest
 from medspace.lookup.request import LookupQuery
 from medspace.lookup.seal import Binding, Sealed, open_sealed
+from medspace.lookup.summary_fields import summary_ok
 
 UNVERIFIED = "unverified"
 """An answer line whose node's signed receipt does not verify (altered on the way)."""
@@ -94,11 +95,13 @@ class AnswerReader:
         try:
             sealed = Sealed.from_json(line.get("sealed"))
             binding = Binding(query.request, query.requester, node)
-            payload = json.loads(open_sealed(sealed, self._agreement, binding))
+            payload = json.loads(
+                open_sealed(sealed, self._agreement, binding), parse_constant=_no_constant
+            )
             if payload.get("node") != node or payload.get("request") != query.request:
                 raise SealError("a sealed answer names another node or request")
             listed = payload.get("patients")
-            if not isinstance(listed, list) or not all(_summary_ok(p) for p in listed):
+            if not isinstance(listed, list) or not all(summary_ok(p) for p in listed):
                 raise SealError("a sealed answer does not hold summaries of the agreed shape")
             patients = list(listed)
         except (SealError, ValueError, AttributeError, RecursionError) as error:
@@ -161,43 +164,9 @@ class AnswerReader:
         return None
 
 
-_LISTS = ("diagnoses", "drugs", "allergies", "labs")
-_NUMBERS = frozenset({"value", "low", "high"})
-
-
-def _field_ok(key: object, value: object) -> bool:
-    if key in _NUMBERS:
-        return isinstance(value, int | float | None) and not isinstance(value, bool)
-    if key == "current":
-        return isinstance(value, bool)
-    return isinstance(value, str | None)
-
-
-def _summary_ok(patient: object) -> bool:
-    """Whether a summary has the shape `medspace.lookup.summary` builds: a match with its
-    kind and score; lists of flat records whose dates and texts are text, a lab's value
-    and range numbers."""
-    if not isinstance(patient, dict):
-        return False
-    match = patient.get("match")
-    if not (
-        isinstance(match, dict)
-        and isinstance(match.get("kind"), str)
-        and isinstance(match.get("score"), int | float)
-    ):
-        return False
-    if not all(isinstance(patient.get(k), str | None) for k in ("sex", "last_encounter")):
-        return False
-    for name in _LISTS:
-        items = patient.get(name, [])
-        if not isinstance(items, list):
-            return False
-        for item in items:
-            if not isinstance(item, dict) or not all(_field_ok(k, v) for k, v in item.items()):
-                return False
-            if name == "labs" and not isinstance(item.get("value"), int | float):
-                return False
-    return True
+def _no_constant(name: str) -> object:
+    """NaN and Infinity are not JSON; a sealed answer holding them is malformed."""
+    raise ValueError(f"a sealed answer holds {name}, which is not a JSON number")
 
 
 __all__ = ["UNVERIFIED", "AnswerReader", "NodeAnswer"]

@@ -155,6 +155,14 @@ def scrub_justification(text: str, patient: PatientInput | None = None) -> str:
     return scrub_text(text).text
 
 
+def names_the_patient(text: str, patient: PatientInput) -> bool:
+    """Whether `text` holds any spelling of `patient`'s identity that the mask would hide
+    (an answering node checks the display texts of the summary it sends with it)."""
+    text = unicodedata.normalize("NFC", text)
+    folded = "".join(_fold(c) for c in text)
+    return _mask(text, folded, list(_identity_patterns(patient, folded))) != text
+
+
 Pattern = tuple[re.Pattern[str], bool]
 """A pattern over the folded reason, and whether a match must be capitalised there."""
 
@@ -342,4 +350,4 @@ def _date_patterns(day: date) -> Iterator[re.Pattern[str]]:
         yield re.compile(f"{pattern}{_NOT_BEFORE_DIGIT}")
 
 
-__all__ = ["PATIENT_TAG", "scrub_justification"]
+__all__ = ["PATIENT_TAG", "names_the_patient", "scrub_justification"]

@@ -43,7 +43,7 @@ from medspace.lookup.receipt import Receipt, sealed_digest
 from medspace.lookup.request import LookupQuery, SignedQuery
 from medspace.lookup.review import ANSWERED, LookupLog
 from medspace.lookup.seal import Binding, seal
-from medspace.lookup.summary import MatchInfo, build_summary, warm_up
+from medspace.lookup.summary import MatchInfo, build_summary, identity_check, warm_up
 from medspace.node import Node
 from medspace.node.filecache import FileCache
 from medspace.node.standing import CONSENT_FILE, POLICY_FILE, load_consent, load_node_policy
@@ -218,9 +218,14 @@ class LookupResponder:
             today = now.date()
             with self.node.store.read_connection() as conn:
                 for hit, _pseudonym in kept:
+                    source_id = hit.person_source_id
                     summaries.append(
                         build_summary(
-                            conn, hit.person_source_id, MatchInfo(hit.kind, hit.score), today=today
+                            conn,
+                            source_id,
+                            MatchInfo(hit.kind, hit.score),
+                            today=today,
+                            names_patient=identity_check(self.node.store, conn, source_id),
                         )
                     )
         except MedSpaceError as error:

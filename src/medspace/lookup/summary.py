@@ -4,11 +4,15 @@ What it holds, and only that (issue 5, item 3): diagnoses (code, code text, date
 current and recent drugs, allergies (with criticality and the reaction's coded name),
 the latest value of each lab test (value, unit, reference range, date) and the date of the
 last encounter. What it never holds: names, IDs, MRNs, addresses, phone numbers, the
-birth date, source record ids, note text or any other free text: a code's display text
-and a reaction name are kept only when short and the PHI scrubber finds nothing in them
+birth date, source record ids, note text or any other free text. Every field passes its
+rule (`summary_fields`: codes, known systems, value-set statuses, UCUM-like units, finite
+numbers); a code's display text and a reaction name are kept only when short, the PHI
+scrubber finds nothing in them and they hold no spelling of this patient's own identity
 (a source without a coded display may fill it with the concept's free text, "fall at
-home, found by her daughter ..."); the code itself always stays. Exact event dates stay:
-the summary goes only to the treating clinician's node, sealed.
+home, found by her daughter ...", or a name: "Hypertension (Adaeze Okafor)"). What does
+not fit is left out and counted (`withheld`), an entry with neither code nor text
+entirely, so the clinician knows the hospital holds more. Exact event dates stay: the
+summary goes only to the treating clinician's node, sealed.
 
 The summary is read from the node store's tables in one connection (a handful of indexed
 queries by the patient's source id).
@@ -16,6 +20,7 @@ queries by the patient's source id).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -24,6 +29,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from medspace.lookup.summary_fields import (
+    CONDITION_STATUSES,
+    CRITICALITIES,
+    DRUG_STATUSES,
+    MAX_ALLERGIES,
+    MAX_CODE_TEXT,
+    MAX_DIAGNOSES,
+    MAX_DRUGS,
+    MAX_LABS,
+    MAX_REACTION,
+    clean_code,
+    clean_number,
+    clean_status,
+    clean_system,
+    clean_unit,
+)
+from medspace.store import NodeStore
 from medspace.store.schema import (
     allergy,
     condition_occurrence,
@@ -33,12 +55,9 @@ from medspace.store.schema import (
     visit_occurrence,
 )
 
-MAX_DIAGNOSES = 50
-MAX_DRUGS = 50
-MAX_LABS = 30
 RECENT_DRUGS = timedelta(days=365)
-MAX_REACTION = 60
-MAX_CODE_TEXT = 100
+NamesPatient = Callable[[str], bool]
+"""Whether a text holds a spelling of the matched patient's own identity."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,24 +72,46 @@ def _day(value: object) -> str | None:
     return value.isoformat() if isinstance(value, date) else None
 
 
-def _code(row: Any) -> dict[str, Any]:
-    return {
-        "system": row.code_system,
-        "code": row.code,
-        "text": _short_and_clean(row.code_display, MAX_CODE_TEXT),
-    }
+class _Cleaner:
+    """Each field through its rule; counts what it leaves out."""
 
+    def __init__(self, names_patient: NamesPatient) -> None:
+        self._names_patient = names_patient
+        self.withheld = 0
 
-def _safe_reaction(text: str | None) -> str | None:
-    return _short_and_clean(text, MAX_REACTION)
+    def keep(self, value: object, cleaned: object) -> Any:
+        """`cleaned`, counting a value that was there and did not survive its rule."""
+        if value is not None and cleaned is None:
+            self.withheld += 1
+        return cleaned
 
+    def status(self, value: object, allowed: frozenset[str]) -> str | None:
+        """`value` when it is a code of the value set `allowed` (see `clean_status`)."""
+        return self.keep(value, clean_status(value, allowed))
 
-def _short_and_clean(text: str | None, limit: int) -> str | None:
-    """`text` when it is at most `limit` characters and the PHI scrubber finds nothing in
-    it; None otherwise (the summary then shows the code alone)."""
-    if not text or len(text) > limit:
-        return None
-    return text if _phi_free(text) else None
+    def text(self, value: str | None, limit: int) -> str | None:
+        """`value` when at most `limit` characters, PHI-free and not naming the patient."""
+        if not value:
+            return None
+        ok = len(value) <= limit and _phi_free(value) and not self._names_patient(value)
+        return self.keep(value, value if ok else None)
+
+    def coded(self, row: Any) -> dict[str, Any] | None:
+        """The row's system, code and text; None (withheld) when neither code nor text
+        is left to show."""
+        before = self.withheld
+        code = clean_code(row.code)
+        if code is not None and self._names_patient(code):
+            code = None
+        fields = {
+            "system": clean_system(row.code_system),
+            "code": self.keep(row.code, code),
+            "text": self.text(row.code_display, MAX_CODE_TEXT),
+        }
+        if fields["code"] is None and fields["text"] is None:
+            self.withheld = before + 1  # the entry counts once, whatever it held
+            return None
+        return fields
 
 
 @lru_cache(maxsize=4096)
@@ -91,6 +132,7 @@ def _columns(table: sa.Table, *names: str) -> list[sa.Column[Any]]:
 # call built its six statements anew).
 _PATIENT: sa.BindParameter[str] = sa.bindparam("patient")
 _SEX = sa.select(person.c.sex).where(person.c.source_id == _PATIENT)
+_BIRTH_DATE = sa.select(person.c.birth_date).where(person.c.source_id == _PATIENT)
 _DIAGNOSES = (
     sa.select(*_columns(condition_occurrence, "onset_date", "recorded_date", "clinical_status"))
     .where(condition_occurrence.c.person_source_id == _PATIENT)
@@ -120,51 +162,82 @@ _LAST_ENCOUNTER = sa.select(sa.func.max(visit_occurrence.c.start_date)).where(
 
 
 def build_summary(
-    conn: Connection, person_source_id: str, match: MatchInfo, *, today: date
+    conn: Connection,
+    person_source_id: str,
+    match: MatchInfo,
+    *,
+    today: date,
+    names_patient: NamesPatient,
 ) -> dict[str, Any]:
-    """The summary of one patient of this node's store (see the module docstring)."""
+    """The summary of one patient of this node's store (see the module docstring);
+    `names_patient` tells whether a text holds a spelling of that patient's identity."""
     patient = {"patient": person_source_id}
+    clean = _Cleaner(names_patient)
     sex = conn.execute(_SEX, patient).scalar_one_or_none()
-    diagnoses = [
-        {**_code(r), "date": _day(r.onset_date or r.recorded_date), "status": r.clinical_status}
-        for r in conn.execute(_DIAGNOSES, patient)
-    ]
+    diagnoses = []
+    for r in conn.execute(_DIAGNOSES, patient):
+        coded = clean.coded(r)
+        if coded is not None:
+            status = clean.keep(
+                r.clinical_status, clean_status(r.clinical_status, CONDITION_STATUSES)
+            )
+            diagnoses.append(
+                {**coded, "date": _day(r.onset_date or r.recorded_date), "status": status}
+            )
     drugs = []
     for r in conn.execute(_DRUGS, patient):
         current = r.end_date is None or r.end_date >= today
         recent = r.start_date is not None and r.start_date >= today - RECENT_DRUGS
-        if (current and r.status not in ("stopped", "completed", "cancelled")) or recent:
-            drugs.append(
-                {
-                    **_code(r),
-                    "start": _day(r.start_date),
-                    "end": _day(r.end_date),
-                    "status": r.status,
-                    "current": current,
-                }
-            )
+        status = clean_status(r.status, DRUG_STATUSES)
+        if not ((current and status not in ("stopped", "completed", "cancelled")) or recent):
+            continue
+        coded = clean.coded(r)
+        if coded is None:
+            continue
+        drugs.append(
+            {
+                **coded,
+                "start": _day(r.start_date),
+                "end": _day(r.end_date),
+                "status": clean.keep(r.status, status),
+                "current": current,
+            }
+        )
         if len(drugs) >= MAX_DRUGS:
             break
-    allergies = [
-        {
-            **_code(r),
-            "criticality": r.criticality,
-            "reaction": _safe_reaction(r.reaction),
-            "date": _day(r.recorded_date),
-        }
-        for r in conn.execute(_ALLERGIES, patient)
-    ]
+    allergies = []
+    for r in conn.execute(_ALLERGIES, patient):
+        coded = clean.coded(r)
+        if coded is None:
+            continue
+        allergies.append(
+            {
+                **coded,
+                "criticality": clean.keep(
+                    r.criticality, clean_status(r.criticality, CRITICALITIES)
+                ),
+                "reaction": clean.text(r.reaction, MAX_REACTION),
+                "date": _day(r.recorded_date),
+            }
+        )
+        if len(allergies) >= MAX_ALLERGIES:
+            break
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for r in conn.execute(_LABS, patient):
         key = (r.code_system, r.code)
-        if key in latest or r.value is None:
+        value = clean_number(r.value)
+        if key in latest or value is None:
+            continue
+        coded = clean.coded(r)
+        if coded is None:
+            latest[key] = {}  # withheld: an older value of the same test must not stand in
             continue
         latest[key] = {
-            **_code(r),
-            "value": r.value,
-            "unit": r.unit,
-            "low": r.ref_low,
-            "high": r.ref_high,
+            **coded,
+            "value": value,
+            "unit": clean.keep(r.unit, _unit(r.unit, names_patient)),
+            "low": clean.keep(r.ref_low, clean_number(r.ref_low)),
+            "high": clean.keep(r.ref_high, clean_number(r.ref_high)),
             "date": _day(r.time_date),
         }
         if len(latest) >= MAX_LABS:
@@ -172,13 +245,41 @@ def build_summary(
     last = conn.execute(_LAST_ENCOUNTER, patient).scalar_one_or_none()
     return {
         "match": {"kind": match.kind, "score": round(match.score, 3)},
-        "sex": sex,
+        "sex": sex if sex in ("male", "female", "other", "unknown") else None,
         "last_encounter": _day(last),
+        "withheld": clean.withheld,
         "diagnoses": diagnoses,
         "drugs": drugs,
         "allergies": allergies,
-        "labs": list(latest.values()),
+        "labs": [lab for lab in latest.values() if lab],
     }
+
+
+def identity_check(store: NodeStore, conn: Connection, person_source_id: str) -> NamesPatient:
+    """Whether a text holds a spelling of this patient's own identity (names, national
+    ID, MRN, phone, birth date), by the patterns the asking node masks a reason with."""
+    from medspace.lookup.ask import PatientInput
+    from medspace.lookup.justification import names_the_patient
+
+    identity = store.patient_identity(person_source_id)
+    born = conn.execute(_BIRTH_DATE, {"patient": person_source_id}).scalar_one_or_none()
+    typed = [
+        PatientInput(
+            national_id=identity.national_id,
+            family_name=identity.family_name,
+            given_name=identity.given_name,
+            birth_date=born,
+            phone=identity.phone,
+        )
+    ]
+    if identity.mrn:
+        typed.append(PatientInput(national_id=identity.mrn))
+    return lambda text: any(names_the_patient(text, t) for t in typed)
+
+
+def _unit(value: object, names_patient: NamesPatient) -> str | None:
+    unit = clean_unit(value)
+    return None if unit is None or names_patient(unit) else unit
 
 
 def warm_up() -> None:

@@ -84,6 +84,7 @@ def merged(outcome: LookupOutcome) -> dict[str, Any]:
                 "status": a.status,
                 "answer": a.answer,
                 "matches": [p.get("match") for p in a.patients],
+                "withheld": sum(p.get("withheld", 0) for p in a.patients),
                 "reason": a.reason,
                 "first_contact": a.first_contact,
             }
@@ -126,6 +127,12 @@ def render(console: Console, outcome: LookupOutcome) -> None:
     console.print(head)
     if outcome.partial:
         console.print(f"[yellow]partial result:[/] {_why_partial(outcome)}")
+    for a in view["answers"]:
+        if a["withheld"]:
+            console.print(
+                f"[yellow]{_text(a['node'])} withheld {a['withheld']} value(s)[/] that held free "
+                "text or identifiers where codes belong; that hospital's own record has them"
+            )
     first = [a.node for a in outcome.answers if a.first_contact]
     if first:
         console.print(
