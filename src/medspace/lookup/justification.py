@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -151,22 +153,29 @@ def scrub_justification(text: str, patient: PatientInput | None = None) -> str:
     text = unicodedata.normalize("NFC", text)
     if patient is not None:
         folded = "".join(_fold(c) for c in text)
-        text = _mask(text, folded, list(_identity_patterns(patient, folded)))
+        text = _mask(text, folded, _identity_patterns(patient, folded))
     return scrub_text(text).text
 
 
-def names_the_patient(text: str, patient: PatientInput) -> bool:
-    """Whether `text` holds any spelling of `patient`'s identity that the mask would hide
-    (an answering node checks the display texts of the summary it sends with it)."""
-    text = unicodedata.normalize("NFC", text)
-    folded = "".join(_fold(c) for c in text)
-    return _mask(text, folded, list(_identity_patterns(patient, folded))) != text
+def identity_matcher(*patients: PatientInput) -> Callable[[str], bool]:
+    """Whether a text holds any spelling of these identities that the mask would hide
+    (an answering node checks the texts of the summary it sends with it); the patterns
+    are worked out once for the many texts of one summary."""
+    candidates = tuple(c for patient in patients for c in _candidates(patient))
+
+    def names(text: str) -> bool:
+        text = unicodedata.normalize("NFC", text)
+        folded = "".join(_fold(c) for c in text)
+        return _mask(text, folded, _applicable(candidates, folded)) != text
+
+    return names
 
 
 Pattern = tuple[re.Pattern[str], bool]
 """A pattern over the folded reason, and whether a match must be capitalised there."""
 
 
+@lru_cache(maxsize=8192)
 def _fold(character: str) -> str:
     """One character, lower-cased and without accents (é -> e, Ñ -> n, Ø -> o); one
     character out for one in, so positions in the folded text are positions in the
@@ -250,11 +259,44 @@ def _mask(text: str, folded: str, patterns: list[Pattern]) -> str:
     return "".join(out)
 
 
-def _identity_patterns(patient: PatientInput, folded: str) -> Iterator[Pattern]:
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """One pattern of a patient's identity and the text a folded reason must hold for it
+    to match at all: a literal, or characters that must all be there."""
+
+    needs: str | frozenset[str]
+    source: str
+    capital: bool = False
+
+
+def _identity_patterns(patient: PatientInput, folded: str) -> list[Pattern]:
     """The patterns of `patient`'s typed identity that can match `folded` (the folded
-    reason). A pattern is compiled only when the text it must contain is there: compiling
-    every one (a dozen date spellings, each name word) took ~4 ms of each lookup, for a
-    reason that names nobody."""
+    reason)."""
+    return _applicable(_candidates(patient), folded)
+
+
+def _applicable(candidates: tuple[_Candidate, ...], folded: str) -> list[Pattern]:
+    """The candidates whose needed text `folded` holds, compiled. A pattern is compiled
+    only when the text it must contain is there: compiling every one (a dozen date
+    spellings, each name word) took ~4 ms of each lookup, for a reason that names
+    nobody (`re` keeps compiled patterns, so one seen before costs a lookup)."""
+    present: set[str] | None = None
+    found = []
+    for candidate in candidates:
+        if isinstance(candidate.needs, str):
+            if candidate.needs not in folded:
+                continue
+        else:
+            present = set(folded) if present is None else present
+            if not candidate.needs <= present:
+                continue
+        found.append((re.compile(candidate.source), candidate.capital))
+    return found
+
+
+def _candidates(patient: PatientInput) -> tuple[_Candidate, ...]:
+    """Every pattern of `patient`'s typed identity, with the text each needs (worked out
+    once per patient: an answering node checks a summary's texts with them)."""
     names = [
         unicodedata.normalize("NFC", str(n))
         for n in (patient.name, patient.family_name, patient.given_name)
@@ -264,40 +306,44 @@ def _identity_patterns(patient: PatientInput, folded: str) -> Iterator[Pattern]:
     words = {w for p in parts for w in p} | {"".join(p) for p in parts if len(p) > 1}
     # O'Brien as OBRIEN, Anne-Marie as ANNEMARIE
     words |= {"".join(_LETTERS.findall(t)) for n in names for t in n.split() if len(t) > 2}
+    found: list[_Candidate] = []
     for word in sorted(words - {""}, key=len, reverse=True):
         if _CJK.search(word):
             continue  # below, character by character
-        if _required(word) not in folded:
-            continue
         spelled = _name_pattern(word)
         common = _fold_word(word) in _COMMON_WORDS or len(word) < 3
-        yield re.compile(f"{_NOT_AFTER_LETTER}{spelled}{_NOT_BEFORE_LETTER}"), common
-    yield from _cjk_patterns(patient, [*names, *words], folded)
-    present = set(folded)
+        source = f"{_NOT_AFTER_LETTER}{spelled}{_NOT_BEFORE_LETTER}"
+        found.append(_Candidate(_required(word), source, common))
+    found += _cjk_candidates(patient, [*names, *words])
     for number, tails in ((patient.national_id, (_ID_TAIL,)), (patient.phone, _PHONE_TAILS)):
         characters = [_fold(c) for c in str(number or "") if c.isalnum()]
-        if len(characters) >= 4 and set(characters) <= present:
+        if len(characters) >= 4:
             spelled = _NUMBER_SEPARATORS.join(re.escape(c) for c in characters)
-            yield re.compile(f"{_NOT_AFTER_DIGIT}{spelled}{_NOT_BEFORE_DIGIT}"), False
+            source = f"{_NOT_AFTER_DIGIT}{spelled}{_NOT_BEFORE_DIGIT}"
+            found.append(_Candidate(frozenset(characters), source))
         for tail in tails:
-            if len(characters) <= tail or not set(characters[-tail:]) <= present:
+            if len(characters) <= tail:
                 continue
+            needs = frozenset(characters[-tail:])
             if tail == _ID_TAIL:  # 4 digits are a dose or a time too: only after a cue
                 digits = r"[\s\-]?".join(re.escape(c) for c in characters[-tail:])
-                yield re.compile(rf"{_TAIL_CUE}{digits}{_NOT_BEFORE_DIGIT}"), False
+                found.append(_Candidate(needs, rf"{_TAIL_CUE}{digits}{_NOT_BEFORE_DIGIT}"))
             else:
                 digits = _NUMBER_SEPARATORS.join(re.escape(c) for c in characters[-tail:])
-                yield re.compile(f"{_NOT_AFTER_DIGIT}{digits}{_NOT_BEFORE_DIGIT}"), False
+                source = f"{_NOT_AFTER_DIGIT}{digits}{_NOT_BEFORE_DIGIT}"
+                found.append(_Candidate(needs, source))
     # Every spelling of the birth date holds the year's last two digits.
-    if patient.birth_date is not None and f"{patient.birth_date.year:04d}"[2:] in folded:
-        yield from ((p, False) for p in _date_patterns(patient.birth_date))
+    if patient.birth_date is not None:
+        year = f"{patient.birth_date.year:04d}"[2:]
+        found += (_Candidate(year, source) for source in _date_patterns(patient.birth_date))
+    return tuple(found)
 
 
 def _fold_word(word: str) -> str:
     return "".join(_fold(c) for c in word)
 
 
-def _cjk_patterns(patient: PatientInput, names: list[str], folded: str) -> Iterator[Pattern]:
+def _cjk_candidates(patient: PatientInput, names: list[str]) -> list[_Candidate]:
     """Han, kana and Hangul names, matched without word boundaries and with any spaces
     between their characters (张伟, 张 伟): each typed name and name word (ヤマダ of
     ヤマダ タロウ), and the family name followed by the given name (registration systems
@@ -307,13 +353,14 @@ def _cjk_patterns(patient: PatientInput, names: list[str], folded: str) -> Itera
     family, given = patient.family_name, patient.given_name
     if family and given:
         runs.append("".join(_CJK.findall(unicodedata.normalize("NFC", f"{family}{given}"))))
+    found = []
     for run in sorted({r for r in runs if len(r) >= 2}, key=len, reverse=True):
         letters = [_fold(c) for c in run]  # ダ folds to タ as in the reason
-        if letters[0] in folded:
-            yield re.compile(r"\s*".join(re.escape(c) for c in letters)), False
+        found.append(_Candidate(letters[0], r"\s*".join(re.escape(c) for c in letters)))
+    return found
 
 
-def _date_patterns(day: date) -> Iterator[re.Pattern[str]]:
+def _date_patterns(day: date) -> Iterator[str]:
     """The birth date as people write it: 1961-03-14, 19610314, 610314, 140361, 14.03.61,
     14. 3. 1961, 3/14/1961, March 14 1961, Sept 14th '61, 14-MAR-1961, the 14th of March,
     1961, 1961-Mar-14, 1961年3月14日 ... Each gap is one character class, so no two
@@ -340,14 +387,14 @@ def _date_patterns(day: date) -> Iterator[re.Pattern[str]]:
     roman = rf"(?:{spelled}|{_ROMAN[m - 1]})"  # 14 III 1961, between two numbers only
     day_word = rf"{dd}(?:st|nd|rd|th)?"
     for pattern in numeric:
-        yield re.compile(f"{_NOT_AFTER_DIGIT}{pattern}{_NOT_BEFORE_DIGIT}")
+        yield f"{_NOT_AFTER_DIGIT}{pattern}{_NOT_BEFORE_DIGIT}"
     words = [
         rf"{_NOT_AFTER_LETTER}{spelled}{word_gap}(?:the\s+)?{day_word}{word_gap}{years}",
         rf"{_NOT_AFTER_DIGIT}{day_word}{word_gap}(?:day\s+)?(?:of\s+)?{roman}{word_gap}{years}",
         rf"{_NOT_AFTER_DIGIT}{y}{word_gap}{roman}{word_gap}{dd}",
     ]
     for pattern in words:
-        yield re.compile(f"{pattern}{_NOT_BEFORE_DIGIT}")
+        yield f"{pattern}{_NOT_BEFORE_DIGIT}"
 
 
-__all__ = ["PATIENT_TAG", "names_the_patient", "scrub_justification"]
+__all__ = ["PATIENT_TAG", "identity_matcher", "scrub_justification"]

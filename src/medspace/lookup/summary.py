@@ -259,7 +259,7 @@ def identity_check(store: NodeStore, conn: Connection, person_source_id: str) ->
     """Whether a text holds a spelling of this patient's own identity (names, national
     ID, MRN, phone, birth date), by the patterns the asking node masks a reason with."""
     from medspace.lookup.ask import PatientInput
-    from medspace.lookup.justification import names_the_patient
+    from medspace.lookup.justification import identity_matcher
 
     identity = store.patient_identity(person_source_id)
     born = conn.execute(_BIRTH_DATE, {"patient": person_source_id}).scalar_one_or_none()
@@ -274,7 +274,7 @@ def identity_check(store: NodeStore, conn: Connection, person_source_id: str) ->
     ]
     if identity.mrn:
         typed.append(PatientInput(national_id=identity.mrn))
-    return lambda text: any(names_the_patient(text, t) for t in typed)
+    return identity_matcher(*typed)
 
 
 def _unit(value: object, names_patient: NamesPatient) -> str | None:
