@@ -130,8 +130,8 @@ def render(console: Console, outcome: LookupOutcome) -> None:
     for a in view["answers"]:
         if a["withheld"]:
             console.print(
-                f"[yellow]{_text(a['node'])} withheld {a['withheld']} value(s)[/] that held free "
-                "text or identifiers where codes belong; that hospital's own record has them"
+                f"[yellow]{_text(a['node'])} withheld {a['withheld']} value(s)[/] that looked "
+                "like free text or identifiers; that hospital's own record has them"
             )
     first = [a.node for a in outcome.answers if a.first_contact]
     if first:
