@@ -65,3 +65,20 @@ def test_text_from_the_network_cannot_break_or_restyle_the_view() -> None:
     ]
     printed = _printed(LookupOutcome("req-1", "ETREAT", answers, [], True, 0.1))
     assert "[/x]" in printed and "\x1b" not in printed
+
+
+def test_values_a_hospital_withheld_are_pointed_out() -> None:
+    """A summary counts the values its node left out (free text or identifiers where a
+    code, status or unit belongs); the clinician learns that hospital holds more."""
+    patient = {
+        "match": {"kind": "fuzzy", "score": 0.91},
+        "withheld": 3,
+        "diagnoses": [],
+        "allergies": [],
+        "labs": [],
+        "drugs": [],
+    }
+    answers = [NodeAnswer("h2", "ok", "match", [patient]), NodeAnswer("h1", "ok", "no-match")]
+    outcome = LookupOutcome("req-1", "ETREAT", answers, [], False, 0.1)
+    assert "h2 withheld 3 value(s)" in _printed(outcome)
+    assert "h1 withheld" not in _printed(outcome)
