@@ -209,3 +209,20 @@ def test_the_asking_node_refuses_a_summary_outside_the_rules(change: Any) -> Non
     assert summary_ok(summary)
     change(summary)
     assert not summary_ok(summary)
+
+
+def test_a_patient_indexed_without_a_record_gets_a_summary_not_an_error(tmp_path: Path) -> None:
+    """A linkage index row whose patient has no record in the store (not ingested, or
+    removed) used to make the whole answer an error once texts were checked against
+    the patient's identity; the summary is empty instead (the benchmark found it)."""
+    init_node(tmp_path / "h9", "h9")
+    with open_node(tmp_path / "h9") as node, node.store.read_connection() as conn:
+        summary = build_summary(
+            conn,
+            "NOBODY",
+            MatchInfo("fuzzy", 0.9),
+            today=date(2025, 6, 1),
+            names_patient=identity_check(node.store, conn, "NOBODY"),
+        )
+    assert summary["diagnoses"] == [] and summary["sex"] is None
+    assert summary_ok(summary)

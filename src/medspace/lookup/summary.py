@@ -46,6 +46,7 @@ from medspace.lookup.summary_fields import (
     clean_unit,
 )
 from medspace.store import NodeStore
+from medspace.store.errors import RecordNotFoundError
 from medspace.store.schema import (
     allergy,
     condition_occurrence,
@@ -261,7 +262,13 @@ def identity_check(store: NodeStore, conn: Connection, person_source_id: str) ->
     from medspace.lookup.ask import PatientInput
     from medspace.lookup.justification import identity_matcher
 
-    identity = store.patient_identity(person_source_id)
+    try:
+        identity = store.patient_identity(person_source_id)
+    except RecordNotFoundError:
+        # Indexed for linkage but no patient record here (not ingested, or removed
+        # since): no identity to check against; the field rules and the PHI scrubber
+        # still apply to whatever records carry its id.
+        return lambda text: False
     born = conn.execute(_BIRTH_DATE, {"patient": person_source_id}).scalar_one_or_none()
     typed = [
         PatientInput(
