@@ -105,7 +105,7 @@ def test_a_million_spaces_after_a_month_name_do_not_stall_the_mask() -> None:
 
     from medspace.lookup.justification import _identity_patterns, _mask
 
-    reason = "march" + " " * 1_000_000 + "x 61"  # the year's digits: date patterns apply
+    reason = "march" + " " * 1_000_000 + "x 14 61"  # year's and day's digits: dates apply
     patterns = list(_identity_patterns(ADAEZE, reason))
     assert len(patterns) >= 13  # the birth date's spellings are among them
     started = time.perf_counter()

@@ -264,7 +264,7 @@ class _Candidate:
     """One pattern of a patient's identity and the text a folded reason must hold for it
     to match at all: a literal, or characters that must all be there."""
 
-    needs: str | frozenset[str]
+    needs: str | tuple[str, ...] | frozenset[str]  # a literal, literals, or characters
     source: str
     capital: bool = False
 
@@ -285,6 +285,9 @@ def _applicable(candidates: tuple[_Candidate, ...], folded: str) -> list[Pattern
     for candidate in candidates:
         if isinstance(candidate.needs, str):
             if candidate.needs not in folded:
+                continue
+        elif isinstance(candidate.needs, tuple):
+            if not all(literal in folded for literal in candidate.needs):
                 continue
         else:
             present = set(folded) if present is None else present
@@ -332,10 +335,11 @@ def _candidates(patient: PatientInput) -> tuple[_Candidate, ...]:
                 digits = _NUMBER_SEPARATORS.join(re.escape(c) for c in characters[-tail:])
                 source = f"{_NOT_AFTER_DIGIT}{digits}{_NOT_BEFORE_DIGIT}"
                 found.append(_Candidate(needs, source))
-    # Every spelling of the birth date holds the year's last two digits.
+    # Every spelling of the birth date holds the year's last two digits and the day's.
     if patient.birth_date is not None:
-        year = f"{patient.birth_date.year:04d}"[2:]
-        found += (_Candidate(year, source) for source in _date_patterns(patient.birth_date))
+        born = patient.birth_date
+        year_and_day = (f"{born.year:04d}"[2:], str(born.day))
+        found += (_Candidate(year_and_day, source) for source in _date_patterns(born))
     return tuple(found)
 
 
