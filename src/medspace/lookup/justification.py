@@ -265,7 +265,7 @@ class _Candidate:
     to match at all: a literal, or characters that must all be there."""
 
     needs: str | tuple[str, ...] | frozenset[str]  # a literal, literals, or characters
-    source: str
+    sources: tuple[str, ...]  # the patterns that need it (the birth date's share one)
     capital: bool = False
 
 
@@ -281,7 +281,7 @@ def _applicable(candidates: tuple[_Candidate, ...], folded: str) -> list[Pattern
     spellings, each name word) took ~4 ms of each lookup, for a reason that names
     nobody (`re` keeps compiled patterns, so one seen before costs a lookup)."""
     present: set[str] | None = None
-    found = []
+    found: list[Pattern] = []
     for candidate in candidates:
         if isinstance(candidate.needs, str):
             if candidate.needs not in folded:
@@ -293,7 +293,7 @@ def _applicable(candidates: tuple[_Candidate, ...], folded: str) -> list[Pattern
             present = set(folded) if present is None else present
             if not candidate.needs <= present:
                 continue
-        found.append((re.compile(candidate.source), candidate.capital))
+        found += ((re.compile(source), candidate.capital) for source in candidate.sources)
     return found
 
 
@@ -316,30 +316,30 @@ def _candidates(patient: PatientInput) -> tuple[_Candidate, ...]:
         spelled = _name_pattern(word)
         common = _fold_word(word) in _COMMON_WORDS or len(word) < 3
         source = f"{_NOT_AFTER_LETTER}{spelled}{_NOT_BEFORE_LETTER}"
-        found.append(_Candidate(_required(word), source, common))
+        found.append(_Candidate(_required(word), (source,), common))
     found += _cjk_candidates(patient, [*names, *words])
     for number, tails in ((patient.national_id, (_ID_TAIL,)), (patient.phone, _PHONE_TAILS)):
         characters = [_fold(c) for c in str(number or "") if c.isalnum()]
         if len(characters) >= 4:
             spelled = _NUMBER_SEPARATORS.join(re.escape(c) for c in characters)
             source = f"{_NOT_AFTER_DIGIT}{spelled}{_NOT_BEFORE_DIGIT}"
-            found.append(_Candidate(frozenset(characters), source))
+            found.append(_Candidate(frozenset(characters), (source,)))
         for tail in tails:
             if len(characters) <= tail:
                 continue
             needs = frozenset(characters[-tail:])
             if tail == _ID_TAIL:  # 4 digits are a dose or a time too: only after a cue
                 digits = r"[\s\-]?".join(re.escape(c) for c in characters[-tail:])
-                found.append(_Candidate(needs, rf"{_TAIL_CUE}{digits}{_NOT_BEFORE_DIGIT}"))
+                found.append(_Candidate(needs, (rf"{_TAIL_CUE}{digits}{_NOT_BEFORE_DIGIT}",)))
             else:
                 digits = _NUMBER_SEPARATORS.join(re.escape(c) for c in characters[-tail:])
                 source = f"{_NOT_AFTER_DIGIT}{digits}{_NOT_BEFORE_DIGIT}"
-                found.append(_Candidate(needs, source))
+                found.append(_Candidate(needs, (source,)))
     # Every spelling of the birth date holds the year's last two digits and the day's.
     if patient.birth_date is not None:
         born = patient.birth_date
         year_and_day = (f"{born.year:04d}"[2:], str(born.day))
-        found += (_Candidate(year_and_day, source) for source in _date_patterns(born))
+        found.append(_Candidate(year_and_day, tuple(_date_patterns(born))))
     return tuple(found)
 
 
@@ -360,7 +360,7 @@ def _cjk_candidates(patient: PatientInput, names: list[str]) -> list[_Candidate]
     found = []
     for run in sorted({r for r in runs if len(r) >= 2}, key=len, reverse=True):
         letters = [_fold(c) for c in run]  # ダ folds to タ as in the reason
-        found.append(_Candidate(letters[0], r"\s*".join(re.escape(c) for c in letters)))
+        found.append(_Candidate(letters[0], (r"\s*".join(re.escape(c) for c in letters),)))
     return found
 
 
