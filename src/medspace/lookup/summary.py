@@ -4,7 +4,8 @@ What it holds, and only that (issue 5, item 3): diagnoses (code, code text, date
 current and recent drugs, allergies (with criticality and the reaction's coded name),
 the latest value of each lab test (value, unit, reference range, date) and the date of the
 last encounter. What it never holds: names, IDs, MRNs, addresses, phone numbers, the
-birth date, source record ids, note text or any other free text. Every field passes its
+birth date, sex (the clinician has the patient before them; it was sent and never
+shown), source record ids, note text or any other free text. Every field passes its
 rule (`summary_fields`: codes, known systems, value-set statuses, UCUM-like units, finite
 numbers); a code's display text and a reaction name are kept only when short, the PHI
 scrubber finds nothing in them and they hold no spelling of this patient's own identity
@@ -132,7 +133,6 @@ def _columns(table: sa.Table, *names: str) -> list[sa.Column[Any]]:
 # indexed reads themselves (a match's summary took ~3.8 ms of a node's CPU when each
 # call built its six statements anew).
 _PATIENT: sa.BindParameter[str] = sa.bindparam("patient")
-_SEX = sa.select(person.c.sex).where(person.c.source_id == _PATIENT)
 _BIRTH_DATE = sa.select(person.c.birth_date).where(person.c.source_id == _PATIENT)
 _DIAGNOSES = (
     sa.select(*_columns(condition_occurrence, "onset_date", "recorded_date", "clinical_status"))
@@ -174,7 +174,6 @@ def build_summary(
     `names_patient` tells whether a text holds a spelling of that patient's identity."""
     patient = {"patient": person_source_id}
     clean = _Cleaner(names_patient)
-    sex = conn.execute(_SEX, patient).scalar_one_or_none()
     diagnoses = []
     for r in conn.execute(_DIAGNOSES, patient):
         coded = clean.coded(r)
@@ -246,7 +245,6 @@ def build_summary(
     last = conn.execute(_LAST_ENCOUNTER, patient).scalar_one_or_none()
     return {
         "match": {"kind": match.kind, "score": round(match.score, 3)},
-        "sex": sex if sex in ("male", "female", "other", "unknown") else None,
         "last_encounter": _day(last),
         "withheld": clean.withheld,
         "diagnoses": diagnoses,

@@ -60,7 +60,6 @@ DRUG_STATUSES = frozenset(
     }
 )
 CRITICALITIES = frozenset({"low", "high", "unable-to-assess"})
-SEXES = frozenset({"male", "female", "other", "unknown"})
 MATCH_KINDS = frozenset({"exact", "fuzzy"})
 
 
@@ -158,7 +157,7 @@ ITEMS: dict[str, tuple[int, dict[str, Callable[[object], bool]]]] = {
     ),
 }
 """Each list of a summary: its most items, and exactly the keys an item has."""
-_TOP = frozenset({"match", "sex", "last_encounter", "withheld", *ITEMS})
+_TOP = frozenset({"match", "last_encounter", "withheld", *ITEMS})
 
 
 def summary_ok(patient: object) -> bool:
@@ -178,11 +177,7 @@ def summary_ok(patient: object) -> bool:
     withheld = patient["withheld"]
     if isinstance(withheld, bool) or not isinstance(withheld, int):
         return False
-    if not (
-        0 <= withheld <= MAX_WITHHELD
-        and _optional(_in(SEXES))(patient["sex"])
-        and _is_date(patient["last_encounter"])
-    ):
+    if not (0 <= withheld <= MAX_WITHHELD and _is_date(patient["last_encounter"])):
         return False
     for name, (limit, fields) in ITEMS.items():
         items = patient[name]
