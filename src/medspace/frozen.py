@@ -27,6 +27,11 @@ class FrozenDict(dict[str, Any]):
     __setitem__ = __delitem__ = __ior__ = _refuse
     clear = pop = popitem = setdefault = update = _refuse
 
+    @classmethod
+    def fromkeys(cls, keys: Any, value: Any = None) -> FrozenDict:  # type: ignore[override]
+        """A frozen dict of `keys`, each holding `value`."""
+        return cls(dict.fromkeys(keys, value))
+
     def __reduce__(self) -> tuple[type[FrozenDict], tuple[dict[str, Any]]]:
         return (FrozenDict, (dict(self),))
 

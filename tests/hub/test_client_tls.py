@@ -57,3 +57,22 @@ def test_ssl_cert_file_is_honoured_like_httpx(
     custom = tls_context()
     assert custom is not default
     assert len(custom.get_ca_certs()) == 1
+
+
+def test_a_same_size_copy_that_keeps_the_time_is_loaded_again(tmp_path: Path) -> None:
+    """`cp -p`, rsync -a or a config tool can replace a CA file with one of the same size
+    and modification time; the change time still differs (a second review found the
+    old context served)."""
+    old = init_certs(tmp_path / "old").ca.cert.read_bytes()
+    new = init_certs(tmp_path / "new").ca.cert.read_bytes()
+    size = max(len(old), len(new))
+    old, new = old.ljust(size, b"\n"), new.ljust(size, b"\n")
+    path = tmp_path / "ca.pem"
+    path.write_bytes(old)
+    before = tls_context(path)
+    stat = path.stat()
+    path.write_bytes(new)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+    after = tls_context(path)
+    assert after.get_ca_certs() != before.get_ca_certs()

@@ -180,6 +180,7 @@ def _valid() -> dict[str, Any]:
         lambda s: s.update(mrn="4471123"),
         lambda s: s["match"].update(patient={"name": "Adaeze Okafor"}),
         lambda s: s["match"].update(kind="name"),
+        lambda s: s["match"].update(kind=[]),  # unhashable: once a TypeError, not False
         lambda s: s["match"].update(score=True),
         lambda s: s["match"].update(score=10**400),
         lambda s: s["match"].update(score=1.5),
@@ -225,3 +226,21 @@ def test_a_patient_indexed_without_a_record_gets_a_summary_not_an_error(tmp_path
         )
     assert summary["diagnoses"] == [] and summary["last_encounter"] is None
     assert summary_ok(summary)
+
+
+def test_withheld_labs_do_not_use_up_the_lab_limit(tmp_path: Path) -> None:
+    """Thirty newer results whose codes are free text are withheld; the valid ones are
+    still shown (placeholders once counted towards the thirty labs a summary holds, so
+    only one valid lab came after them)."""
+    newer = date(2025, 5, 2)
+    labs = [
+        Measurement(f"M{i}", "P1", Code("local", f"glucose {i}", None), time=newer, value=5)
+        for i in range(30)
+    ]
+    for code in ("718-7", "2345-7", "2160-0"):
+        labs.append(
+            Measurement(code, "P1", Code("LOINC", code, None), time=date(2025, 1, 1), value=1)
+        )
+    summary = _summary(tmp_path, labs)
+    assert sorted(lab["code"] for lab in summary["labs"]) == ["2160-0", "2345-7", "718-7"]
+    assert summary["withheld"] == 30

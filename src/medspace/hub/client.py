@@ -105,29 +105,45 @@ def load_session() -> Session:
 
 def tls_context(ca_file: str | Path | None = None) -> ssl.SSLContext:
     """The TLS settings for the hub: trusting `ca_file` (a hub's own CA), or else the
-    system's and certifi's roots as httpx trusts them (`SSL_CERT_FILE` / `SSL_CERT_DIR`
-    honoured). Built once per CA file version and shared: loading a root bundle costs
-    ~20 ms of CPU, more than a whole lookup's asking side, and a console serving many
-    clinicians makes a client per request. A changed CA file (new size or time) is
-    loaded again."""
+    roots httpx trusts (certifi's bundle, or `SSL_CERT_FILE` / `SSL_CERT_DIR`). Built
+    once per version of the CA file and shared: loading a root bundle costs ~20 ms of
+    CPU, more than a whole lookup's asking side, and a console serving many clinicians
+    makes a client per request. A CA file that changed in any way `stat` shows (a new
+    inode, size, modification or change time) is loaded again; so is `SSL_CERT_FILE`."""
     if ca_file is None or not str(ca_file):
-        environ = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
-        return _default_context(environ)
+        cert_file, cert_dir = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+        return _default_context(cert_file, cert_dir, _version(cert_file))
     path = Path(ca_file).absolute()
-    try:
-        stat = path.stat()
-    except OSError:
+    version = _version(str(path))
+    if version is None:
         return ssl.create_default_context(cafile=str(path))  # says what is missing
-    return _ca_context(str(path), stat.st_mtime_ns, stat.st_size)
+    return _ca_context(str(path), version)
+
+
+_Version = tuple[int, int, int, int, int]
+
+
+def _version(path: str | None) -> _Version | None:
+    """What identifies one version of a file: device, inode, size, mtime and ctime (a
+    copy that keeps the modification time still gets a new change time)."""
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @functools.lru_cache(maxsize=4)
-def _default_context(environ: tuple[str | None, str | None]) -> ssl.SSLContext:
+def _default_context(
+    cert_file: str | None, cert_dir: str | None, version: _Version | None
+) -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
 @functools.lru_cache(maxsize=16)
-def _ca_context(path: str, mtime_ns: int, size: int) -> ssl.SSLContext:
+def _ca_context(path: str, version: _Version) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=path)
 
 

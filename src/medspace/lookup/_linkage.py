@@ -12,6 +12,7 @@ from typing import Any
 from medspace.linkage import KEY_FILE, LinkageKey, LinkageTokens, read_key_file, tokens_for
 from medspace.linkage import probe as linkage_probe
 from medspace.node import Node
+from medspace.node.filecache import FileCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,8 +25,17 @@ class Hit:
 
 
 def linkage_key(directory: Path) -> LinkageKey:
-    """The node's linkage key; raises `LinkageKeyError` saying how to install one."""
-    return read_key_file(Path(directory) / KEY_FILE)
+    """The node's linkage key as the file holds it now (read again when it changes: a
+    long-running lookup API must not tokenise under a replaced key); raises
+    `LinkageKeyError` saying how to install one."""
+    path = Path(directory).absolute() / KEY_FILE
+    cache = _KEYS.get(path)
+    if cache is None:
+        cache = _KEYS.setdefault(path, FileCache(path, read_key_file))
+    return cache.get()
+
+
+_KEYS: dict[Path, FileCache[LinkageKey]] = {}
 
 
 def tokens_from_input(
@@ -42,7 +52,7 @@ def tokens_from_input(
 ) -> dict[str, Any]:
     """Linkage tokens (JSON) for what the clinician typed, under this node's linkage key.
     Raises `LinkageInputError` (e.g. a wrong check digit) or `LinkageKeyError`."""
-    key = getattr(node, "linkage_key", None) or linkage_key(node.directory)
+    key = linkage_key(node.directory)
     tokens = tokens_for(
         key,
         national_id=national_id,

@@ -102,9 +102,12 @@ class AnswerReader:
                 raise SealError("a sealed answer names another node or request")
             listed = payload.get("patients")
             if not isinstance(listed, list) or not all(summary_ok(p) for p in listed):
-                raise SealError("a sealed answer does not hold summaries of the agreed shape")
+                raise SealError(
+                    "a sealed answer does not hold summaries of the agreed shape (a node on "
+                    "another MedSpace release? every node of a network must run the same one)"
+                )
             patients = list(listed)
-        except (SealError, ValueError, AttributeError, RecursionError) as error:
+        except (SealError, ValueError, TypeError, AttributeError, RecursionError) as error:
             return NodeAnswer(node, "error", reason=str(error)[:300], seconds=seconds)
         return NodeAnswer(node, "ok", "match", patients, seconds=seconds, first_contact=first)
 

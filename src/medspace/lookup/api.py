@@ -133,8 +133,9 @@ def _event(e: Any) -> dict[str, Any]:
 
 
 def _ask(node: Any, hub_url: str, user: User, token: str, body: LookupBody) -> dict[str, Any]:
-    """One lookup for `user` through the opened `node` (its keys are read from the
-    directory each time; nothing else of the node is shared between requests)."""
+    """One lookup for `user` through the opened `node` (its identity, agreement and
+    linkage keys are read from the directory as they are now; nothing else of the node
+    is shared between requests)."""
     from medspace.hub.client import HubClient
     from medspace.lookup.ask import PatientInput, ask
     from medspace.lookup.timeline import merged

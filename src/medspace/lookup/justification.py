@@ -118,11 +118,24 @@ _SPELLINGS = {
     "ø": "(?:oe|o)",
 }
 """How a letter of a typed name may be spelled in the reason (in capitals, without it)."""
-_DIGRAPHS = {"aa": "a{1,2}", "ae": "(?:ae|a)", "oe": "(?:oe|o)", "ue": "(?:ue|u)", "ss": "(?:ss|ß)"}
+_DIGRAPHS = {"ae": "(?:ae|a)", "oe": "(?:oe|o)", "ue": "(?:ue|u)", "ss": "(?:ss|ß)"}
 """How letters of a typed name that stand for one letter may be written in the reason:
-Kierkegaard as Kierkegård, Mueller as Müller, Strauss as Strauß."""
-_DIGRAPH = re.compile("|".join(_DIGRAPHS))
-_APOSTROPHE = "['’]?"
+Mueller as Müller, Strauss as Strauß (and a run of a's, Kierkegaard as Kierkegård, in
+`_spelled`)."""
+_DIGRAPH = re.compile("a{2,}|" + "|".join(_DIGRAPHS))
+
+
+def _spelled(pair: re.Match[str]) -> str:
+    """The pattern of one `_DIGRAPH` match. A run of k a's is each "aa" written as "a"
+    or "aa": between ceil(k/2) and k a's, one quantifier (a group per pair made a run
+    of 40 a's take seconds, each group backtracking against the others)."""
+    text = pair.group()
+    if text.startswith("aa"):
+        return f"a{{{(len(text) + 1) // 2},{len(text)}}}"
+    return _DIGRAPHS[text]
+
+
+_APOSTROPHE = "['’ʼ]?"
 """After a name's first letter: OBrien typed, O'Brien in the reason."""
 _MONTHS = (
     "january",
@@ -149,8 +162,7 @@ def scrub_justification(text: str, patient: PatientInput | None = None) -> str:
     nobody."""
     from medspace.deid import scrub_text
 
-    # Composed: a pasted "Jose" + combining accent is "José", one letter to fold.
-    text = unicodedata.normalize("NFC", text)
+    text = _visible(text)
     if patient is not None:
         folded = "".join(_fold(c) for c in text)
         text = _mask(text, folded, _identity_patterns(patient, folded))
@@ -164,11 +176,22 @@ def identity_matcher(*patients: PatientInput) -> Callable[[str], bool]:
     candidates = tuple(c for patient in patients for c in _candidates(patient))
 
     def names(text: str) -> bool:
-        text = unicodedata.normalize("NFC", text)
+        text = _visible(text)
         folded = "".join(_fold(c) for c in text)
         return _mask(text, folded, _applicable(candidates, folded)) != text
 
     return names
+
+
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+"""Format characters nobody sees (soft hyphen, zero-width space and joiners, direction
+marks): OKA<soft hyphen>FOR must not hide OKAFOR from the mask."""
+
+
+def _visible(text: str) -> str:
+    """`text` composed (a pasted "Jose" + combining accent is "José", one letter to fold)
+    and without invisible format characters."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFC", text))
 
 
 Pattern = tuple[re.Pattern[str], bool]
@@ -215,15 +238,16 @@ def _name_pattern(word: str) -> str:
         lead = re.escape(pieces[0][0][0]) + _APOSTROPHE
         pieces[0] = (pieces[0][0][1:], None)
     return lead + "".join(
-        spelling or _DIGRAPH.sub(lambda m: _DIGRAPHS[m.group()], re.escape(text))
-        for text, spelling in pieces
+        spelling or _DIGRAPH.sub(_spelled, re.escape(text)) for text, spelling in pieces
     )
 
 
 def _apostrophe_after_first(word: str, pieces: list[tuple[str, str | None]]) -> bool:
     """Whether the pattern allows an apostrophe after the word's first letter: a word of
-    four letters or more that starts with a plain letter (O'Brien, D'Angelo)."""
-    return len(word) > 3 and pieces[0][0][:1].isalpha()
+    four letters or more that starts with a plain letter (O'Brien, D'Angelo), not with
+    a `_DIGRAPHS` pair (Aase is also Åse, Oehler also Öhler: the pair stays whole)."""
+    first = pieces[0][0]
+    return len(word) > 3 and first[:1].isalpha() and _DIGRAPH.match(first) is None
 
 
 def _required(word: str) -> str:
@@ -300,11 +324,7 @@ def _applicable(candidates: tuple[_Candidate, ...], folded: str) -> list[Pattern
 def _candidates(patient: PatientInput) -> tuple[_Candidate, ...]:
     """Every pattern of `patient`'s typed identity, with the text each needs (worked out
     once per patient: an answering node checks a summary's texts with them)."""
-    names = [
-        unicodedata.normalize("NFC", str(n))
-        for n in (patient.name, patient.family_name, patient.given_name)
-        if n
-    ]
+    names = [_visible(str(n)) for n in (patient.name, patient.family_name, patient.given_name) if n]
     parts = [_WORD.findall(n) for n in names]
     words = {w for p in parts for w in p} | {"".join(p) for p in parts if len(p) > 1}
     # O'Brien as OBRIEN, Anne-Marie as ANNEMARIE
@@ -370,7 +390,7 @@ def _date_patterns(day: date) -> Iterator[str]:
     1961, 1961-Mar-14, 1961年3月14日 ... Each gap is one character class, so no two
     quantifiers compete for the same spaces (a long run of them stays linear)."""
     y, m, d = f"{day.year:04d}", day.month, day.day
-    years = rf"(?:{y}|'?{y[2:]})"
+    years = rf"(?:{y}|['’]?{y[2:]})"
     month, dd = rf"0?{m}", rf"0?{d}"
     gap = rf"[\s./{_DASHES}\-]+"  # no comma between numbers: 'pain 5/10, 60 bpm' stays
     word_gap = rf"[\s./,{_DASHES}\-]+"

@@ -40,6 +40,7 @@ from medspace.lookup.summary_fields import (
     MAX_DRUGS,
     MAX_LABS,
     MAX_REACTION,
+    MAX_WITHHELD,
     clean_code,
     clean_number,
     clean_status,
@@ -82,8 +83,9 @@ class _Cleaner:
         self.withheld = 0
 
     def keep(self, value: object, cleaned: object) -> Any:
-        """`cleaned`, counting a value that was there and did not survive its rule."""
-        if value is not None and cleaned is None:
+        """`cleaned`, counting a value that was there and did not survive its rule (an
+        empty string was not there)."""
+        if value is not None and value != "" and cleaned is None:
             self.withheld += 1
         return cleaned
 
@@ -223,13 +225,16 @@ def build_summary(
         if len(allergies) >= MAX_ALLERGIES:
             break
     latest: dict[tuple[str, str], dict[str, Any]] = {}
+    shown = 0
     for r in conn.execute(_LABS, patient):
         key = (r.code_system, r.code)
+        if key in latest or r.value is None:
+            continue  # a result given as text is not part of the summary
         value = clean_number(r.value)
-        if key in latest or value is None:
-            continue
-        coded = clean.coded(r)
+        coded = None if value is None else clean.coded(r)
         if coded is None:
+            if value is None:  # not a finite number (clean.coded counts its own)
+                clean.withheld += 1
             latest[key] = {}  # withheld: an older value of the same test must not stand in
             continue
         latest[key] = {
@@ -240,13 +245,14 @@ def build_summary(
             "high": clean.keep(r.ref_high, clean_number(r.ref_high)),
             "date": _day(r.time_date),
         }
-        if len(latest) >= MAX_LABS:
+        shown += 1
+        if shown >= MAX_LABS:
             break
     last = conn.execute(_LAST_ENCOUNTER, patient).scalar_one_or_none()
     return {
         "match": {"kind": match.kind, "score": round(match.score, 3)},
         "last_encounter": _day(last),
-        "withheld": clean.withheld,
+        "withheld": min(clean.withheld, MAX_WITHHELD),
         "diagnoses": diagnoses,
         "drugs": drugs,
         "allergies": allergies,

@@ -169,6 +169,7 @@ def summary_ok(patient: object) -> bool:
     if not (
         isinstance(match, dict)
         and set(match) == {"kind", "score"}
+        and isinstance(match["kind"], str)
         and match["kind"] in MATCH_KINDS
         and clean_number(match["score"]) is not None
         and 0 <= match["score"] <= 1
@@ -203,6 +204,7 @@ __all__ = [
     "MAX_DRUGS",
     "MAX_LABS",
     "MAX_REACTION",
+    "MAX_WITHHELD",
     "clean_code",
     "clean_number",
     "clean_status",
