@@ -180,9 +180,7 @@ def build_summary(
     for r in conn.execute(_DIAGNOSES, patient):
         coded = clean.coded(r)
         if coded is not None:
-            status = clean.keep(
-                r.clinical_status, clean_status(r.clinical_status, CONDITION_STATUSES)
-            )
+            status = clean.status(r.clinical_status, CONDITION_STATUSES)
             diagnoses.append(
                 {**coded, "date": _day(r.onset_date or r.recorded_date), "status": status}
             )
@@ -215,9 +213,7 @@ def build_summary(
         allergies.append(
             {
                 **coded,
-                "criticality": clean.keep(
-                    r.criticality, clean_status(r.criticality, CRITICALITIES)
-                ),
+                "criticality": clean.status(r.criticality, CRITICALITIES),
                 "reaction": clean.text(r.reaction, MAX_REACTION),
                 "date": _day(r.recorded_date),
             }
