@@ -111,7 +111,6 @@ _SPELLINGS = {
     "æ": "(?:æ|ae)",
     "œ": "(?:œ|oe)",
     "þ": "(?:þ|th)",
-    "å": "a{1,2}",
     "ä": "(?:ae|a)",
     "ö": "(?:oe|o)",
     "ü": "(?:ue|u)",
@@ -212,10 +211,15 @@ def _fold(character: str) -> str:
 
 def _pieces(word: str) -> list[tuple[str, str | None]]:
     """`word` folded and cut at its letters with other spellings: (plain stretch, None)
-    and (letter, its spellings) in order; 'Kierkegård' -> kierkeg, å, rd."""
+    and (letter, its spellings) in order; 'Strauß' -> strau, ß, "". An å is written "aa"
+    in the plain stretch (one or two a's, as a typed "aa"), so that a run of å's and a's
+    becomes one quantifier (`_spelled`) instead of a group per letter."""
     pieces: list[tuple[str, str | None]] = []
     plain: list[str] = []
     for c in word:
+        if c.lower() == "å":
+            plain.append("aa")
+            continue
         spelling = _SPELLINGS.get(c.lower())
         if spelling is None:
             plain.append(_fold(c))
