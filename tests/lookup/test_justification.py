@@ -225,6 +225,14 @@ def test_han_hangul_and_kana_names_are_masked_however_the_parts_were_typed(
         ("José Muñoz", "MUN\u0303OZ fell; Jose\u0301 collapsed", ("mun", "jose")),
         ("Adaeze Okafor", "band OKAFOR61, file okafor_adaeze", ("okafor", "adaeze")),
         ("Adaeze Okafor", "患者OKAFOR昏迷", ("okafor",)),
+        # a second review: a leading pair once split by the apostrophe rule (Aase no
+        # longer matched Åse), and invisible characters inside a name
+        ("Aase Hansen", "pt ÅSE HANSEN and Ase", ("åse", "ase")),
+        ("Aagaard Berg", "Ågård fell", ("ågård",)),
+        ("Aaron Berg", "Aron fell", ("aron",)),
+        ("Oehler Berg", "Öhler fell", ("öhler",)),
+        ("Adaeze Okafor", "card says OKA\u00adFOR, zero\u200bwidth Oka\u200bfor", ("oka",)),
+        ("Sean OBrien", "Oʼbrien fell", ("brien",)),
     ],
 )
 def test_other_spellings_of_a_typed_name_are_masked(
@@ -269,28 +277,6 @@ def test_the_wider_spellings_leave_clinical_text_alone() -> None:
         "last dose 1000 mg, x2 1000 ml, gcs 10/15"
     )
     assert scrub_justification(reason, patient) == reason
-
-
-@pytest.mark.parametrize(
-    ("name", "reason", "hidden"),
-    [
-        ("Aase Hansen", "pt ÅSE HANSEN and Ase", ("åse", "ase")),
-        ("Aagaard Berg", "Ågård fell", ("ågård",)),
-        ("Aaron Berg", "Aron fell", ("aron",)),
-        ("Oehler Berg", "Öhler fell", ("öhler",)),
-        ("Adaeze Okafor", "card says OKA\u00adFOR, zero\u200bwidth Oka\u200bfor", ("oka",)),
-        ("Sean OBrien", "Oʼbrien fell", ("brien",)),
-    ],
-)
-def test_names_starting_with_a_pair_and_names_with_invisible_characters_are_masked(
-    name: str, reason: str, hidden: tuple[str, ...]
-) -> None:
-    """A second review found the apostrophe rule had split a leading 'aa'/'oe' pair
-    (Aase no longer matched Åse), and a soft hyphen or zero-width space inside a name
-    hid it from the mask."""
-    scrubbed = scrub_justification(reason, PatientInput.parse(name=name, birth_date="1961-03-14"))
-    for word in hidden:
-        assert word not in scrubbed.lower(), (word, scrubbed)
 
 
 def test_a_typographic_apostrophe_before_a_two_digit_year_does_not_hide_the_date() -> None:

@@ -230,8 +230,8 @@ def test_a_patient_indexed_without_a_record_gets_a_summary_not_an_error(tmp_path
 
 def test_withheld_labs_do_not_use_up_the_lab_limit(tmp_path: Path) -> None:
     """Thirty newer results whose codes are free text are withheld; the valid ones are
-    still shown (placeholders once counted towards the thirty labs a summary holds, so
-    only one valid lab came after them)."""
+    still shown (the withheld ones once counted towards the thirty labs a summary holds,
+    so only one valid lab came after them)."""
     newer = date(2025, 5, 2)
     labs = [
         Measurement(f"M{i}", "P1", Code("local", f"glucose {i}", None), time=newer, value=5)
